@@ -1,0 +1,1 @@
+"""The composition root: HTTP app factory, authentication, logging and the CLI."""

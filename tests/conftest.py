@@ -1,0 +1,52 @@
+"""Fixtures shared by every test package.
+
+PostgreSQL: tests marked ``postgres`` get a fresh database of their own on the server named by
+``VIGIE_TEST_PG`` (default ``postgresql://postgres@127.0.0.1:5432/postgres``), dropped afterwards.
+With ``CI=true`` an unreachable server fails the run instead of skipping it.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+PG_ADMIN_URL = os.environ.get("VIGIE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def pg_admin_connect():  # type: ignore[no-untyped-def]
+    import psycopg
+
+    return psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5)
+
+
+@pytest.fixture(scope="session")
+def pg_available() -> bool:
+    try:
+        with pg_admin_connect() as conn:
+            conn.execute("SELECT 1")
+    except Exception as exc:
+        if _in_ci():
+            pytest.fail(f"PostgreSQL unreachable at {PG_ADMIN_URL} in CI: {exc}")
+        pytest.skip(f"PostgreSQL unreachable at {PG_ADMIN_URL}: {exc}")
+    return True
+
+
+@pytest.fixture
+def pg_database_url(pg_available: bool) -> Iterator[str]:
+    """A SQLAlchemy URL to a brand-new PostgreSQL database, dropped after the test."""
+    name = f"vigie_test_{uuid.uuid4().hex[:12]}"
+    with pg_admin_connect() as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with pg_admin_connect() as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
