@@ -1,0 +1,167 @@
+"""``PolicyEngine``: the one entry point of the decision core.
+
+Typical use::
+
+    engine = PolicyEngine(policy.load())
+    decision = engine.decide(request, facts, now)          # one request (one document at most)
+    listing = engine.decide_documents(request, facts, now)  # document.list, or a batch of ids
+
+Invalid input raises an ``InvalidRequestError`` naming the field. Any other failure while
+deciding is a deny with reason ``policy.error``: the engine never fails open.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from policy import PolicySource
+
+from engine.errors import InvalidRequestError, UnknownDocumentTypeError, UnknownProfessionError
+from engine.feature import document_bits, draft_bits, request_bits
+from engine.model import (
+    AccessRequest,
+    BatchDecision,
+    Decision,
+    Document,
+    DocumentDecision,
+    Facts,
+)
+from engine.rule import CasbinPolicy
+from engine.tables import Tables
+from engine.vocabulary import Action, ActorType, Effect, Reason
+
+_log = logging.getLogger(__name__)
+
+POLICY_ERROR = Decision(Effect.DENY, Reason.POLICY_ERROR)
+_NOTHING: frozenset[str] = frozenset()
+
+
+class PolicyEngine:
+    """Decides requests against the policy of ``source``; safe to share between threads."""
+
+    def __init__(self, source: PolicySource) -> None:
+        self.policy_version = source.version
+        self.tables = Tables.parse(
+            source.text("professions.csv"),
+            source.text("document_types.csv"),
+            source.text("habilitation.csv"),
+        )
+        self.casbin = CasbinPolicy(
+            source.text("model.conf"), source.text("rules.csv"), source.text("obligations.csv")
+        )
+
+    # -- public API -------------------------------------------------------------------------
+
+    def decide(self, request: AccessRequest, facts: Facts, now: datetime) -> Decision:
+        """Decide one request. For document actions the first id of ``document_ids`` counts."""
+        self._check(request)
+        try:
+            bits = request_bits(request, facts, now) | self._subject_bits(request, facts, now)
+            return self.casbin.decide(request.actor.type, request.action, request.mode, bits)
+        except InvalidRequestError:
+            raise
+        except Exception:
+            _log.exception("policy evaluation failed; denying")
+            return POLICY_ERROR
+
+    def decide_documents(self, request: AccessRequest, facts: Facts, now: datetime) -> BatchDecision:
+        """Per-document decisions without re-deciding the request for each document.
+
+        For ``document.list`` the documents are every document of ``facts`` and the outcome of
+        each is its ``document.read`` decision (a permitted listing omits the rest silently).
+        For a batch (``document_ids`` with a document action) each id gets its own decision;
+        the request-level decision is a permit when at least one document is permitted.
+        """
+        self._check(request)
+        try:
+            return self._decide_documents(request, facts, now)
+        except InvalidRequestError:
+            raise
+        except Exception:
+            _log.exception("policy evaluation failed; denying")
+            ids = request.document_ids or tuple(facts.documents)
+            return BatchDecision(POLICY_ERROR, tuple(DocumentDecision(i, POLICY_ERROR) for i in ids))
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _check(self, request: AccessRequest) -> None:
+        actor = request.actor
+        if actor.type is ActorType.PROFESSIONAL and actor.profession not in self.tables.readable:
+            raise UnknownProfessionError(
+                "profession", actor.profession, "a code of policy/professions.csv"
+            )
+        draft = request.draft
+        if (
+            request.action is Action.DOCUMENT_ADD
+            and draft is not None
+            and draft.type_code not in self.tables.document_types
+        ):
+            raise UnknownDocumentTypeError(
+                "type_code", draft.type_code, "a code of policy/document_types.csv"
+            )
+
+    def _readable(self, request: AccessRequest) -> frozenset[str]:
+        profession = request.actor.profession
+        if request.actor.type is not ActorType.PROFESSIONAL or profession is None:
+            return _NOTHING
+        return self.tables.readable[profession]
+
+    def _subject_bits(self, request: AccessRequest, facts: Facts, now: datetime) -> int:
+        action = request.action
+        if action is Action.DOCUMENT_ADD:
+            draft = request.draft
+            assert draft is not None  # AccessRequest guarantees it
+            profession = request.actor.profession
+            writable = (
+                self.tables.writable[profession]
+                if request.actor.type is ActorType.PROFESSIONAL and profession is not None
+                else _NOTHING
+            )
+            class_code = self.tables.document_types[draft.type_code].class_code
+            return draft_bits(request, facts, class_code, writable)
+        if request.document_ids and action in _ONE_DOCUMENT:
+            document = facts.documents.get(request.document_ids[0])
+            return document_bits(request, document, now, self._readable(request))
+        return 0
+
+    def _decide_documents(self, request: AccessRequest, facts: Facts, now: datetime) -> BatchDecision:
+        actor_type, mode = request.actor.type, request.mode
+        base = request_bits(request, facts, now)
+        decide = self.casbin.decide
+        readable = self._readable(request)
+        documents = facts.documents
+        if request.action is Action.DOCUMENT_LIST:
+            overall = decide(actor_type, request.action, mode, base)
+            if not overall.permitted:
+                return BatchDecision(overall, ())
+            per_action = Action.DOCUMENT_READ
+            ids: tuple[str, ...] = tuple(
+                i for i, d in documents.items() if d.status.value == "active"
+            )
+        else:
+            overall = None
+            per_action = request.action
+            ids = request.document_ids
+        results = []
+        any_permit = False
+        missing: Document | None = None
+        for document_id in ids:
+            bits = base | document_bits(request, documents.get(document_id, missing), now, readable)
+            decision = decide(actor_type, per_action, mode, bits)
+            any_permit = any_permit or decision.permitted
+            results.append(DocumentDecision(document_id, decision))
+        if overall is None:
+            overall = _summary(results, any_permit)
+        return BatchDecision(overall, tuple(results))
+
+
+_ONE_DOCUMENT = frozenset({Action.DOCUMENT_READ, Action.DOCUMENT_UPDATE_FLAGS, Action.DOCUMENT_DELETE})
+
+
+def _summary(results: list[DocumentDecision], any_permit: bool) -> Decision:
+    """A batch's request-level decision: the first permit if any, else the first deny."""
+    for result in results:
+        if result.decision.permitted == any_permit:
+            return result.decision
+    return Decision(Effect.DENY, Reason.DOCUMENT_NOT_FOUND)
