@@ -15,8 +15,6 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from policy import PolicySource
-
 from engine.errors import InvalidRequestError, UnknownDocumentTypeError, UnknownProfessionError
 from engine.feature import document_bits, draft_bits, request_bits
 from engine.model import (
@@ -30,6 +28,7 @@ from engine.model import (
 from engine.rule import CasbinPolicy
 from engine.tables import Tables
 from engine.vocabulary import Action, ActorType, Effect, Reason
+from policy import PolicySource
 
 _log = logging.getLogger(__name__)
 
@@ -50,22 +49,38 @@ class PolicyEngine:
         self.casbin = CasbinPolicy(
             source.text("model.conf"), source.text("rules.csv"), source.text("obligations.csv")
         )
+        self._memo_get = self.casbin.lookup
 
     # -- public API -------------------------------------------------------------------------
 
     def decide(self, request: AccessRequest, facts: Facts, now: datetime) -> Decision:
         """Decide one request. For document actions the first id of ``document_ids`` counts."""
-        self._check(request)
+        if now.tzinfo is None:
+            raise InvalidRequestError("now", "the clock must give timezone-aware datetimes")
+        actor = request.actor
+        readable = self._readable(request)
+        action = request.action
         try:
-            bits = request_bits(request, facts, now) | self._subject_bits(request, facts, now)
-            return self.casbin.decide(request.actor.type, request.action, request.mode, bits)
+            bits = request_bits(request, facts, now)
+            if action in _ONE_DOCUMENT:
+                document = facts.documents.get(request.document_ids[0])
+                bits |= document_bits(request, document, now, readable)
+            elif action is Action.DOCUMENT_ADD:
+                bits |= self._draft_bits(request, facts)
+            key = (actor.type, action, request.mode, bits)
+            decision = self._memo_get(key)
+            if decision is None:
+                decision = self.casbin.decide(*key)
+            return decision
         except InvalidRequestError:
             raise
         except Exception:
             _log.exception("policy evaluation failed; denying")
             return POLICY_ERROR
 
-    def decide_documents(self, request: AccessRequest, facts: Facts, now: datetime) -> BatchDecision:
+    def decide_documents(
+        self, request: AccessRequest, facts: Facts, now: datetime
+    ) -> BatchDecision:
         """Per-document decisions without re-deciding the request for each document.
 
         For ``document.list`` the documents are every document of ``facts`` and the outcome of
@@ -73,7 +88,9 @@ class PolicyEngine:
         For a batch (``document_ids`` with a document action) each id gets its own decision;
         the request-level decision is a permit when at least one document is permitted.
         """
-        self._check(request)
+        if now.tzinfo is None:
+            raise InvalidRequestError("now", "the clock must give timezone-aware datetimes")
+        self._readable(request)
         try:
             return self._decide_documents(request, facts, now)
         except InvalidRequestError:
@@ -81,51 +98,53 @@ class PolicyEngine:
         except Exception:
             _log.exception("policy evaluation failed; denying")
             ids = request.document_ids or tuple(facts.documents)
-            return BatchDecision(POLICY_ERROR, tuple(DocumentDecision(i, POLICY_ERROR) for i in ids))
+            return BatchDecision(
+                POLICY_ERROR, tuple(DocumentDecision(i, POLICY_ERROR) for i in ids)
+            )
 
     # -- internals --------------------------------------------------------------------------
 
-    def _check(self, request: AccessRequest) -> None:
+    def _readable(self, request: AccessRequest) -> frozenset[str]:
+        """The types the actor may read; raises for a professional of unknown profession."""
         actor = request.actor
-        if actor.type is ActorType.PROFESSIONAL and actor.profession not in self.tables.readable:
+        if actor.type is not ActorType.PROFESSIONAL:
+            return _NOTHING
+        readable = self.tables.readable.get(actor.profession or "")
+        if readable is None:
             raise UnknownProfessionError(
                 "profession", actor.profession, "a code of policy/professions.csv"
             )
+        return readable
+
+    def _draft_bits(self, request: AccessRequest, facts: Facts) -> int:
         draft = request.draft
-        if (
-            request.action is Action.DOCUMENT_ADD
-            and draft is not None
-            and draft.type_code not in self.tables.document_types
-        ):
+        assert draft is not None  # AccessRequest guarantees it for document.add
+        kind = self.tables.document_types.get(draft.type_code)
+        if kind is None:
             raise UnknownDocumentTypeError(
                 "type_code", draft.type_code, "a code of policy/document_types.csv"
             )
+        actor = request.actor
+        writable = (
+            self.tables.writable[actor.profession or ""]
+            if actor.type is ActorType.PROFESSIONAL
+            else _NOTHING
+        )
+        return draft_bits(request, facts, kind.class_code, writable)
 
-    def _readable(self, request: AccessRequest) -> frozenset[str]:
-        profession = request.actor.profession
-        if request.actor.type is not ActorType.PROFESSIONAL or profession is None:
-            return _NOTHING
-        return self.tables.readable[profession]
-
-    def _subject_bits(self, request: AccessRequest, facts: Facts, now: datetime) -> int:
-        action = request.action
-        if action is Action.DOCUMENT_ADD:
-            draft = request.draft
-            assert draft is not None  # AccessRequest guarantees it
-            profession = request.actor.profession
-            writable = (
-                self.tables.writable[profession]
-                if request.actor.type is ActorType.PROFESSIONAL and profession is not None
-                else _NOTHING
-            )
-            class_code = self.tables.document_types[draft.type_code].class_code
-            return draft_bits(request, facts, class_code, writable)
-        if request.document_ids and action in _ONE_DOCUMENT:
+    def subject_bits(self, request: AccessRequest, facts: Facts, now: datetime) -> int:
+        """Every feature bit of a single-document request (what ``decide`` keys Casbin on)."""
+        bits = request_bits(request, facts, now)
+        if request.action in _ONE_DOCUMENT:
             document = facts.documents.get(request.document_ids[0])
-            return document_bits(request, document, now, self._readable(request))
-        return 0
+            bits |= document_bits(request, document, now, self._readable(request))
+        elif request.action is Action.DOCUMENT_ADD:
+            bits |= self._draft_bits(request, facts)
+        return bits
 
-    def _decide_documents(self, request: AccessRequest, facts: Facts, now: datetime) -> BatchDecision:
+    def _decide_documents(
+        self, request: AccessRequest, facts: Facts, now: datetime
+    ) -> BatchDecision:
         actor_type, mode = request.actor.type, request.mode
         base = request_bits(request, facts, now)
         decide = self.casbin.decide
@@ -156,7 +175,9 @@ class PolicyEngine:
         return BatchDecision(overall, tuple(results))
 
 
-_ONE_DOCUMENT = frozenset({Action.DOCUMENT_READ, Action.DOCUMENT_UPDATE_FLAGS, Action.DOCUMENT_DELETE})
+_ONE_DOCUMENT = frozenset(
+    {Action.DOCUMENT_READ, Action.DOCUMENT_UPDATE_FLAGS, Action.DOCUMENT_DELETE}
+)
 
 
 def _summary(results: list[DocumentDecision], any_permit: bool) -> Decision:

@@ -13,9 +13,9 @@ from engine.model import AccessRequest, Document, Dossier, Facts
 from engine.vocabulary import (
     JUSTIFICATION_MAX_CHARS,
     PATIENT_CLASS_CODE,
-    REIMBURSEMENT_TYPE,
     REGULATOR_PROFESSION,
     REGULATOR_ROLE,
+    REIMBURSEMENT_TYPE,
     Action,
     ActorType,
     DocumentStatus,
@@ -130,84 +130,108 @@ def hidden_from_patient(document: Document, now: datetime) -> bool:
 
 def pending_result_due(document: Document, now: datetime) -> bool:
     """Whether the 14-day notice is due: hidden, deposited at least 14 days ago."""
-    return hidden_from_patient(document, now) and now >= document.deposited_at + PENDING_NOTICE_AFTER
+    return (
+        hidden_from_patient(document, now) and now >= document.deposited_at + PENDING_NOTICE_AFTER
+    )
+
+
+_CREATE = Action.DOSSIER_CREATE
+_LIST = Action.DOCUMENT_LIST
+_PROFESSIONAL = ActorType.PROFESSIONAL
+_PATIENT = ActorType.PATIENT
+_REPRESENTATIVE = ActorType.REPRESENTATIVE
+_OPEN = DossierStatus.OPEN
+_NORMAL = Mode.NORMAL
+_BREAK_GLASS = Mode.BREAK_GLASS
 
 
 def request_bits(request: AccessRequest, facts: Facts, now: datetime) -> int:
-    """The features that depend on the request and the dossier, not on one document."""
+    """The features that depend on the request and the dossier, not on one document.
+
+    This runs for every decision: it is written for speed (locals, no helper calls on the
+    common paths), and ``test_properties`` checks it against the policy's meaning.
+    """
     actor = request.actor
     dossier = facts.dossier
-    bits = 0
-    if request.action is Action.DOSSIER_CREATE:
-        creation = request.creation
-        if dossier is not None:
-            bits |= _DOSSIER_EXISTS
-        if creation is not None:
-            if creation.consent is True:
-                bits |= _CONSENT
-            if creation.minor and not creation.representatives:
-                bits |= _MINOR_NO_REP
-            if creation.minor and actor.id in creation.representatives:
-                bits |= _REGISTERED
-        if actor.type is ActorType.PATIENT and actor.id == request.patient_id:
-            bits |= _HOLDER
-        return bits
+    if request.action is _CREATE:
+        return _creation_bits(request, dossier)
     if dossier is None:
-        return bits
-    bits |= _DOSSIER_EXISTS
-    if dossier.status is DossierStatus.CLOSED:
+        return 0
+    bits = _DOSSIER_EXISTS
+    if dossier.status is not _OPEN:
         bits |= _CLOSED
         closed_at = dossier.closed_at
         if closed_at is not None and now < add_months(closed_at, 12 * REOPEN_YEARS):
             bits |= _REOPEN_WINDOW
     actor_type = actor.type
-    if actor_type is ActorType.PROFESSIONAL:
-        bits |= _professional_bits(request, dossier, facts)
-    elif actor_type is ActorType.PATIENT:
+    if actor_type is _PROFESSIONAL:
+        ps = actor.id
+        if ps in dossier.blocked:
+            bits |= _BLOCKED
+        if ps == dossier.treating_doctor:
+            bits |= _TREATING
+        if ps in dossier.authorized:
+            bits |= _AUTHORIZED
+        if ps in dossier.feeding_oppositions:
+            bits |= _FEEDING_OPPOSED
+        if request.target_id == ps:
+            bits |= _TARGET_SELF
+        if facts.first_access:
+            bits |= _FIRST_ACCESS
+        if request.mode is not _NORMAL:
+            bits |= _emergency_bits(request, dossier)
+    elif actor_type is _PATIENT:
         if actor.id == dossier.patient_id:
             bits |= _HOLDER
-    elif actor_type is ActorType.REPRESENTATIVE:
+        if request.action is _LIST and _any_pending(facts, now):
+            bits |= _PENDING_DUE
+    elif actor_type is _REPRESENTATIVE:
         if dossier.minor and actor.id in dossier.representatives:
             bits |= _REGISTERED
-    if actor_type in _PATIENT_SIDE and request.action is Action.DOCUMENT_LIST:
-        for document in facts.documents.values():
-            if pending_result_due(document, now):
-                bits |= _PENDING_DUE
-                break
+        if request.action is _LIST and _any_pending(facts, now):
+            bits |= _PENDING_DUE
     return bits
 
 
-def _professional_bits(request: AccessRequest, dossier: Dossier, facts: Facts) -> int:
-    actor = request.actor
-    ps = actor.id
-    bits = 0
-    if ps in dossier.blocked:
-        bits |= _BLOCKED
-    if ps == dossier.treating_doctor:
-        bits |= _TREATING
-    if ps in dossier.authorized:
-        bits |= _AUTHORIZED
-    if ps in dossier.feeding_oppositions:
-        bits |= _FEEDING_OPPOSED
-    if request.target_id == ps:
-        bits |= _TARGET_SELF
-    if facts.first_access:
-        bits |= _FIRST_ACCESS
-    mode = request.mode
-    if mode is Mode.BREAK_GLASS:
-        if dossier.settings.break_glass_allowed:
+def _creation_bits(request: AccessRequest, dossier: Dossier | None) -> int:
+    actor, creation = request.actor, request.creation
+    bits = 0 if dossier is None else _DOSSIER_EXISTS
+    if creation is not None:
+        if creation.consent is True:
+            bits |= _CONSENT
+        if creation.minor and not creation.representatives:
+            bits |= _MINOR_NO_REP
+        if creation.minor and actor.id in creation.representatives:
+            bits |= _REGISTERED
+    if actor.type is _PATIENT and actor.id == request.patient_id:
+        bits |= _HOLDER
+    return bits
+
+
+def _emergency_bits(request: AccessRequest, dossier: Dossier) -> int:
+    settings = dossier.settings
+    bits = _EMERGENCY_MASKED if settings.emergency_sees_masked else 0
+    if request.mode is _BREAK_GLASS:
+        if settings.break_glass_allowed:
             bits |= _BG_ALLOWED
-        justification = (request.justification or "").strip()
-        if justification and len(request.justification or "") <= JUSTIFICATION_MAX_CHARS:
+        justification = request.justification
+        if (
+            justification
+            and justification.strip()
+            and len(justification) <= JUSTIFICATION_MAX_CHARS
+        ):
             bits |= _JUSTIFIED
-    elif mode is Mode.REGULATION:
-        if dossier.settings.regulation_allowed:
+    else:
+        if settings.regulation_allowed:
             bits |= _REG_ALLOWED
+        actor = request.actor
         if actor.profession == REGULATOR_PROFESSION and REGULATOR_ROLE in actor.roles:
             bits |= _REGULATOR
-    if mode is not Mode.NORMAL and dossier.settings.emergency_sees_masked:
-        bits |= _EMERGENCY_MASKED
     return bits
+
+
+def _any_pending(facts: Facts, now: datetime) -> bool:
+    return any(pending_result_due(d, now) for d in facts.documents.values())
 
 
 def document_bits(

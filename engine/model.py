@@ -27,7 +27,6 @@ from engine.vocabulary import (
     Recipient,
 )
 
-
 E = TypeVar("E", Action, ActorType, Mode, DossierStatus, DocumentStatus)
 
 
@@ -35,6 +34,8 @@ def _enum(kind: type[E], value: object, field_name: str, error: type[UnknownValu
     if isinstance(value, kind):
         return value
     try:
+        if not isinstance(value, str):
+            raise ValueError(value)
         return kind(value)
     except ValueError:
         allowed = ", ".join(member.value for member in kind)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 import casbin
 from casbin.model import Model
@@ -36,7 +36,7 @@ MEMO_LIMIT = 1 << 16
 _SILENT = logging.Logger("vigie.engine.casbin", level=logging.CRITICAL + 1)
 
 
-@lru_cache(maxsize=None)
+@cache
 def compile_pattern(pattern: str) -> tuple[bool, frozenset[str]]:
     """``*`` → (True, {}) meaning any; ``a|b`` → (False, {a, b}); ``!a|b`` → (True, {a, b})."""
     if pattern == "*":
@@ -52,7 +52,7 @@ def one_of(value: str, pattern: str) -> bool:
     return (value in names) != negated
 
 
-@lru_cache(maxsize=None)
+@cache
 def compile_condition(condition: str) -> tuple[int, int]:
     """``a & !b`` → (bits that must be set, bits that must be clear); ``*`` → (0, 0)."""
     must, must_not = 0, 0
@@ -117,8 +117,11 @@ def parse_obligations(text: str) -> tuple[ObligationRule, ...]:
         _check_pattern(where, row["actor_types"], ActorType)
         _check_pattern(where, row["actions"], Action)
         _check_pattern(where, row["modes"], Mode)
-        rules.append(ObligationRule(row["actor_types"], row["actions"], row["modes"],
-                                    row["condition"], obligation))
+        rules.append(
+            ObligationRule(
+                row["actor_types"], row["actions"], row["modes"], row["condition"], obligation
+            )
+        )
     return tuple(rules)
 
 
@@ -173,6 +176,8 @@ class CasbinPolicy:
         self._obligations = parse_obligations(obligations_text)
         self._lock = threading.Lock()
         self._memo: dict[tuple[str, str, str, int], Decision] = {}
+        #: The hot path's first try: the memoised decision for a key, or None.
+        self.lookup = self._memo.get
 
     @property
     def memo_size(self) -> int:
@@ -208,4 +213,3 @@ class CasbinPolicy:
         """The same answer straight from Casbin, for equivalence tests and the benchmark."""
         with self._lock:
             return self._evaluate(actor_type, action, mode, bits)
-

@@ -26,15 +26,48 @@ NOW = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
 
 PROFESSIONS = ("10", "10", "10", "21", "40", "50", "60", "60", "70", "80", "91")
 TYPES = (
-    "11502-2", "11488-4", "15507-7", "34133-9", "60591-5", "68599-0", "83901-9", "57833-6",
-    "60593-1", "18748-4", "18776-5", "11369-6", "REMB", "DOCPAT03", "EXPPAT_3", "15508-5",
-    "80788-3", "75496-0", "ATTEST-RESID", "PROT_ALD",
+    "11502-2",
+    "11488-4",
+    "15507-7",
+    "34133-9",
+    "60591-5",
+    "68599-0",
+    "83901-9",
+    "57833-6",
+    "60593-1",
+    "18748-4",
+    "18776-5",
+    "11369-6",
+    "REMB",
+    "DOCPAT03",
+    "EXPPAT_3",
+    "15508-5",
+    "80788-3",
+    "75496-0",
+    "ATTEST-RESID",
+    "PROT_ALD",
 )
 CLASSES = {
-    "11502-2": "10", "11488-4": "10", "15507-7": "10", "34133-9": "11", "60591-5": "11",
-    "68599-0": "11", "83901-9": "10", "57833-6": "42", "60593-1": "43", "18748-4": "31",
-    "18776-5": "44", "11369-6": "11", "REMB": "60", "DOCPAT03": "90", "EXPPAT_3": "90",
-    "15508-5": "10", "80788-3": "10", "75496-0": "10", "ATTEST-RESID": "95", "PROT_ALD": "44",
+    "11502-2": "10",
+    "11488-4": "10",
+    "15507-7": "10",
+    "34133-9": "11",
+    "60591-5": "11",
+    "68599-0": "11",
+    "83901-9": "10",
+    "57833-6": "42",
+    "60593-1": "43",
+    "18748-4": "31",
+    "18776-5": "44",
+    "11369-6": "11",
+    "REMB": "60",
+    "DOCPAT03": "90",
+    "EXPPAT_3": "90",
+    "15508-5": "10",
+    "80788-3": "10",
+    "75496-0": "10",
+    "ATTEST-RESID": "95",
+    "PROT_ALD": "44",
 }
 
 
@@ -91,7 +124,9 @@ def make_mix(count: int = 10_000, seed: int = 20261125) -> list[tuple[AccessRequ
             ps_id(rng),
             ActorType.PROFESSIONAL,
             profession=(p := rng.choice(PROFESSIONS)),
-            roles=frozenset({"samu_regulator"}) if p == "10" and rng.random() < 0.2 else frozenset(),
+            roles=frozenset({"samu_regulator"})
+            if p == "10" and rng.random() < 0.2
+            else frozenset(),
             name=f"Dr {i}",
         )
         for i, _ in enumerate(range(400))
@@ -104,7 +139,9 @@ def make_mix(count: int = 10_000, seed: int = 20261125) -> list[tuple[AccessRequ
     return mix
 
 
-def _one_request(rng: random.Random, dossier: Dossier, facts: Facts, staff: list[Actor]) -> AccessRequest:
+def _one_request(
+    rng: random.Random, dossier: Dossier, facts: Facts, staff: list[Actor]
+) -> AccessRequest:
     patient = dossier.patient_id
     doc_ids = list(facts.documents)
     doc = rng.choice(doc_ids)
@@ -113,8 +150,13 @@ def _one_request(rng: random.Random, dossier: Dossier, facts: Facts, staff: list
         known = [a for a in staff if a.id in dossier.authorized or a.id == dossier.treating_doctor]
         actor = rng.choice(known) if known and rng.random() < 0.8 else rng.choice(staff)
         action = rng.choice(
-            [Action.DOCUMENT_READ] * 6 + [Action.DOSSIER_READ, Action.DOCUMENT_UPDATE_FLAGS,
-                                          Action.DOCUMENT_ADD, Action.DOCUMENT_DELETE]
+            [Action.DOCUMENT_READ] * 6
+            + [
+                Action.DOSSIER_READ,
+                Action.DOCUMENT_UPDATE_FLAGS,
+                Action.DOCUMENT_ADD,
+                Action.DOCUMENT_DELETE,
+            ]
         )
         return _document_request(rng, actor, action, patient, doc, Mode.NORMAL, None)
     if roll < 0.65:  # break glass
@@ -125,38 +167,78 @@ def _one_request(rng: random.Random, dossier: Dossier, facts: Facts, staff: list
         )
     if roll < 0.70:  # SAMU regulation
         actor = rng.choice(staff)
-        return _document_request(rng, actor, Action.DOCUMENT_READ, patient, doc, Mode.REGULATION, None)
+        return _document_request(
+            rng, actor, Action.DOCUMENT_READ, patient, doc, Mode.REGULATION, None
+        )
     if roll < 0.85:  # the holder
-        action = rng.choice([Action.DOCUMENT_READ, Action.DOCUMENT_READ, Action.TRACES_READ,
-                             Action.DOCUMENT_UPDATE_FLAGS, Action.DOCUMENT_DELETE])
-        return _document_request(rng, Actor(patient, ActorType.PATIENT), action, patient, doc,
-                                 Mode.NORMAL, None)
+        action = rng.choice(
+            [
+                Action.DOCUMENT_READ,
+                Action.DOCUMENT_READ,
+                Action.TRACES_READ,
+                Action.DOCUMENT_UPDATE_FLAGS,
+                Action.DOCUMENT_DELETE,
+            ]
+        )
+        return _document_request(
+            rng, Actor(patient, ActorType.PATIENT), action, patient, doc, Mode.NORMAL, None
+        )
     if roll < 0.90:  # a representative, registered or not
         rep = next(iter(dossier.representatives), "R-unknown")
         actor = Actor(rep if rng.random() < 0.8 else "R-other", ActorType.REPRESENTATIVE)
         return _document_request(rng, actor, Action.DOCUMENT_READ, patient, doc, Mode.NORMAL, None)
     if roll < 0.94:  # auditors
         action = rng.choice([Action.TRACES_READ, Action.TRACES_EXPORT, Action.DOCUMENT_READ])
-        return _document_request(rng, Actor("AUD1", ActorType.AUDITOR), action, patient, doc,
-                                 Mode.NORMAL, None)
+        return _document_request(
+            rng, Actor("AUD1", ActorType.AUDITOR), action, patient, doc, Mode.NORMAL, None
+        )
     if roll < 0.97:  # the reimbursement feed
         type_code = "REMB" if rng.random() < 0.9 else "11502-2"
-        return AccessRequest(Actor("CNAM-FEED", ActorType.SYSTEM), Action.DOCUMENT_ADD, patient,
-                             draft=DocumentDraft(f"{patient}-R{rng.randrange(10**6)}", type_code))
-    return AccessRequest(Actor("AGENT7", ActorType.AGENT), Action.DOSSIER_CREATE, patient,
-                         creation=Creation(consent=rng.random() < 0.9))
+        return AccessRequest(
+            Actor("CNAM-FEED", ActorType.SYSTEM),
+            Action.DOCUMENT_ADD,
+            patient,
+            draft=DocumentDraft(f"{patient}-R{rng.randrange(10**6)}", type_code),
+        )
+    return AccessRequest(
+        Actor("AGENT7", ActorType.AGENT),
+        Action.DOSSIER_CREATE,
+        patient,
+        creation=Creation(consent=rng.random() < 0.9),
+    )
 
 
-def _document_request(rng: random.Random, actor: Actor, action: Action, patient: str, doc: str,
-                      mode: Mode, justification: str | None) -> AccessRequest:
+def _document_request(
+    rng: random.Random,
+    actor: Actor,
+    action: Action,
+    patient: str,
+    doc: str,
+    mode: Mode,
+    justification: str | None,
+) -> AccessRequest:
     if action is Action.DOCUMENT_ADD:
         type_code = rng.choice(TYPES)
-        return AccessRequest(actor, action, patient, mode=mode, justification=justification,
-                             draft=DocumentDraft(f"{patient}-N{rng.randrange(10**6)}", type_code,
-                                                 masked=rng.random() < 0.2))
+        return AccessRequest(
+            actor,
+            action,
+            patient,
+            mode=mode,
+            justification=justification,
+            draft=DocumentDraft(
+                f"{patient}-N{rng.randrange(10**6)}", type_code, masked=rng.random() < 0.2
+            ),
+        )
     if action is Action.DOCUMENT_UPDATE_FLAGS:
-        return AccessRequest(actor, action, patient, mode=mode, document_ids=(doc,),
-                             flags=FlagChange(masked=rng.random() < 0.5))
+        return AccessRequest(
+            actor,
+            action,
+            patient,
+            mode=mode,
+            document_ids=(doc,),
+            flags=FlagChange(masked=rng.random() < 0.5),
+        )
     ids = (doc,) if action in (Action.DOCUMENT_READ, Action.DOCUMENT_DELETE) else ()
-    return AccessRequest(actor, action, patient, mode=mode, justification=justification,
-                         document_ids=ids)
+    return AccessRequest(
+        actor, action, patient, mode=mode, justification=justification, document_ids=ids
+    )

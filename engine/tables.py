@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from engine.errors import PolicyLoadError
 
 
-def csv_rows(name: str, text: str, columns: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:
+def csv_rows(
+    name: str, text: str, columns: tuple[str, ...]
+) -> Iterator[tuple[int, dict[str, str]]]:
     """Yield (line number, row) of a CSV file whose header must be exactly ``columns``."""
     reader = csv.DictReader(io.StringIO(text))
     if tuple(reader.fieldnames or ()) != columns:
@@ -72,7 +74,7 @@ class Tables:
             if row["source"] not in {"ARR23", "provisional"}:
                 raise PolicyLoadError(f"{where}: source must be ARR23 or provisional")
             if (profession, type_code) in sources:
-                raise PolicyLoadError(f"{where}: duplicate cell {profession} × {type_code}")
+                raise PolicyLoadError(f"{where}: duplicate cell {profession} x {type_code}")
             sources[(profession, type_code)] = row["source"]
             if row["read"] == "1":
                 readable[profession].add(type_code)

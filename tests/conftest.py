@@ -11,6 +11,7 @@ import os
 import uuid
 from collections.abc import Iterator
 
+import psycopg
 import pytest
 
 PG_ADMIN_URL = os.environ.get("VIGIE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -20,9 +21,7 @@ def _in_ci() -> bool:
     return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
-def pg_admin_connect():  # type: ignore[no-untyped-def]
-    import psycopg
-
+def pg_admin_connect() -> psycopg.Connection:  # type: ignore[type-arg]
     return psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5)
 
 
