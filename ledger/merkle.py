@@ -1,0 +1,340 @@
+"""RFC 9162 Merkle tree over stored perfect-subtree nodes.
+
+A node ``(level, index)`` is the root of the perfect subtree over leaves
+``[index * 2**level, (index + 1) * 2**level)``; level 0 nodes are the leaf hashes. Once written a
+node never changes, so a store keeps them all (table ``merkle_nodes(level, idx, hash)``).
+Every root or proof for a tree of size ``n`` needs O(log n) nodes, fetched in ONE batch through
+:class:`NodeReader`. Verifiers follow transparency-dev/merkle (the Go library whose vectors we
+pass), including its edge cases.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from hashlib import sha256
+from typing import Protocol
+
+from ledger.errors import (
+    ConsistencyProofError,
+    InclusionProofError,
+    MissingNodeError,
+    ProofError,
+)
+
+HASH_SIZE = 32
+EMPTY_ROOT = sha256(b"").digest()
+
+NodeKey = tuple[int, int]
+"""(level, index) of a perfect subtree."""
+Node = tuple[int, int, bytes]
+"""(level, index, hash): what an append asks the store to persist."""
+
+
+class NodeReader(Protocol):
+    """Batch read of stored nodes; a SQL store answers with one query."""
+
+    def nodes(self, keys: Collection[NodeKey]) -> Mapping[NodeKey, bytes]:
+        """Return the stored hash of every key present; absent keys are simply left out."""
+        ...
+
+
+def hash_leaf(data: bytes) -> bytes:
+    """RFC 9162 leaf hash: SHA-256(0x00 || data)."""
+    return sha256(b"\x00" + data).digest()
+
+
+def hash_children(left: bytes, right: bytes) -> bytes:
+    """RFC 9162 interior node hash: SHA-256(0x01 || left || right)."""
+    return sha256(b"\x01" + left + right).digest()
+
+
+def range_keys(begin: int, end: int) -> list[NodeKey]:
+    """The perfect nodes covering leaves ``[begin, end)``, left to right, largest first.
+
+    Precondition: ``0 <= begin <= end``. For the ranges RFC 9162 hashes (a tree prefix, or a
+    subtree aligned on a power of two at least its size) folding these nodes from the right
+    gives the RFC hash of the range."""
+    if not 0 <= begin <= end:
+        raise ProofError(f"bad leaf range [{begin}, {end})")
+    keys: list[NodeKey] = []
+    while begin < end:
+        level = (end - begin).bit_length() - 1
+        if begin:
+            level = min(level, (begin & -begin).bit_length() - 1)
+        keys.append((level, begin >> level))
+        begin += 1 << level
+    return keys
+
+
+def fold(hashes: Sequence[bytes]) -> bytes:
+    """Combine the nodes of a range (left to right) into the range's hash, right first."""
+    result = hashes[-1]
+    for left in reversed(hashes[:-1]):
+        result = sha256(b"\x01" + left + result).digest()
+    return result
+
+
+def _fetch(reader: NodeReader, keys: Collection[NodeKey]) -> Mapping[NodeKey, bytes]:
+    found = reader.nodes(keys)
+    missing = [key for key in keys if key not in found]
+    if missing:
+        raise MissingNodeError(f"node store lacks {len(missing)} node(s), first {missing[0]}")
+    return found
+
+
+def _range_hashes(reader: NodeReader, ranges: Sequence[tuple[int, int]]) -> list[bytes]:
+    per_range = [range_keys(begin, end) for begin, end in ranges]
+    found = _fetch(reader, {key for keys in per_range for key in keys})
+    return [fold([found[key] for key in keys]) for keys in per_range]
+
+
+def root(reader: NodeReader, size: int) -> bytes:
+    """Root hash of the tree of the first ``size`` leaves (SHA-256 of "" when empty)."""
+    if size < 0:
+        raise ProofError(f"negative tree size {size}")
+    if size == 0:
+        return EMPTY_ROOT
+    return _range_hashes(reader, [(0, size)])[0]
+
+
+def _inclusion_ranges(index: int, size: int) -> list[tuple[int, int]]:
+    ranges: list[tuple[int, int]] = []
+    inner = (index ^ (size - 1)).bit_length()
+    for level in range(inner):
+        begin = ((index >> level) ^ 1) << level
+        ranges.append((begin, min(begin + (1 << level), size)))
+    for level in range(inner, size.bit_length()):
+        if (index >> level) & 1:
+            begin = ((index >> level) ^ 1) << level
+            ranges.append((begin, begin + (1 << level)))
+    return ranges
+
+
+def inclusion_proof(reader: NodeReader, index: int, size: int) -> list[bytes]:
+    """RFC 9162 §2.1.3 inclusion proof of leaf ``index`` in the tree of ``size`` leaves.
+
+    Precondition: ``0 <= index < size`` and the store holds the first ``size`` leaves."""
+    if not 0 <= index < size:
+        raise ProofError(f"leaf index {index} is outside a tree of size {size}")
+    return _range_hashes(reader, _inclusion_ranges(index, size))
+
+
+def inclusion_proofs(reader: NodeReader, indices: Sequence[int], size: int) -> list[list[bytes]]:
+    """Inclusion proofs of many leaves in one tree, with a single batched node fetch."""
+    per_index: list[list[list[NodeKey]]] = []
+    for index in indices:
+        if not 0 <= index < size:
+            raise ProofError(f"leaf index {index} is outside a tree of size {size}")
+        per_index.append([range_keys(b, e) for b, e in _inclusion_ranges(index, size)])
+    found = _fetch(reader, {key for ranges in per_index for keys in ranges for key in keys})
+    cache: dict[tuple[NodeKey, ...], bytes] = {}
+    proofs: list[list[bytes]] = []
+    for ranges in per_index:
+        proof: list[bytes] = []
+        for keys in ranges:
+            if len(keys) == 1:
+                proof.append(found[keys[0]])
+                continue
+            tkeys = tuple(keys)
+            if tkeys not in cache:
+                cache[tkeys] = fold([found[key] for key in keys])
+            proof.append(cache[tkeys])
+        proofs.append(proof)
+    return proofs
+
+
+def consistency_proof(reader: NodeReader, size1: int, size2: int) -> list[bytes]:
+    """RFC 9162 §2.1.4 consistency proof from ``size1`` to ``size2`` (empty when the sizes are
+    equal or ``size1`` is 0). Precondition: ``0 <= size1 <= size2``, store holds ``size2``."""
+    if not 0 <= size1 <= size2:
+        raise ProofError(f"cannot prove consistency from size {size1} to size {size2}")
+    if size1 in (0, size2):
+        return []
+    shift = (size1 & -size1).bit_length() - 1
+    ranges = _inclusion_ranges(size1 - 1, size2)[shift:]
+    if size1 != 1 << shift:
+        begin = ((size1 - 1) >> shift) << shift
+        ranges.insert(0, (begin, size1))
+    return _range_hashes(reader, ranges)
+
+
+def new_nodes(reader: NodeReader, size: int, leaves: Sequence[bytes]) -> list[Node]:
+    """The nodes to persist when ``leaves`` are appended to a tree of ``size`` leaves: every
+    new leaf (level 0) and every perfect subtree they complete. Reads the O(log n) frontier
+    nodes in one batch. Precondition: the store holds all nodes of the first ``size`` leaves."""
+    if size < 0:
+        raise ProofError(f"negative tree size {size}")
+    wanted = [
+        (level, (size >> level) - 1) for level in range(size.bit_length()) if (size >> level) & 1
+    ]
+    frontier = _fetch(reader, wanted) if wanted else {}
+    out: list[Node] = []
+    level = 0
+    lo = size
+    current = list(leaves)
+    while current:
+        out.extend((level, lo + offset, digest) for offset, digest in enumerate(current))
+        if lo & 1:
+            current.insert(0, frontier[(level, lo - 1)])
+            lo -= 1
+        pairs = len(current) // 2
+        current = [
+            sha256(b"\x01" + current[2 * i] + current[2 * i + 1]).digest() for i in range(pairs)
+        ]
+        level += 1
+        lo //= 2
+    return out
+
+
+def _decompose(index: int, size: int) -> tuple[int, int]:
+    inner = (index ^ (size - 1)).bit_length()
+    border = (index >> inner).bit_count()
+    return inner, border
+
+
+def _chain_inner(seed: bytes, proof: Sequence[bytes], index: int) -> bytes:
+    for i, digest in enumerate(proof):
+        if (index >> i) & 1:
+            seed = sha256(b"\x01" + digest + seed).digest()
+        else:
+            seed = sha256(b"\x01" + seed + digest).digest()
+    return seed
+
+
+def _chain_inner_right(seed: bytes, proof: Sequence[bytes], index: int) -> bytes:
+    for i, digest in enumerate(proof):
+        if (index >> i) & 1:
+            seed = sha256(b"\x01" + digest + seed).digest()
+    return seed
+
+
+def _chain_border_right(seed: bytes, proof: Sequence[bytes]) -> bytes:
+    for digest in proof:
+        seed = sha256(b"\x01" + digest + seed).digest()
+    return seed
+
+
+def root_from_inclusion_proof(
+    index: int, size: int, leaf_hash: bytes, proof: Sequence[bytes]
+) -> bytes:
+    """The root that ``proof`` implies for ``leaf_hash`` at ``index`` in a tree of ``size``.
+
+    Raises InclusionProofError when the index, leaf hash or proof length is impossible."""
+    if not 0 <= index < size:
+        raise InclusionProofError(f"index {index} is beyond tree size {size}")
+    if len(leaf_hash) != HASH_SIZE:
+        raise InclusionProofError(f"leaf hash has {len(leaf_hash)} bytes, expected {HASH_SIZE}")
+    inner, border = _decompose(index, size)
+    if len(proof) != inner + border:
+        raise InclusionProofError(
+            f"proof has {len(proof)} hashes, expected {inner + border} for leaf {index} of {size}"
+        )
+    for position, digest in enumerate(proof):
+        if len(digest) != HASH_SIZE:
+            raise InclusionProofError(
+                f"proof hash {position} has {len(digest)} bytes, expected {HASH_SIZE}"
+            )
+    seed = _chain_inner(leaf_hash, proof[:inner], index)
+    return _chain_border_right(seed, proof[inner:])
+
+
+def verify_inclusion(
+    index: int, size: int, leaf_hash: bytes, proof: Sequence[bytes], root_hash: bytes
+) -> None:
+    """Check that ``proof`` proves ``leaf_hash`` at ``index`` under ``root_hash`` of a tree of
+    ``size`` leaves. Returns None or raises InclusionProofError (expected vs got)."""
+    computed = root_from_inclusion_proof(index, size, leaf_hash, proof)
+    if computed != root_hash:
+        raise InclusionProofError(
+            f"root mismatch: proof gives {computed.hex()}, expected {root_hash.hex()}"
+        )
+
+
+def verify_consistency(
+    size1: int, size2: int, proof: Sequence[bytes], root1: bytes, root2: bytes
+) -> None:
+    """Check that ``proof`` shows the tree (``size1``, ``root1``) is a prefix of (``size2``,
+    ``root2``). Like transparency-dev/merkle: size1 = 0 is rejected (nothing to prove), equal
+    sizes need an empty proof and equal roots. Returns None or raises ConsistencyProofError."""
+    if size2 < size1:
+        raise ConsistencyProofError(f"size2 ({size2}) < size1 ({size1})")
+    if size1 == 0:
+        raise ConsistencyProofError("consistency proof with an empty first tree is meaningless")
+    if size1 == size2:
+        if proof:
+            raise ConsistencyProofError(f"sizes are equal but the proof has {len(proof)} hashes")
+        if root1 != root2:
+            raise ConsistencyProofError(
+                f"sizes are equal but roots differ: {root1.hex()} vs {root2.hex()}"
+            )
+        return
+    if not proof:
+        raise ConsistencyProofError("empty proof for different sizes")
+    inner, border = _decompose(size1 - 1, size2)
+    shift = (size1 & -size1).bit_length() - 1
+    inner -= shift
+    if size1 == 1 << shift:
+        seed, start = root1, 0
+    else:
+        seed, start = proof[0], 1
+    if len(proof) != start + inner + border:
+        raise ConsistencyProofError(
+            f"proof has {len(proof)} hashes, expected {start + inner + border} "
+            f"for sizes {size1} -> {size2}"
+        )
+    for position, digest in enumerate(proof):
+        if len(digest) != HASH_SIZE:
+            raise ConsistencyProofError(
+                f"proof hash {position} has {len(digest)} bytes, expected {HASH_SIZE}"
+            )
+    rest = proof[start:]
+    mask = (size1 - 1) >> shift
+    hash1 = _chain_border_right(_chain_inner_right(seed, rest[:inner], mask), rest[inner:])
+    if hash1 != root1:
+        raise ConsistencyProofError(
+            f"first root mismatch: proof gives {hash1.hex()}, expected {root1.hex()}"
+        )
+    hash2 = _chain_border_right(_chain_inner(seed, rest[:inner], mask), rest[inner:])
+    if hash2 != root2:
+        raise ConsistencyProofError(
+            f"second root mismatch: proof gives {hash2.hex()}, expected {root2.hex()}"
+        )
+
+
+class CompactRange:
+    """The perfect-subtree frontier of a growing tree: O(log n) memory, appends and roots.
+
+    Used to recompute roots while streaming leaves (whole-ledger verification)."""
+
+    __slots__ = ("_levels", "_nodes", "size")
+
+    def __init__(self) -> None:
+        self.size = 0
+        self._levels: list[int] = []
+        self._nodes: list[bytes] = []
+
+    def push_node(self, level: int, digest: bytes) -> None:
+        """Append a perfect subtree of ``2**level`` leaves. Precondition: ``size`` is a
+        multiple of ``2**level`` (the node is aligned)."""
+        if self.size & ((1 << level) - 1):
+            raise ProofError(f"node of level {level} is not aligned at size {self.size}")
+        self.size += 1 << level
+        levels, nodes = self._levels, self._nodes
+        while levels and levels[-1] == level:
+            levels.pop()
+            digest = sha256(b"\x01" + nodes.pop() + digest).digest()
+            level += 1
+        levels.append(level)
+        nodes.append(digest)
+
+    def push_leaf(self, leaf_hash: bytes) -> None:
+        """Append one leaf hash."""
+        self.push_node(0, leaf_hash)
+
+    def frontier(self) -> list[bytes]:
+        """The frontier node hashes, left to right."""
+        return list(self._nodes)
+
+    def root(self) -> bytes:
+        """Root hash of the leaves pushed so far."""
+        return fold(self._nodes) if self._nodes else EMPTY_ROOT
