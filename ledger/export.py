@@ -1,0 +1,235 @@
+"""The patient export bundle ``vigie-access-history/v1`` (LEDGER.md): builder and verifier.
+
+Bundle: ``{"format", "checkpoint" (signed note text), "key" (verifier key string),
+"patient_id", "entries": [{"header", "payload", "salt", "index", "inclusion_proof"}...]}``,
+entries in ``patient_seq`` order, payload and salt null once erased, proofs (base64 hashes)
+against the checkpoint. The last entry is the export itself (action ``traces.export``).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Sequence
+from dataclasses import dataclass
+from hashlib import sha256
+from typing import Any
+
+from ledger import merkle
+from ledger.canonical import canonicalize
+from ledger.checkpoint import Checkpoint, verify_checkpoint
+from ledger.entry import Entry, check_header
+from ledger.errors import (
+    CanonicalJsonError,
+    CheckpointError,
+    EntryError,
+    ExportError,
+    ExportFailure,
+    InclusionProofError,
+    NoteError,
+)
+from ledger.note import NoteVerifier
+
+FORMAT = "vigie-access-history/v1"
+EXPORT_ACTION = "traces.export"
+BUNDLE_KEYS = frozenset({"format", "checkpoint", "key", "patient_id", "entries"})
+ENTRY_KEYS = frozenset({"header", "payload", "salt", "index", "inclusion_proof"})
+
+
+def build_export(
+    patient_id: str,
+    entries: Sequence[Entry],
+    proofs: Sequence[Sequence[bytes]],
+    checkpoint_note: str,
+    verifier_key: str,
+) -> dict[str, Any]:
+    """Assemble a bundle. Preconditions: ``entries`` are every entry of the patient in a tree
+    covered by the checkpoint, in patient_seq order, ending with the export's own entry, and
+    ``proofs[i]`` is the inclusion proof of ``entries[i]`` in the checkpoint's tree."""
+    if len(entries) != len(proofs):
+        raise EntryError(f"{len(entries)} entries but {len(proofs)} proofs")
+    items = []
+    for entry, proof in zip(entries, proofs, strict=True):
+        item = entry.to_json()
+        item["index"] = entry.seq
+        item["inclusion_proof"] = [base64.b64encode(h).decode("ascii") for h in proof]
+        items.append(item)
+    return {
+        "format": FORMAT,
+        "checkpoint": checkpoint_note,
+        "key": verifier_key,
+        "patient_id": patient_id,
+        "entries": items,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class ExportReport:
+    """What a successful bundle verification established."""
+
+    origin: str
+    tree_size: int
+    root: bytes
+    patient_id: str
+    patient_ref: str
+    entries: int
+    erased_seqs: tuple[int, ...]
+    export_seq: int
+
+
+def _b64(text: object) -> bytes:
+    if not isinstance(text, str):
+        raise ValueError(f"expected a base64 string, got {type(text).__name__}")
+    return base64.b64decode(text.encode("ascii"), validate=True)
+
+
+class _Checks:
+    def __init__(self) -> None:
+        self.failures: list[ExportFailure] = []
+
+    def fail(
+        self, check: str, detail: str, entry: int | None = None, seq: int | None = None
+    ) -> None:
+        self.failures.append(ExportFailure(check, detail, entry, seq))
+
+    def raise_if_any(self) -> None:
+        if self.failures:
+            raise ExportError(self.failures)
+
+
+def _open_bundle(bundle: object, key: str, checks: _Checks) -> tuple[Checkpoint, list[Any]]:
+    if not isinstance(bundle, dict):
+        checks.fail("format", f"bundle must be a JSON object, got {type(bundle).__name__}")
+        checks.raise_if_any()
+    assert isinstance(bundle, dict)
+    if set(bundle) != BUNDLE_KEYS:
+        checks.fail("format", f"bundle keys must be {sorted(BUNDLE_KEYS)}, got {sorted(bundle)}")
+    elif bundle["format"] != FORMAT:
+        checks.fail("format", f"expected {FORMAT!r}, got {bundle['format']!r}")
+    checks.raise_if_any()
+    if not isinstance(bundle["patient_id"], str) or not bundle["patient_id"]:
+        checks.fail("format", "patient_id must be a non-empty string")
+    entries = bundle["entries"]
+    if not isinstance(entries, list) or not entries:
+        checks.fail("format", "entries must be a non-empty list")
+    if bundle["key"] != key.strip():
+        checks.fail("key", f"bundle key {bundle['key']!r} is not the trusted key {key.strip()!r}")
+    try:
+        checkpoint = verify_checkpoint(str(bundle["checkpoint"]), NoteVerifier.from_string(key))
+    except (NoteError, CheckpointError) as exc:
+        checks.fail("checkpoint signature", str(exc))
+    checks.raise_if_any()
+    return checkpoint, entries
+
+
+def _check_entry(
+    i: int, item: object, checkpoint: Checkpoint, patient_id: str, checks: _Checks
+) -> tuple[dict[str, Any], bytes] | None:
+    """Per-entry checks that need nothing from other entries; (header, leaf hash) or None."""
+    if not isinstance(item, dict) or set(item) != ENTRY_KEYS:
+        checks.fail("format", f"entry must have keys {sorted(ENTRY_KEYS)}", i)
+        return None
+    header = item["header"]
+    try:
+        if not isinstance(header, dict):
+            raise EntryError("header must be an object")
+        check_header(header)
+        leaf = sha256(b"\x00" + canonicalize(header)).digest()
+    except (EntryError, CanonicalJsonError) as exc:
+        checks.fail("header", str(exc), i)
+        return None
+    seq = header["seq"]
+    if item["index"] != seq or type(item["index"]) is not int:
+        checks.fail("index", f"index {item['index']!r} differs from header seq {seq}", i, seq)
+    try:
+        proof = [_b64(h) for h in item["inclusion_proof"]]
+        merkle.verify_inclusion(seq, checkpoint.size, leaf, proof, checkpoint.root)
+    except (ValueError, TypeError, binascii.Error, InclusionProofError) as exc:
+        checks.fail("inclusion proof", f"not included in the checkpoint: {exc}", i, seq)
+    payload, salt = item["payload"], item["salt"]
+    if payload is None and salt is None:
+        return header, leaf
+    if payload is None or salt is None:
+        checks.fail("payload", "exactly one of payload and salt is null", i, seq)
+        return header, leaf
+    try:
+        salt_bytes = bytes.fromhex(salt)
+        if len(salt_bytes) != 32 or salt_bytes.hex() != salt:
+            raise ValueError("salt must be 64 lowercase hex digits")
+        got = sha256(salt_bytes + canonicalize(payload)).hexdigest()
+    except (ValueError, TypeError, CanonicalJsonError) as exc:
+        checks.fail("payload", str(exc), i, seq)
+        return header, leaf
+    if got != header["payload_hash"]:
+        checks.fail("payload commitment", f"expected {header['payload_hash']}, got {got}", i, seq)
+    elif header["kind"] != "erasure" and (
+        not isinstance(payload, dict) or payload.get("patient_id") != patient_id
+    ):
+        named = payload.get("patient_id") if isinstance(payload, dict) else None
+        checks.fail("patient", f"payload names patient {named!r}, not {patient_id!r}", i, seq)
+    return header, leaf
+
+
+def verify_export(bundle: dict[str, Any], verifier_key: str) -> ExportReport:
+    """Verify a bundle offline with only the trusted ``verifier_key`` string.
+
+    Checks the format, the checkpoint signature, every inclusion proof, the patient chain
+    (patient_seq 0..k gap-free, patient_prev links, one patient_ref), every payload
+    commitment still present (and that it names the bundle's patient), and that the last
+    entry is the export itself. Raises ExportError listing every failed check."""
+    checks = _Checks()
+    checkpoint, items = _open_bundle(bundle, verifier_key, checks)
+    patient_id = bundle["patient_id"]
+    opened = [_check_entry(i, item, checkpoint, patient_id, checks) for i, item in enumerate(items)]
+    refs = {h["patient_ref"] for h, _ in filter(None, opened)}
+    if len(refs) != 1 or None in refs:
+        checks.fail(
+            "patient_ref", f"entries must share one patient_ref, got {sorted(map(str, refs))}"
+        )
+    previous: bytes | None = None
+    erased: list[int] = []
+    for i, result in enumerate(opened):
+        if result is None:
+            previous = None
+            continue
+        header, leaf = result
+        if header["patient_seq"] != i:
+            checks.fail(
+                "patient chain",
+                f"patient_seq is {header['patient_seq']}, expected {i}",
+                i,
+                header["seq"],
+            )
+        expected = None if previous is None else previous.hex()
+        if i > 0 and previous is None:
+            expected = "(unverifiable: previous entry is malformed)"
+        if header["patient_prev"] != expected:
+            checks.fail(
+                "patient chain",
+                f"patient_prev is {header['patient_prev']}, expected {expected}",
+                i,
+                header["seq"],
+            )
+        if items[i]["payload"] is None and items[i]["salt"] is None:
+            erased.append(header["seq"])
+        previous = leaf
+    last = opened[-1]
+    if last is not None and last[0]["action"] != EXPORT_ACTION:
+        checks.fail(
+            "export entry",
+            f"last entry is {last[0]['action']!r}, not {EXPORT_ACTION!r}",
+            len(items) - 1,
+            last[0]["seq"],
+        )
+    checks.raise_if_any()
+    assert last is not None
+    return ExportReport(
+        checkpoint.origin,
+        checkpoint.size,
+        checkpoint.root,
+        patient_id,
+        refs.pop() or "",
+        len(items),
+        tuple(erased),
+        last[0]["seq"],
+    )
