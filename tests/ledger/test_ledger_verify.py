@@ -1,0 +1,202 @@
+"""Whole-ledger verification: clean ledgers pass; any single tampering is found and located."""
+
+from __future__ import annotations
+
+import dataclasses
+from hashlib import sha256
+
+import ledger_factory as lf
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ledger.canonical import canonicalize
+from ledger.entry import Entry, leaf_hash, parse_header
+from ledger.errors import LedgerFault
+from ledger.scan import Scanner, ScanState
+from ledger.store import InMemoryLedgerStore
+from ledger.verify import verify_ledger
+
+N = 60
+CHECKPOINTS = (13, 30, 60)
+
+
+@pytest.fixture(scope="module")
+def pristine() -> tuple[list[Entry], list[str], str]:
+    w = lf.build(N, patients=4, checkpoints=CHECKPOINTS, batch=7)
+    assert isinstance(w.store, InMemoryLedgerStore)
+    return list(w.store.records), list(w.store.notes), str(w.signer.verifier)
+
+
+def _store(pristine: tuple[list[Entry], list[str], str]) -> InMemoryLedgerStore:
+    records, notes, _ = pristine
+    store = InMemoryLedgerStore()
+    store.records = list(records)
+    store.notes = list(notes)
+    store.levels = []  # verification never trusts stored nodes
+    return store
+
+
+def _fault(store: InMemoryLedgerStore, key: str, chunk_size: int) -> tuple[int, str]:
+    with pytest.raises(LedgerFault) as caught:
+        verify_ledger(store, key, chunk_size=chunk_size)
+    return caught.value.seq, caught.value.kind
+
+
+def _rewrite(entry: Entry, header: dict[str, object], fix_leaf: bool) -> Entry:
+    raw = canonicalize(header)
+    return dataclasses.replace(
+        entry, header=raw, leaf_hash=leaf_hash(raw) if fix_leaf else entry.leaf_hash
+    )
+
+
+@pytest.mark.parametrize("chunk_size", [1, 8, 4096])
+def test_clean_ledger_verifies(
+    pristine: tuple[list[Entry], list[str], str], chunk_size: int
+) -> None:
+    calls: list[tuple[int, int]] = []
+    report = verify_ledger(
+        _store(pristine),
+        pristine[2],
+        chunk_size=chunk_size,
+        progress=lambda d, t: calls.append((d, t)),
+    )
+    assert report.entries == N and report.checkpoints == 3 and report.largest_checkpoint == N
+    assert calls[-1] == (N, N)
+    assert all(a[0] < b[0] for a, b in zip(calls, calls[1:]))
+
+
+MUTATIONS = [
+    "header", "header+leaf", "prev+leaf", "payload", "salt", "swap", "delete", "insert_forged",
+    "insert_duplicate", "truncate", "erase_unjustified",
+]  # fmt: skip
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.sampled_from(MUTATIONS), st.integers(0, N - 1), st.integers(1, N - 1),
+       st.sampled_from([1, 4, 8, 64]))  # fmt: skip
+def test_any_single_tampering_is_detected_and_located(
+    pristine: tuple[list[Entry], list[str], str], mutation: str, j: int, k: int, chunk_size: int
+) -> None:
+    store = _store(pristine)
+    records = store.records
+    entry = records[j]
+    header = dict(parse_header(entry.header))
+    if mutation in ("header", "header+leaf"):
+        header["decision"] = "deny" if header["decision"] == "permit" else "permit"
+        records[j] = _rewrite(entry, header, mutation == "header+leaf")
+        expected = (j, "modified")
+    elif mutation == "prev+leaf":
+        if j == 0:
+            return
+        header["prev"] = sha256(b"x").hexdigest()
+        records[j] = _rewrite(entry, header, True)
+        expected = (j, "modified")
+    elif mutation == "payload":
+        assert entry.payload is not None
+        records[j] = dataclasses.replace(entry, payload=entry.payload.replace(b"D", b"E", 1))
+        expected = (j, "payload_mismatch")
+    elif mutation == "salt":
+        assert entry.salt is not None
+        records[j] = dataclasses.replace(entry, salt=bytes([entry.salt[0] ^ 1]) + entry.salt[1:])
+        expected = (j, "payload_mismatch")
+    elif mutation == "swap":
+        other = (j + k) % N
+        if other == j:
+            return
+        records[j], records[other] = records[other], records[j]
+        expected = (min(j, other), "reordered")
+    elif mutation == "delete":
+        del records[j]
+        expected = (j, "deleted") if j < N - 1 else (N - 1, "truncated")
+    elif mutation == "insert_forged":
+        if j == 0:
+            return
+        header["prev"] = records[j - 1].leaf_hash.hex()
+        header["reason"] = "forged"
+        forged = _rewrite(entry, header, True)
+        records.insert(j, forged)
+        expected = (j, "inserted")
+    elif mutation == "insert_duplicate":
+        records.insert(j, records[j])
+        expected = (j, "inserted")
+    elif mutation == "truncate":
+        keep = j
+        del records[keep:]
+        expected = (keep, "truncated")
+    else:  # erase_unjustified: a payload destroyed without an erasure entry
+        records[j] = dataclasses.replace(entry, payload=None, salt=None)
+        expected = (j, "payload_mismatch")
+    assert _fault(store, pristine[2], chunk_size) == expected
+
+
+def test_full_rewrite_of_a_signed_entry_is_caught_by_the_checkpoint(
+    pristine: tuple[list[Entry], list[str], str],
+) -> None:
+    """Rewriting the last covered entry and every later link still hits the signed root."""
+    store = _store(pristine)
+    records = store.records[:30]
+    store.records = records
+    store.notes = store.notes[:2]  # checkpoints 13 and 30
+    header = dict(parse_header(records[29].header))
+    header["decision"] = "deny" if header["decision"] == "permit" else "permit"
+    records[29] = _rewrite(records[29], header, True)
+    assert _fault(store, pristine[2], 8) == (29, "modified")
+
+
+def test_bad_signature_and_forks(pristine: tuple[list[Entry], list[str], str]) -> None:
+    store = _store(pristine)
+    note = store.notes[1]
+    store.notes[1] = note.replace("vigie.local/ledger\n30\n", "vigie.local/ledger\n31\n")
+    assert _fault(store, pristine[2], 8) == (30, "bad_signature")
+    other = lf.note_signer(9)
+    assert _fault(_store(pristine), str(other.verifier), 8)[1] == "bad_signature"
+
+    fork = lf.build(30, patients=2, checkpoints=(30,), batch=5, seed=0)
+    forked_store = _store(pristine)
+    forked_store.notes.append(fork.store.checkpoints()[-1])  # same key, other tree, size 30
+    assert _fault(forked_store, pristine[2], 8) == (29, "forked")
+
+    fork20 = lf.build(20, patients=2, checkpoints=(20,), batch=5, seed=0)
+    forked_store = _store(pristine)
+    forked_store.notes.insert(0, fork20.store.checkpoints()[-1])  # size 20: not this tree
+    assert _fault(forked_store, pristine[2], 8) == (19, "forked")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, N - 1), st.integers(0, 10_000), st.binary(min_size=1, max_size=3))
+def test_fast_scan_accepts_only_what_the_reference_accepts(
+    pristine: tuple[list[Entry], list[str], str], j: int, offset: int, junk: bytes
+) -> None:
+    """Splice bytes into one header (and fix its stored leaf hash, as a forger would): the fast
+    pass may accept the chunk only if the header still parses as canonical v1."""
+    records = list(pristine[0])
+    entry = records[j]
+    at = offset % len(entry.header)
+    mutated = entry.header[:at] + junk + entry.header[at + 1 :]
+    records[j] = dataclasses.replace(entry, header=mutated, leaf_hash=leaf_hash(mutated))
+    leaves = [leaf_hash(e.header) for e in records]
+    accepted = Scanner().chunk(ScanState(), records, leaves)
+    if accepted:
+        parse_header(mutated)
+    store = _store(pristine)
+    store.records = records
+    try:
+        verify_ledger(store, pristine[2], chunk_size=64)
+    except LedgerFault as fault:
+        assert fault.seq in (j, j - 1, j + 1)
+    else:
+        assert mutated == entry.header or parse_header(mutated) is not None
+
+
+def test_state_is_unchanged_when_the_fast_scan_declines(
+    pristine: tuple[list[Entry], list[str], str],
+) -> None:
+    records = list(pristine[0])
+    scanner, state = Scanner(), ScanState()
+    assert scanner.chunk(state, records[:20], [e.leaf_hash for e in records[:20]])
+    before = (state.position, dict(state.patient_seqs), dict(state.patient_leaves))
+    bad = records[20:40]
+    bad[10] = dataclasses.replace(bad[10], salt=b"\x00" * 32)
+    assert not scanner.chunk(state, bad, [e.leaf_hash for e in bad])
+    assert (state.position, state.patient_seqs, state.patient_leaves) == before
