@@ -49,3 +49,25 @@ def pg_database_url(pg_available: bool) -> Iterator[str]:
     finally:
         with pg_admin_connect() as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """An empty database on each backend in turn: a SQLite file, then a fresh PostgreSQL
+    database (dropped after the test)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path_factory.mktemp('db') / 'vigie.db'}"
+    return str(request.getfixturevalue("pg_database_url"))
+
+
+@pytest.fixture
+def database(db_url: str) -> Iterator[object]:
+    """A ``models.database.Database`` on ``db_url``, migrated to head, disposed after."""
+    from models.database import Database  # noqa: PLC0415 (only the tests that use it pay)
+
+    db = Database(db_url, statement_timeout_ms=10_000)
+    db.upgrade()
+    try:
+        yield db
+    finally:
+        db.dispose()

@@ -1,0 +1,138 @@
+"""``Database``: the engine, units of work and the readiness check the API uses.
+
+Typical use (one unit of work per request; the answer leaves only after it commits)::
+
+    db = Database("sqlite:///vigie.db")            # or postgresql+psycopg://...
+    db.check_ready()                               # /readyz
+    with db.unit_of_work() as uow:                 # write: holds the append lock
+        facts = uow.dossiers.facts(patient_id, actor, ids)
+        ...                                        # decide, build entries
+        uow.ledger.append(entries, nodes)
+    with db.read_only() as uow:                    # public reads: checkpoint, proofs
+        uow.ledger.checkpoint_latest()
+
+Any driver or SQLAlchemy error escaping these context managers is a
+:class:`~models.errors.StoreError` (``StoreUnavailableError`` when the database is down or
+timed out, ``ConflictError`` for an integrity refusal), and the transaction is rolled back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Engine, select, text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from models import migrate
+from models.connection import SQLITE_BEGIN, make_engine
+from models.errors import SchemaOutdatedError, wrap_errors
+from models.ledger_store import SqlLedgerStore
+from models.repository import DossierRepository
+from models.table import LedgerHeadRow
+
+
+class UnitOfWork:
+    """One transaction: its ``session``, the ledger store and the dossier repository."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.ledger = SqlLedgerStore(session)
+        self.dossiers = DossierRepository(session)
+
+
+class Database:
+    """Vigie's database at ``url`` (``sqlite:///FILE`` or ``postgresql+psycopg://...``).
+
+    ``statement_timeout_ms`` caps each PostgreSQL statement, waiting for the append lock
+    included (None: no cap); ``busy_timeout_ms`` is how long a SQLite writer waits for the
+    lock. Creating it connects to nothing; call :meth:`check_ready` to find out."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        statement_timeout_ms: int | None = 5000,
+        connect_timeout_s: int = 5,
+        busy_timeout_ms: int = 5000,
+        pool_size: int = 5,
+        max_overflow: int = 10,
+    ) -> None:
+        self.engine: Engine = make_engine(
+            url,
+            statement_timeout_ms=statement_timeout_ms,
+            connect_timeout_s=connect_timeout_s,
+            busy_timeout_ms=busy_timeout_ms,
+            pool_size=pool_size,
+            max_overflow=max_overflow,
+        )
+        self.backend = self.engine.dialect.name
+
+    def __repr__(self) -> str:
+        return f"Database({self.engine.url.render_as_string(hide_password=True)!r})"
+
+    @contextmanager
+    def unit_of_work(self) -> Iterator[UnitOfWork]:
+        """A write transaction holding the ledger's append lock from its start to its commit
+        (PostgreSQL: the ``ledger_heads`` row ``FOR UPDATE``; SQLite: ``BEGIN IMMEDIATE``).
+        Commits on a clean exit, rolls back on an exception."""
+        with self._transaction(write=True) as session:
+            yield UnitOfWork(session)
+
+    @contextmanager
+    def read_only(self) -> Iterator[UnitOfWork]:
+        """A read transaction (no lock; read-only on PostgreSQL) for public reads."""
+        with self._transaction(write=False) as session:
+            yield UnitOfWork(session)
+
+    @contextmanager
+    def _transaction(self, *, write: bool) -> Iterator[Session]:
+        session = Session(self.engine, autoflush=False, expire_on_commit=False)
+        try:
+            with wrap_errors():
+                if self.backend == "sqlite":
+                    mode = "IMMEDIATE" if write else "DEFERRED"
+                    session.connection(execution_options={SQLITE_BEGIN: mode})
+                elif write:
+                    self._lock(session)
+                else:
+                    session.connection(execution_options={"postgresql_readonly": True})
+                yield session
+                session.commit()
+        except BaseException:
+            with contextlib.suppress(SQLAlchemyError):
+                session.rollback()
+            raise
+        finally:
+            with contextlib.suppress(SQLAlchemyError):
+                session.close()
+
+    @staticmethod
+    def _lock(session: Session) -> None:
+        locked = session.execute(
+            select(LedgerHeadRow.size).where(LedgerHeadRow.id == 1).with_for_update()
+        ).one_or_none()
+        if locked is None:
+            raise SchemaOutdatedError("ledger_heads has no row 1: run `vigie db upgrade`")
+
+    def check_ready(self) -> None:
+        """Raise StoreUnavailableError if the database cannot be reached, SchemaOutdatedError
+        if its migrations are not at head; return None when ready."""
+        with wrap_errors(), self.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        current, head = migrate.current_revision(self.engine), migrate.head_revision()
+        if current != head:
+            raise SchemaOutdatedError(
+                f"database schema is at {current or 'nothing'}, the code needs {head}: "
+                "run `vigie db upgrade`"
+            )
+
+    def upgrade(self) -> None:
+        """Migrate this database to the head revision (see :func:`models.migrate.upgrade`)."""
+        migrate.upgrade(self.engine)
+
+    def dispose(self) -> None:
+        """Close every pooled connection (call at shutdown, and after a fork)."""
+        self.engine.dispose()

@@ -1,0 +1,336 @@
+"""``SqlLedgerStore``: the :class:`ledger.store.LedgerStore` port over SQLAlchemy, plus the
+search queries the API needs.
+
+Every method runs in the caller's session and transaction (a ``UnitOfWork``); appends rely on
+the unit of work holding the append lock (the ``ledger_heads`` row), and ``append`` itself
+refuses a batch whose first seq is not the stored size, so even a caller that forgot the lock
+cannot fork the chain.
+
+Search columns of ``ledger_entries``: ``time``, ``kind``, ``action``, ``mode``, ``decision`` and
+``reason`` are always read from the entry's own header at append time. ``actor_id``,
+``actor_type``, ``document_id`` and ``decision_id`` come from the optional ``index`` argument
+of :meth:`SqlLedgerStore.append`, or else from the payload keys of the same names (the payload
+conventions of ``ledger.entry``), so appends through ``ledger.writer.LedgerWriter`` fill them
+too. They are copies for queries only; verification never reads them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Row, and_, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from ledger.checkpoint import SignedCheckpoint
+from ledger.entry import Entry, LedgerHead, PatientHead
+from ledger.errors import LedgerStoreError
+from ledger.merkle import Node, NodeKey
+from models.table import CheckpointRow, LedgerEntryRow, LedgerHeadRow, MerkleNodeRow
+
+_ENTRIES = LedgerEntryRow.__table__
+_NODES = MerkleNodeRow.__table__
+_CHECKPOINTS = CheckpointRow.__table__
+_E = LedgerEntryRow
+_ENTRY_COLUMNS = (
+    _E.seq,
+    _E.header,
+    _E.payload,
+    _E.salt,
+    _E.leaf_hash,
+    _E.patient_ref,
+    _E.patient_seq,
+)
+_INDEX_COLUMNS = (
+    _E.time,
+    _E.kind,
+    _E.action,
+    _E.mode,
+    _E.decision,
+    _E.reason,
+    _E.actor_id,
+    _E.actor_type,
+    _E.document_id,
+    _E.decision_id,
+)
+_INDEX_KEYS = ("actor_id", "actor_type", "document_id", "decision_id")
+_IN_CHUNK = 500
+
+
+@dataclass(frozen=True, slots=True)
+class EntryIndex:
+    """The search columns an append takes beside the header (personal data: erased with
+    the payload, except ``decision_id``)."""
+
+    actor_id: str | None = None
+    actor_type: str | None = None
+    document_id: str | None = None
+    decision_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IndexedEntry:
+    """A stored entry with its search columns, as :meth:`SqlLedgerStore.search` returns it."""
+
+    entry: Entry
+    time: datetime
+    kind: str
+    action: str
+    mode: str
+    decision: str
+    reason: str
+    actor_id: str | None
+    actor_type: str | None
+    document_id: str | None
+    decision_id: str | None
+
+    @property
+    def seq(self) -> int:
+        return self.entry.seq
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCheckpoint:
+    """A kept checkpoint: tree size, root hash, the signed note text and when it was kept."""
+
+    size: int
+    root: bytes
+    note: str
+    signed_at: datetime
+
+
+def _entry(row: Row[Any]) -> Entry:
+    return Entry(row[0], row[1], row[2], row[3], row[4], row[5], row[6])
+
+
+def _index_from_payload(payload: bytes | None) -> EntryIndex:
+    if payload is None:
+        return EntryIndex()
+    data = json.loads(payload)
+
+    def text(name: str) -> str | None:
+        value = data.get(name) if isinstance(data, dict) else None
+        return value if isinstance(value, str) else None
+
+    return EntryIndex(*(text(name) for name in _INDEX_KEYS))
+
+
+def _entry_row(entry: Entry, index: EntryIndex | None) -> dict[str, Any]:
+    header = json.loads(entry.header)
+    if index is None:
+        index = _index_from_payload(entry.payload)
+    return {
+        "seq": entry.seq,
+        "header": entry.header,
+        "payload": entry.payload,
+        "salt": entry.salt,
+        "leaf_hash": entry.leaf_hash,
+        "patient_ref": entry.patient_ref,
+        "patient_seq": entry.patient_seq,
+        "time": datetime.fromisoformat(header["time"]),
+        "kind": header["kind"],
+        "action": header["action"],
+        "mode": header["mode"],
+        "decision": header["decision"],
+        "reason": header["reason"],
+        "actor_id": index.actor_id,
+        "actor_type": index.actor_type,
+        "document_id": index.document_id,
+        "decision_id": index.decision_id,
+    }
+
+
+class SqlLedgerStore:
+    """A :class:`ledger.store.LedgerStore` over one SQLAlchemy session (see the module
+    docstring). Precondition for writes: the session's transaction holds the append lock."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def head(self) -> LedgerHead:
+        row = self.session.execute(
+            select(LedgerHeadRow.size, LedgerHeadRow.leaf_hash).where(LedgerHeadRow.id == 1)
+        ).one_or_none()
+        if row is None:
+            raise LedgerStoreError("ledger_heads has no row 1: the schema is not migrated")
+        return LedgerHead(row[0], row[1])
+
+    def patient_heads(self, patient_refs: Collection[str]) -> dict[str, PatientHead]:
+        refs = sorted(set(patient_refs))
+        heads: dict[str, PatientHead] = {}
+        for start in range(0, len(refs), _IN_CHUNK):
+            chunk = refs[start : start + _IN_CHUNK]
+            last = (
+                select(_E.patient_ref, func.max(_E.patient_seq).label("patient_seq"))
+                .where(_E.patient_ref.in_(chunk))
+                .group_by(_E.patient_ref)
+                .subquery()
+            )
+            rows = self.session.execute(
+                select(_E.patient_ref, _E.patient_seq, _E.leaf_hash).join(
+                    last,
+                    and_(
+                        _E.patient_ref == last.c.patient_ref,
+                        _E.patient_seq == last.c.patient_seq,
+                    ),
+                )
+            )
+            for ref, patient_seq, leaf in rows:
+                heads[ref] = PatientHead(patient_seq, leaf)
+        return heads
+
+    def append(
+        self,
+        entries: Sequence[Entry],
+        nodes: Sequence[Node],
+        index: Sequence[EntryIndex] | None = None,
+    ) -> None:
+        """Insert ``entries`` (seq = size, size + 1, ...), their Merkle ``nodes`` and the new
+        head, in the caller's transaction. ``index`` (same length as ``entries``) gives the
+        personal search columns; None reads them from each payload. Raises
+        LedgerStoreError, writing nothing, if the first seq is not the stored size or the
+        seqs are not consecutive."""
+        if not entries:
+            if nodes:
+                raise LedgerStoreError("Merkle nodes given without entries")
+            return
+        if index is not None and len(index) != len(entries):
+            raise LedgerStoreError(f"{len(index)} index rows for {len(entries)} entries")
+        first = entries[0].seq
+        for offset, entry in enumerate(entries):
+            if entry.seq != first + offset:
+                raise LedgerStoreError(f"append of seq {entry.seq} at position {first + offset}")
+        moved = self.session.execute(
+            update(LedgerHeadRow)
+            .where(LedgerHeadRow.id == 1, LedgerHeadRow.size == first)
+            .values(size=first + len(entries), leaf_hash=entries[-1].leaf_hash)
+            .execution_options(synchronize_session=False)
+        )
+        if moved.rowcount != 1:  # type: ignore[attr-defined]
+            size = self.head().size
+            raise LedgerStoreError(f"append of seq {first} at size {size}")
+        rows = [
+            _entry_row(entry, None if index is None else index[i])
+            for i, entry in enumerate(entries)
+        ]
+        self.session.execute(_ENTRIES.insert(), rows)
+        if nodes:
+            self.session.execute(
+                _NODES.insert(),
+                [{"level": level, "idx": idx, "hash": digest} for level, idx, digest in nodes],
+            )
+
+    def entries(self, from_seq: int, limit: int) -> list[Entry]:
+        rows = self.session.execute(
+            select(*_ENTRY_COLUMNS).where(_E.seq >= from_seq).order_by(_E.seq).limit(limit)
+        )
+        return [_entry(row) for row in rows]
+
+    def entries_for_patient(self, patient_ref: str) -> list[Entry]:
+        rows = self.session.execute(
+            select(*_ENTRY_COLUMNS).where(_E.patient_ref == patient_ref).order_by(_E.patient_seq)
+        )
+        return [_entry(row) for row in rows]
+
+    def nodes(self, keys: Collection[NodeKey]) -> dict[NodeKey, bytes]:
+        """One query: the wanted indices grouped by level."""
+        by_level: dict[int, set[int]] = {}
+        for level, idx in keys:
+            by_level.setdefault(level, set()).add(idx)
+        if not by_level:
+            return {}
+        node = MerkleNodeRow
+        condition = or_(
+            *(
+                and_(node.level == level, node.idx.in_(sorted(indices)))
+                for level, indices in sorted(by_level.items())
+            )
+        )
+        rows = self.session.execute(select(node.level, node.idx, node.hash).where(condition))
+        return {(level, idx): digest for level, idx, digest in rows}
+
+    def checkpoints(self) -> list[str]:
+        return list(self.session.scalars(select(CheckpointRow.note).order_by(CheckpointRow.id)))
+
+    def add_checkpoint(self, signed: SignedCheckpoint, signed_at: datetime | None = None) -> None:
+        """Keep ``signed``; ``signed_at`` (aware) defaults to now."""
+        self.session.execute(
+            _CHECKPOINTS.insert(),
+            {
+                "size": signed.checkpoint.size,
+                "root": signed.checkpoint.root,
+                "note": signed.note,
+                "signed_at": signed_at or datetime.now(UTC),
+            },
+        )
+
+    def checkpoint_latest(self) -> StoredCheckpoint | None:
+        """The checkpoint kept last, or None before the first one."""
+        c = CheckpointRow
+        row = self.session.execute(
+            select(c.size, c.root, c.note, c.signed_at).order_by(c.id.desc()).limit(1)
+        ).one_or_none()
+        return None if row is None else StoredCheckpoint(row[0], row[1], row[2], row[3])
+
+    def erase_patient(self, patient_ref: str) -> int:
+        """Destroy payload, salt and the personal search columns (actor, document) of every
+        entry of that patient; return how many entries still had a payload or salt."""
+        kept = or_(_E.payload.is_not(None), _E.salt.is_not(None))
+        still = self.session.scalar(
+            select(func.count()).select_from(_E).where(_E.patient_ref == patient_ref, kept)
+        )
+        self.session.execute(
+            update(LedgerEntryRow)
+            .where(LedgerEntryRow.patient_ref == patient_ref)
+            .values(payload=None, salt=None, actor_id=None, actor_type=None, document_id=None)
+            .execution_options(synchronize_session=False)
+        )
+        return int(still or 0)
+
+    def search(
+        self,
+        *,
+        patient_ref: str | None = None,
+        actor_id: str | None = None,
+        actor_type: str | None = None,
+        action: str | None = None,
+        mode: str | None = None,
+        decision: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        before_seq: int | None = None,
+        limit: int = 50,
+    ) -> list[IndexedEntry]:
+        """Entries matching every given filter, newest first (seq descending), at most
+        ``limit``. Page on with ``before_seq`` = the last seq returned. ``since`` is
+        inclusive, ``until`` exclusive (both aware). Precondition: ``limit >= 1``."""
+        if limit < 1:
+            raise ValueError(f"limit must be >= 1, got {limit}")
+        conditions = [
+            column == value
+            for column, value in (
+                (_E.patient_ref, patient_ref),
+                (_E.actor_id, actor_id),
+                (_E.actor_type, actor_type),
+                (_E.action, action),
+                (_E.mode, mode),
+                (_E.decision, decision),
+            )
+            if value is not None
+        ]
+        if since is not None:
+            conditions.append(_E.time >= since)
+        if until is not None:
+            conditions.append(_E.time < until)
+        if before_seq is not None:
+            conditions.append(_E.seq < before_seq)
+        rows = self.session.execute(
+            select(*_ENTRY_COLUMNS, *_INDEX_COLUMNS)
+            .where(*conditions)
+            .order_by(_E.seq.desc())
+            .limit(limit)
+        )
+        return [IndexedEntry(_entry(row), *row[7:]) for row in rows]

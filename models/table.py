@@ -1,0 +1,213 @@
+"""The tables (plural snake case): dossier state, the notification outbox and the ledger.
+
+Dossier tables hold the state of POLICY.md §2. Ledger tables hold what ``ledger.store``
+needs; the search columns of ``ledger_entries`` (time, kind, ..., decision_id) are copies made
+at append time for queries only: verification reads ``header`` and never trusts them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base, BigId, Blob, Code, FlagFalse, FlagTrue, Hex64, Ident, UtcTime
+
+_DOSSIER_FK = "dossiers.patient_id"
+
+
+class DossierRow(Base):
+    """One DMP: status, minor flag, treating doctor and the holder's emergency settings."""
+
+    __tablename__ = "dossiers"
+    __table_args__ = (CheckConstraint("status IN ('open', 'closed')", name="status"),)
+
+    patient_id: Mapped[Ident] = mapped_column(primary_key=True)
+    status: Mapped[str] = mapped_column(String(8), default="open")
+    closed_at: Mapped[UtcTime | None]
+    minor: Mapped[FlagFalse]
+    treating_doctor: Mapped[Ident | None]
+    break_glass_allowed: Mapped[FlagTrue]
+    regulation_allowed: Mapped[FlagTrue]
+    emergency_sees_masked: Mapped[FlagFalse]
+    created_at: Mapped[UtcTime]
+    updated_at: Mapped[UtcTime]
+
+
+class AuthorizationRow(Base):
+    """A PS the patient consented to, or that declared itself authorized."""
+
+    __tablename__ = "dossier_authorizations"
+
+    patient_id: Mapped[Ident] = mapped_column(
+        ForeignKey(_DOSSIER_FK, ondelete="CASCADE"), primary_key=True
+    )
+    professional_id: Mapped[Ident] = mapped_column(primary_key=True)
+    self_declared: Mapped[FlagFalse]
+    granted_at: Mapped[UtcTime]
+
+
+class BlockRow(Base):
+    """A PS the patient blocked."""
+
+    __tablename__ = "dossier_blocks"
+
+    patient_id: Mapped[Ident] = mapped_column(
+        ForeignKey(_DOSSIER_FK, ondelete="CASCADE"), primary_key=True
+    )
+    professional_id: Mapped[Ident] = mapped_column(primary_key=True)
+    blocked_at: Mapped[UtcTime]
+
+
+class OppositionRow(Base):
+    """A PS the patient opposed, for a legitimate reason, to feed the record."""
+
+    __tablename__ = "dossier_oppositions"
+
+    patient_id: Mapped[Ident] = mapped_column(
+        ForeignKey(_DOSSIER_FK, ondelete="CASCADE"), primary_key=True
+    )
+    professional_id: Mapped[Ident] = mapped_column(primary_key=True)
+    reason: Mapped[str | None] = mapped_column(Text)
+    opposed_at: Mapped[UtcTime]
+
+
+class RepresentativeRow(Base):
+    """A legal representative registered on a minor's dossier."""
+
+    __tablename__ = "dossier_representatives"
+
+    patient_id: Mapped[Ident] = mapped_column(
+        ForeignKey(_DOSSIER_FK, ondelete="CASCADE"), primary_key=True
+    )
+    person_id: Mapped[Ident] = mapped_column(primary_key=True)
+    added_at: Mapped[UtcTime]
+
+
+class DocumentRow(Base):
+    """Document metadata (never content) and its visibility flags."""
+
+    __tablename__ = "documents"
+    __table_args__ = (
+        CheckConstraint("status IN ('active', 'deleted')", name="status"),
+        Index(None, "patient_id", "author_id"),
+    )
+
+    patient_id: Mapped[Ident] = mapped_column(
+        ForeignKey(_DOSSIER_FK, ondelete="CASCADE"), primary_key=True
+    )
+    document_id: Mapped[Ident] = mapped_column(primary_key=True)
+    type_code: Mapped[Code]
+    class_code: Mapped[Code]
+    author_id: Mapped[Ident]
+    author_type: Mapped[Code]
+    deposited_at: Mapped[UtcTime]
+    status: Mapped[str] = mapped_column(String(8), default="active")
+    masked: Mapped[FlagFalse]
+    invisible_to_patient: Mapped[FlagFalse]
+    invisible_to_representatives: Mapped[FlagFalse]
+    representatives_flag_cleared: Mapped[FlagFalse]
+
+
+class ProfessionalAccessRow(Base):
+    """The first permitted access of a PS to a dossier (POLICY.md ``notify.first_access``)."""
+
+    __tablename__ = "professional_accesses"
+
+    patient_id: Mapped[Ident] = mapped_column(
+        ForeignKey(_DOSSIER_FK, ondelete="CASCADE"), primary_key=True
+    )
+    professional_id: Mapped[Ident] = mapped_column(primary_key=True)
+    first_at: Mapped[UtcTime]
+
+
+class NotificationRow(Base):
+    """One obligation of POLICY.md §6 written to the dossier's outbox."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index(None, "patient_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    patient_id: Mapped[Ident] = mapped_column(ForeignKey(_DOSSIER_FK, ondelete="CASCADE"))
+    type: Mapped[Code]
+    recipients: Mapped[list[str]] = mapped_column(JSON)
+    document_id: Mapped[Ident | None]
+    entry_seq: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[UtcTime]
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+
+
+class LedgerEntryRow(Base):
+    """One ledger entry: canonical header, payload and salt (null once erased), leaf hash."""
+
+    __tablename__ = "ledger_entries"
+    __table_args__ = (
+        UniqueConstraint("patient_ref", "patient_seq"),
+        Index(None, "patient_ref", "seq"),
+        Index(None, "actor_id", "seq"),
+        Index(None, "time"),
+    )
+
+    seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
+    header: Mapped[Blob]
+    payload: Mapped[Blob | None]
+    salt: Mapped[Blob | None]
+    leaf_hash: Mapped[Blob]
+    patient_ref: Mapped[Hex64 | None]
+    patient_seq: Mapped[int | None] = mapped_column(BigInteger)
+    time: Mapped[UtcTime]
+    kind: Mapped[str] = mapped_column(String(16))
+    action: Mapped[Code]
+    mode: Mapped[Code]
+    decision: Mapped[str] = mapped_column(String(8))
+    reason: Mapped[Code]
+    actor_id: Mapped[Ident | None]
+    actor_type: Mapped[Code | None]
+    document_id: Mapped[Ident | None]
+    decision_id: Mapped[Code | None]
+
+
+class MerkleNodeRow(Base):
+    """The root hash of the perfect subtree ``(level, idx)`` (``ledger.merkle``)."""
+
+    __tablename__ = "merkle_nodes"
+    __table_args__: ClassVar[dict[str, Any]] = {"sqlite_with_rowid": False}
+
+    level: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    hash: Mapped[Blob]
+
+
+class LedgerHeadRow(Base):
+    """The single row (id 1) holding the ledger size and last leaf hash. Locking it is the
+    append lock: every writing unit of work takes it first, so the chain cannot fork."""
+
+    __tablename__ = "ledger_heads"
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    size: Mapped[int] = mapped_column(BigInteger)
+    leaf_hash: Mapped[Blob | None]
+
+
+class CheckpointRow(Base):
+    """A signed checkpoint note, kept forever, in signing order."""
+
+    __tablename__ = "ledger_checkpoints"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    root: Mapped[Blob]
+    note: Mapped[str] = mapped_column(Text)
+    signed_at: Mapped[UtcTime]
