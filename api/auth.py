@@ -1,0 +1,98 @@
+"""Bearer tokens (API.md "Authentication"): signature, algorithm allow-list, claims.
+
+Only RS256, ES256 and EdDSA are accepted, each only with a key of its own type, so neither
+``alg: none`` nor HS256-signed-with-the-public-key can pass. ``kid`` is only ever a lookup key
+into the configured JWKS, never a path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import jwt
+
+from api.config import ALLOWED_ALGORITHMS, VerificationKey
+from engine.errors import InvalidRequestError
+from engine.model import Actor
+
+MAX_TOKEN_BYTES = 8192
+LEEWAY_SECONDS = 60
+REQUIRED_CLAIMS = ("sub", "actor_type", "iss", "aud", "exp", "iat")
+
+
+class AuthenticationError(Exception):
+    """The request is not authenticated; the message is safe to show (no token content)."""
+
+
+class TokenVerifier:
+    """Verifies bearer tokens against the configured keys, issuer and audience."""
+
+    def __init__(self, keys: tuple[VerificationKey, ...], issuer: str, audience: str) -> None:
+        self._by_kid = {k.kid: k for k in keys if k.kid is not None}
+        self._single = keys[0] if len(keys) == 1 and keys[0].kid is None else None
+        self._issuer = issuer
+        self._audience = audience
+
+    def actor(self, authorization: str | None) -> tuple[Actor, Mapping[str, Any]]:
+        """The actor of an ``Authorization: Bearer`` header value, and its verified claims."""
+        token = _bearer(authorization)
+        claims = self.claims(token)
+        try:
+            return Actor.from_claims(claims), claims
+        except InvalidRequestError as exc:
+            raise AuthenticationError(f"token claim {exc.field}: {exc.message}") from None
+
+    def claims(self, token: str) -> Mapping[str, Any]:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise AuthenticationError("malformed token") from None
+        algorithm = header.get("alg")
+        if algorithm not in ALLOWED_ALGORITHMS:
+            raise AuthenticationError("token algorithm not allowed")
+        key = self._key_for(header.get("kid"))
+        if key.algorithm != algorithm:
+            raise AuthenticationError("token algorithm does not match its key")
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key.key,
+                algorithms=[key.algorithm],
+                issuer=self._issuer,
+                audience=self._audience,
+                leeway=LEEWAY_SECONDS,
+                options={"require": list(REQUIRED_CLAIMS)},
+            )
+        except jwt.ExpiredSignatureError:
+            raise AuthenticationError("token expired") from None
+        except jwt.ImmatureSignatureError:
+            raise AuthenticationError("token not yet valid") from None
+        except jwt.InvalidIssuerError:
+            raise AuthenticationError("token issuer not accepted") from None
+        except jwt.InvalidAudienceError:
+            raise AuthenticationError("token audience not accepted") from None
+        except jwt.MissingRequiredClaimError as exc:
+            raise AuthenticationError(f"token lacks the {exc.claim} claim") from None
+        except jwt.PyJWTError:
+            raise AuthenticationError("token signature or format invalid") from None
+        return claims
+
+    def _key_for(self, kid: object) -> VerificationKey:
+        if self._single is not None:
+            return self._single
+        if not isinstance(kid, str) or kid not in self._by_kid:
+            raise AuthenticationError("token key id unknown")
+        return self._by_kid[kid]
+
+
+def _bearer(authorization: str | None) -> str:
+    if not authorization:
+        raise AuthenticationError("missing bearer token")
+    scheme, _, token = authorization.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise AuthenticationError("the Authorization header must be 'Bearer <token>'")
+    if len(token) > MAX_TOKEN_BYTES:
+        raise AuthenticationError("token too large")
+    return token

@@ -1,0 +1,230 @@
+"""The ``vigie`` command (API.md "CLI"). Each sub-command has ``--help``; configuration
+problems print one line saying what and how to fix it, and exit non-zero."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from api.config import ConfigError, Settings, load_keys
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return int(args.run(args) or 0)
+    except ConfigError as exc:
+        print(f"vigie: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vigie",
+        description="Vigie: access decisions and a tamper-evident access ledger for the DMP.",
+        epilog="Configuration comes from VIGIE_* environment variables (see README.md).",
+    )
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the HTTP service (gunicorn; --dev: Flask's server)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
+    serve.add_argument("--threads", type=int, default=4, help="threads per worker (default 4)")
+    serve.add_argument("--dev", action="store_true", help="Flask's development server")
+    serve.set_defaults(run=_serve)
+
+    db = sub.add_parser("db", help="database schema")
+    db_sub = db.add_subparsers(title="db commands", metavar="COMMAND")
+    upgrade = db_sub.add_parser("upgrade", help="migrate VIGIE_DATABASE_URL to the latest schema")
+    upgrade.set_defaults(run=_db_upgrade)
+
+    demo = sub.add_parser("demo", help="demo keys, dossiers and tokens in a folder, then serve")
+    demo.add_argument("--dir", default=".vigie-demo", help="folder for keys and the SQLite file")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=8080)
+    demo.add_argument("--no-serve", action="store_true", help="prepare everything, do not serve")
+    demo.set_defaults(run=_demo)
+
+    token = sub.add_parser("token", help="sign a token with the demo identity provider's key")
+    token.add_argument("--actor-type", required=True,
+                       choices=["patient", "representative", "professional", "agent", "system",
+                                "auditor"])
+    token.add_argument("--sub", required=True, help="actor id (patient id, RPPS-based PS id …)")
+    token.add_argument("--profession", help="TRE_G15 code, required for professionals")
+    token.add_argument("--role", action="append", default=[], help="e.g. samu_regulator")
+    token.add_argument("--name", help="display name shown in access histories")
+    token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds")
+    token.add_argument("--key", help="private key PEM (default: VIGIE_TOKEN_KEY or the demo's)")
+    token.set_defaults(run=_token)
+
+    ledger = sub.add_parser("ledger", help="verify the ledger, sign a checkpoint")
+    ledger_sub = ledger.add_subparsers(title="ledger commands", metavar="COMMAND")
+    verify = ledger_sub.add_parser("verify", help="re-check every entry, chain and checkpoint")
+    verify.add_argument("--quiet", action="store_true", help="no progress lines")
+    verify.set_defaults(run=_ledger_verify)
+    checkpoint = ledger_sub.add_parser("checkpoint", help="sign a checkpoint now and print it")
+    checkpoint.set_defaults(run=_ledger_checkpoint)
+
+    export = sub.add_parser("verify-export", help="check a patient's export bundle offline")
+    export.add_argument("bundle", help="the bundle (JSON) from /traces/export")
+    export.add_argument("--key", required=True, help="file with the verifier key string")
+    export.set_defaults(run=_verify_export)
+    return parser
+
+
+# -- commands ------------------------------------------------------------------------------
+
+
+def _serve(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    load_keys(settings)  # fail fast, with one line, before forking workers
+    _check_database(settings)
+    if args.dev:
+        from api.app import create_app
+
+        create_app(settings, background=True).run(host=args.host, port=args.port, threaded=True)
+        return EXIT_OK
+    from api.server import run_gunicorn
+
+    run_gunicorn(settings, args.host, args.port, args.workers, args.threads)
+    return EXIT_OK
+
+
+def _check_database(settings: Settings) -> None:
+    from models.database import Database
+    from models.errors import SchemaOutdatedError, StoreUnavailableError
+
+    database = Database(settings.database_url)
+    try:
+        database.check_ready()
+    except SchemaOutdatedError:
+        raise ConfigError("the database schema is not current: run `vigie db upgrade`") from None
+    except StoreUnavailableError as exc:
+        raise ConfigError(f"cannot reach the database VIGIE_DATABASE_URL ({exc})") from None
+    finally:
+        database.dispose()
+
+
+def _db_upgrade(args: argparse.Namespace) -> int:
+    from models.errors import StoreUnavailableError
+    from models.migrate import head_revision, upgrade
+
+    url = os.environ.get("VIGIE_DATABASE_URL") or "sqlite:///vigie.db"
+    try:
+        upgrade(url)
+    except StoreUnavailableError as exc:
+        raise ConfigError(f"cannot reach the database VIGIE_DATABASE_URL ({exc})") from None
+    print(f"database at revision {head_revision()}")
+    return EXIT_OK
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from api.demo import prepare_demo
+
+    settings = prepare_demo(Path(args.dir), args.host, args.port)
+    if args.no_serve:
+        return EXIT_OK
+    from api.server import run_gunicorn
+
+    run_gunicorn(settings, args.host, args.port, workers=1, threads=8)
+    return EXIT_OK
+
+
+def _token(args: argparse.Namespace) -> int:
+    from api.token import issue_token, load_private_key
+
+    if args.actor_type == "professional" and not args.profession:
+        raise ConfigError("--profession is required for a professional (e.g. 10 for a doctor)")
+    key_path = Path(args.key or os.environ.get("VIGIE_TOKEN_KEY") or ".vigie-demo/idp-private.pem")
+    try:
+        private_key = load_private_key(key_path.read_bytes())
+    except FileNotFoundError:
+        raise ConfigError(f"no private key at {key_path}: run `vigie demo` or pass --key") from None
+    except ValueError as exc:
+        raise ConfigError(f"{key_path} is not a PEM private key ({exc})") from None
+    claims: dict[str, Any] = {"sub": args.sub, "actor_type": args.actor_type}
+    for name, value in (("profession", args.profession), ("name", args.name)):
+        if value:
+            claims[name] = value
+    if args.role:
+        claims["roles"] = args.role
+    print(issue_token(private_key, claims,
+                      issuer=os.environ.get("VIGIE_JWT_ISSUER") or "vigie-demo-idp",
+                      audience=os.environ.get("VIGIE_JWT_AUDIENCE") or "vigie",
+                      ttl_seconds=args.ttl))
+    return EXIT_OK
+
+
+def _ledger_verify(args: argparse.Namespace) -> int:
+    from ledger.errors import LedgerError
+    from ledger.verify import verify_ledger
+    from models.database import Database
+
+    settings = Settings.from_env()
+    keys = load_keys(settings)
+    _check_database(settings)
+    database = Database(settings.database_url)
+    started = time.perf_counter()
+    last_print = [0.0]
+
+    def progress(done: int, total: int) -> None:
+        now = time.perf_counter()
+        if not args.quiet and (now - last_print[0] > 1 or done == total):
+            last_print[0] = now
+            print(f"verified {done:,} / {total:,} entries", file=sys.stderr)
+
+    try:
+        with database.read_only() as uow:
+            report = verify_ledger(uow.ledger, keys.ledger_signer.verifier,
+                                   origin=settings.ledger_origin, progress=progress)
+    except LedgerError as exc:
+        print(f"FAILED: {exc}")
+        return EXIT_FAIL
+    finally:
+        database.dispose()
+    elapsed = time.perf_counter() - started
+    print(f"OK: {report.entries:,} entries, root {report.root.hex()}, "
+          f"{report.checkpoints} checkpoints (largest {report.largest_checkpoint:,}), "
+          f"{report.erased} erased payloads, in {elapsed:.2f} s")
+    return EXIT_OK
+
+
+def _ledger_checkpoint(args: argparse.Namespace) -> int:
+    from api.app import create_app
+
+    settings = Settings.from_env()
+    _check_database(settings)
+    app = create_app(settings, configure_logs=False)
+    note = app.extensions["vigie"].checkpoint_now()
+    print(note, end="")
+    print(f"\nverifier key: {app.extensions['vigie'].verifier_key}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _verify_export(args: argparse.Namespace) -> int:
+    from ledger.cli import verify_export_command
+
+    return verify_export_command(args.bundle, args.key, sys.stdout)
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

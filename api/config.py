@@ -1,0 +1,174 @@
+"""Configuration: one frozen ``Settings`` read from the environment, and the keys it names.
+
+Nothing here runs at import. ``Settings.from_env()`` reads the variables of API.md;
+``load_keys(settings)`` reads the key files. Both raise ``ConfigError`` with one line that says
+what is wrong and how to fix it; there are no default secrets.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+from ledger.errors import NoteError
+from ledger.note import NoteSigner
+
+HINT = "run `vigie demo` to create demo keys, or point it at your own file"
+
+
+class ConfigError(Exception):
+    """The configuration is missing or unusable; the message says which variable and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the service reads from its environment (API.md, plus Vigie's extensions)."""
+
+    database_url: str
+    jwt_keys: Path
+    ledger_key: Path
+    patient_ref_secret: Path
+    jwt_issuer: str = "vigie-demo-idp"
+    jwt_audience: str = "vigie"
+    ledger_origin: str = "vigie.local/ledger"
+    checkpoint_interval: float = 10.0
+    statement_timeout_ms: int = 5000
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        values = os.environ if env is None else env
+
+        def required(name: str) -> Path:
+            raw = values.get(name, "").strip()
+            if not raw:
+                raise ConfigError(f"{name} is not set: it must name a key file ({HINT})")
+            return Path(raw)
+
+        def number(name: str, default: float) -> float:
+            raw = values.get(name)
+            if raw is None or raw == "":
+                return default
+            try:
+                value = float(raw)
+            except ValueError:
+                raise ConfigError(f"{name}={raw!r} is not a number") from None
+            if value <= 0:
+                raise ConfigError(f"{name} must be positive")
+            return value
+
+        return cls(
+            database_url=values.get("VIGIE_DATABASE_URL") or "sqlite:///vigie.db",
+            jwt_keys=required("VIGIE_JWT_KEYS"),
+            ledger_key=required("VIGIE_LEDGER_KEY"),
+            patient_ref_secret=required("VIGIE_PATIENT_REF_SECRET"),
+            jwt_issuer=values.get("VIGIE_JWT_ISSUER") or "vigie-demo-idp",
+            jwt_audience=values.get("VIGIE_JWT_AUDIENCE") or "vigie",
+            ledger_origin=values.get("VIGIE_LEDGER_ORIGIN") or "vigie.local/ledger",
+            checkpoint_interval=number("VIGIE_CHECKPOINT_INTERVAL", 10.0),
+            statement_timeout_ms=int(number("VIGIE_STATEMENT_TIMEOUT_MS", 5000)),
+            log_level=(values.get("VIGIE_LOG_LEVEL") or "INFO").upper(),
+        )
+
+
+#: The only token algorithms accepted, by key type (never ``none``, never HMAC).
+ALGORITHM_OF = {
+    rsa.RSAPublicKey: "RS256",
+    ec.EllipticCurvePublicKey: "ES256",
+    ed25519.Ed25519PublicKey: "EdDSA",
+}
+ALLOWED_ALGORITHMS = frozenset(ALGORITHM_OF.values())
+
+
+@dataclass(frozen=True, slots=True)
+class VerificationKey:
+    """One public key that may sign tokens, with the single algorithm it is used with."""
+
+    kid: str | None
+    algorithm: str
+    key: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    """The loaded secrets: token verification keys, the checkpoint signer, the patient_ref key."""
+
+    token_keys: tuple[VerificationKey, ...]
+    ledger_signer: NoteSigner
+    patient_ref_secret: bytes
+
+
+def _read(path: Path, variable: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{variable}: no file at {path} ({HINT})") from None
+    except OSError as exc:
+        raise ConfigError(f"{variable}: cannot read {path}: {exc.strerror}") from None
+
+
+def _algorithm(key: Any, variable: str) -> str:
+    for kind, algorithm in ALGORITHM_OF.items():
+        if isinstance(key, kind):
+            if isinstance(key, ec.EllipticCurvePublicKey) and not isinstance(
+                key.curve, ec.SECP256R1
+            ):
+                raise ConfigError(f"{variable}: EC keys must be on P-256 (ES256)")
+            return algorithm
+    raise ConfigError(f"{variable}: unsupported key type {type(key).__name__}")
+
+
+def load_token_keys(path: Path) -> tuple[VerificationKey, ...]:
+    """Read a PEM public key or a JWKS file; every JWKS key needs a ``kid``."""
+    data = _read(path, "VIGIE_JWT_KEYS")
+    if data.lstrip().startswith(b"{"):
+        try:
+            document = json.loads(data)
+            keys = document["keys"]
+        except (ValueError, KeyError, TypeError):
+            raise ConfigError(f"VIGIE_JWT_KEYS: {path} is not a JWKS document") from None
+        loaded = []
+        for index, jwk in enumerate(keys):
+            kid = jwk.get("kid") if isinstance(jwk, dict) else None
+            if not kid:
+                raise ConfigError(f"VIGIE_JWT_KEYS: key {index} of {path} has no kid")
+            try:
+                key = jwt.PyJWK.from_dict(jwk).key
+            except jwt.PyJWTError as exc:
+                raise ConfigError(f"VIGIE_JWT_KEYS: key {kid!r} of {path}: {exc}") from None
+            if not hasattr(key, "public_bytes") or hasattr(key, "private_bytes"):
+                raise ConfigError(f"VIGIE_JWT_KEYS: key {kid!r} must be a public key")
+            loaded.append(VerificationKey(kid, _algorithm(key, "VIGIE_JWT_KEYS"), key))
+        if not loaded:
+            raise ConfigError(f"VIGIE_JWT_KEYS: {path} holds no key")
+        return tuple(loaded)
+    try:
+        key = serialization.load_pem_public_key(data)
+    except ValueError:
+        raise ConfigError(f"VIGIE_JWT_KEYS: {path} is neither a PEM public key nor JWKS") from None
+    return (VerificationKey(None, _algorithm(key, "VIGIE_JWT_KEYS"), key),)
+
+
+def load_keys(settings: Settings) -> Keys:
+    """Read every key file the settings name; raise ``ConfigError`` on the first problem."""
+    token_keys = load_token_keys(settings.jwt_keys)
+    pem = _read(settings.ledger_key, "VIGIE_LEDGER_KEY")
+    key_name = settings.ledger_origin
+    try:
+        signer = NoteSigner.from_pem(key_name, pem)
+    except NoteError as exc:
+        raise ConfigError(f"VIGIE_LEDGER_KEY: {settings.ledger_key}: {exc}") from None
+    secret = _read(settings.patient_ref_secret, "VIGIE_PATIENT_REF_SECRET").strip()
+    if len(secret) < 32:
+        raise ConfigError(
+            f"VIGIE_PATIENT_REF_SECRET: {settings.patient_ref_secret} must hold at least 32 bytes"
+        )
+    return Keys(token_keys, signer, secret)

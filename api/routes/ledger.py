@@ -1,0 +1,112 @@
+"""The ledger: public checkpoint, key and consistency proofs; auditors' proofs, entries and
+cross-dossier search (each auditor read is itself a ledger entry)."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from flask import Response
+
+from api.endpoint import ERROR_RESPONSES, RouteTable
+from api.problem import unprocessable
+from api.routes.common import access, decide, vigie
+from api.routes.trace import decode_cursor, page
+from api.schema import AUDIT_QUERY, LIMIT, LIST, PROOF
+from ledger import merkle
+from models.database import UnitOfWork
+
+routes = RouteTable("ledger", "ledger")
+DENIED = {403: ("Denied by the policy; traced", None)}
+SIZE = {"type": "integer", "minimum": 0}
+
+
+def _b64(hashes: list[bytes]) -> list[str]:
+    return [base64.b64encode(h).decode("ascii") for h in hashes]
+
+
+@routes.route("GET", "/v1/ledger/checkpoint", "The latest signed checkpoint (C2SP note)",
+              auth=False, content_type="text/plain",
+              responses={200: ("The note", None), 503: ("Store unavailable", None)})
+def checkpoint() -> Any:
+    service = vigie()
+    with service.database.read_only() as uow:
+        latest = uow.ledger.checkpoint_latest()
+    note = latest.note if latest is not None else service.checkpoint_now()
+    return Response(note, mimetype="text/plain")
+
+
+@routes.route("GET", "/v1/ledger/key", "The checkpoint verifier key (C2SP name+id+key)",
+              auth=False, content_type="text/plain", responses={200: ("The key", None)})
+def key() -> Any:
+    return Response(vigie().verifier_key + "\n", mimetype="text/plain")
+
+
+@routes.route("GET", "/v1/ledger/proofs/consistency", "RFC 9162 consistency proof", auth=False,
+              query={"from_size": SIZE, "to_size": SIZE}, required_query=("from_size", "to_size"),
+              responses={200: ("The proof", PROOF), **ERROR_RESPONSES})
+def consistency(query: dict[str, Any]) -> Any:
+    first, second = query["from_size"], query["to_size"]
+    with vigie().database.read_only() as uow:
+        size = uow.ledger.head().size
+        if not 0 < first <= second <= size:
+            raise unprocessable(f"need 0 < from_size <= to_size <= {size}", "from_size")
+        proof = merkle.consistency_proof(uow.ledger, first, second)
+    return {"from_size": first, "to_size": second, "proof": _b64(proof)}
+
+
+@routes.route("GET", "/v1/ledger/proofs/inclusion", "RFC 9162 inclusion proof (auditors)",
+              query={"seq": SIZE, "tree_size": SIZE}, required_query=("seq", "tree_size"),
+              responses={200: ("The proof", PROOF), **DENIED, **ERROR_RESPONSES})
+def inclusion(query: dict[str, Any]) -> Any:
+    seq, tree_size = query["seq"], query["tree_size"]
+
+    def effect(uow: UnitOfWork, now: Any) -> Any:
+        size = uow.ledger.head().size
+        if not seq < tree_size <= size:
+            raise unprocessable(f"need seq < tree_size <= {size}", "tree_size")
+        entry = uow.ledger.entries(seq, 1)[0]
+        return entry.leaf_hash, merkle.inclusion_proof(uow.ledger, seq, tree_size)
+
+    outcome = decide(access("ledger.read", None), effect=effect,
+                     extra_payload={"view": "inclusion_proof", "seq": seq})
+    leaf, proof = outcome.result
+    return {"seq": seq, "tree_size": tree_size, "leaf_hash": leaf.hex(), "proof": _b64(proof)}
+
+
+@routes.route("GET", "/v1/ledger/entries", "Stored entries, headers and payloads (auditors)",
+              query={"from_seq": SIZE, "limit": LIMIT},
+              responses={200: ("A page", LIST), **DENIED, **ERROR_RESPONSES})
+def entries(query: dict[str, Any] | None = None) -> Any:
+    query = query or {}
+    start, limit = query.get("from_seq", 0), query.get("limit", 100)
+    outcome = decide(access("ledger.read", None),
+                     effect=lambda uow, now: uow.ledger.entries(start, limit + 1),
+                     extra_payload={"view": "entries", "from_seq": start})
+    rows = list(outcome.result)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return {"items": [e.to_json() for e in rows],
+            "next_cursor": str(rows[-1].seq + 1) if more else None}
+
+
+@routes.route("GET", "/v1/audit/events", "Search every dossier's traces (auditors)",
+              query=AUDIT_QUERY, responses={200: ("A page", LIST), **DENIED, **ERROR_RESPONSES})
+def audit_events(query: dict[str, Any] | None = None) -> Any:
+    query = query or {}
+    limit = query.get("limit", 50)
+    before = decode_cursor(query.get("cursor"))
+    patient = query.get("patient_id")
+    ref = vigie().appender.patient_ref(patient) if patient else None
+
+    def effect(uow: UnitOfWork, now: Any) -> Any:
+        return uow.ledger.search(
+            patient_ref=ref, actor_id=query.get("actor_id"), action=query.get("action"),
+            mode=query.get("mode"), decision=query.get("decision"), since=query.get("since"),
+            until=query.get("until"), before_seq=before, limit=limit + 1,
+        )
+
+    outcome = decide(access("ledger.read", None), effect=effect,
+                     extra_payload={"view": "audit_events",
+                                    "filters": {k: str(v) for k, v in query.items()}})
+    return page(list(outcome.result), limit)

@@ -1,0 +1,127 @@
+"""Traces of one dossier (newest first, filtered, cursor-paged) and the patient's export."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from flask import Response, json
+
+from api.endpoint import ERROR_RESPONSES, RouteTable
+from api.routes.common import access, decide, vigie
+from api.schema import ANY_OBJECT, LIST, TRACE_QUERY
+from api.service import Outcome
+from ledger import merkle
+from ledger.entry import Entry
+from ledger.export import build_export
+from ledger.fhir import audit_bundle
+from models.database import UnitOfWork
+from models.ledger_store import IndexedEntry
+
+routes = RouteTable("traces", "traces")
+DENIED = {403: ("Denied by the policy; traced", None)}
+DEFAULT_LIMIT = 50
+
+
+def encode_cursor(seq: int) -> str:
+    return base64.urlsafe_b64encode(f"seq:{seq}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> int | None:
+    from api.problem import unprocessable
+
+    if cursor is None:
+        return None
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        kind, _, value = text.partition(":")
+        if kind != "seq" or not value.isdigit():
+            raise ValueError(text)
+        return int(value)
+    except (ValueError, UnicodeDecodeError):
+        raise unprocessable("cursor is not one this service issued", "cursor") from None
+
+
+def trace_item(entry: Entry) -> dict[str, Any]:
+    """One line of an access history: what was done, by whom, and the answer."""
+    header = entry.header_dict()
+    payload = entry.payload_dict()
+    item: dict[str, Any] = {
+        "seq": header["seq"],
+        "time": header["time"],
+        "action": header["action"],
+        "mode": header["mode"],
+        "decision": header["decision"],
+        "reason": header["reason"],
+        "kind": header["kind"],
+        "leaf_hash": entry.leaf_hash.hex(),
+        "erased": payload is None,
+        "actor": None,
+        "document_id": None,
+    }
+    if payload is not None:
+        item["actor"] = {
+            "id": payload.get("actor_id"),
+            "type": payload.get("actor_type"),
+            "name": payload.get("actor_name"),
+            "profession": payload.get("actor_profession"),
+        }
+        item["document_id"] = payload.get("document_id")
+        if payload.get("justification"):
+            item["justification"] = payload["justification"]
+    return item
+
+
+def page(found: list[IndexedEntry], limit: int) -> dict[str, Any]:
+    more = len(found) > limit
+    entries = [f.entry for f in found[:limit]]
+    return {
+        "items": [trace_item(e) for e in entries],
+        "next_cursor": encode_cursor(entries[-1].seq) if more and entries else None,
+    }
+
+
+@routes.route("GET", "/v1/dossiers/<pid>/traces", "The dossier's access history, newest first",
+              query=TRACE_QUERY, responses={200: ("A page", LIST), **DENIED, **ERROR_RESPONSES})
+def traces(pid: str, query: dict[str, Any] | None = None) -> Any:
+    query = query or {}
+    limit = query.get("limit", DEFAULT_LIMIT)
+    before = decode_cursor(query.get("cursor"))
+    ref = vigie().appender.patient_ref(pid)
+
+    def effect(uow: UnitOfWork, now: Any) -> Any:
+        return uow.ledger.search(
+            patient_ref=ref, actor_type=query.get("actor_type"), action=query.get("action"),
+            mode=query.get("mode"), since=query.get("since"), until=query.get("until"),
+            before_seq=before, limit=limit + 1,
+        )
+
+    outcome = decide(access("traces.read", pid), effect=effect)
+    return page(list(outcome.result), limit)
+
+
+@routes.route("GET", "/v1/dossiers/<pid>/traces/export",
+              "The verifiable access history (vigie-access-history/v1, or FHIR with format=fhir)",
+              query={"format": {"type": "string", "enum": ["json", "fhir"]}},
+              responses={200: ("The bundle", ANY_OBJECT), **DENIED, **ERROR_RESPONSES})
+def export(pid: str, query: dict[str, Any] | None = None) -> Any:
+    fhir = (query or {}).get("format") == "fhir"
+    service = vigie()
+
+    def follow(uow: UnitOfWork, entry: Entry, now: Any) -> Any:
+        signed = service.sign_checkpoint(uow, entry.seq + 1)
+        latest = uow.ledger.checkpoint_latest()
+        note = signed.note if signed is not None else latest.note
+        size = entry.seq + 1
+        entries = [e for e in uow.ledger.entries_for_patient(entry.patient_ref or "")
+                   if e.seq < size]
+        if fhir:
+            return audit_bundle(entries, now.isoformat())
+        proofs = merkle.inclusion_proofs(uow.ledger, [e.seq for e in entries], size)
+        return build_export(pid, entries, proofs, note, service.verifier_key)
+
+    outcome: Outcome = decide(access("traces.export", pid), follow=follow)
+    mimetype = "application/fhir+json" if fhir else "application/json"
+    return Response(json.dumps(outcome.result), mimetype=mimetype, headers={
+        "Content-Disposition": f'attachment; filename="vigie-access-history-{outcome.entry.seq}.json"'
+    })

@@ -1,0 +1,273 @@
+"""The use cases: authenticate → load facts → decide → change state → record → commit.
+
+``Vigie.handle`` is the single path every ``/v1`` call after authentication takes. Inside one
+write unit of work (which holds the ledger's append lock) it loads the facts, asks the engine,
+applies the state change when permitted, appends the ledger entry and the outbox rows, and
+commits. The answer is built only after the commit; any failure rolls everything back and
+surfaces as an error (503 for the store), never as a permit.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from engine.decide import PolicyEngine
+from engine.model import (
+    AccessRequest,
+    Actor,
+    BatchDecision,
+    Decision,
+    DocumentDecision,
+    Facts,
+    Obligation,
+)
+from engine.vocabulary import Action, ActorType, Effect, Reason
+from ledger import merkle
+from ledger.checkpoint import CheckpointSigner, SignedCheckpoint
+from ledger.entry import Appender, Draft, Entry
+from models.database import Database, UnitOfWork
+from models.ledger_store import EntryIndex
+
+STATE_CHANGING = frozenset(
+    {
+        Action.DOSSIER_CREATE, Action.DOSSIER_CLOSE, Action.DOSSIER_REOPEN,
+        Action.DOSSIER_SETTINGS_UPDATE, Action.DOCUMENT_ADD, Action.DOCUMENT_UPDATE_FLAGS,
+        Action.DOCUMENT_DELETE, Action.AUTHORIZATION_GRANT, Action.AUTHORIZATION_REVOKE,
+        Action.BLOCK_ADD, Action.BLOCK_REMOVE, Action.TREATING_DOCTOR_SET,
+        Action.TREATING_DOCTOR_UNSET, Action.REPRESENTATIVE_ADD, Action.REPRESENTATIVE_REMOVE,
+        Action.OPPOSITION_ADD, Action.OPPOSITION_REMOVE,
+    }
+)
+
+Effector = Callable[[UnitOfWork, datetime], Any]
+Follow = Callable[[UnitOfWork, Entry, datetime], Any]
+Restrict = Callable[[Decision], Decision]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a handled request produced, after its transaction committed."""
+
+    decision: Decision
+    decision_id: str
+    entry: Entry
+    documents: tuple[DocumentDecision, ...] = ()
+    facts: Facts | None = None
+    result: Any = None
+
+    @property
+    def trace(self) -> dict[str, Any]:
+        return {"seq": self.entry.seq, "leaf_hash": self.entry.leaf_hash.hex()}
+
+
+@dataclass
+class Call:
+    """How to handle one request: what to change on a permit, what to do after recording."""
+
+    request: AccessRequest
+    request_id: str
+    effect: Effector | None = None
+    follow: Follow | None = None
+    restrict: Restrict | None = None
+    documents: bool = False  # listing or batch: per-document decisions
+    extra_payload: dict[str, Any] = field(default_factory=dict)
+
+
+class Vigie:
+    """The service: engine, database and keys wired together (built by ``create_app``)."""
+
+    def __init__(
+        self,
+        engine: PolicyEngine,
+        database: Database,
+        appender: Appender,
+        signer: CheckpointSignerFactory,
+        verifier_key: str,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.engine = engine
+        self.database = database
+        self.appender = appender
+        self.signer = signer
+        self.verifier_key = verifier_key
+        self.clock = clock
+
+    # -- decisions ----------------------------------------------------------------------------
+
+    def handle(self, call: Call) -> Outcome:
+        request = call.request
+        actor = request.actor
+        decision_id = str(uuid.uuid4())
+        with self.database.unit_of_work() as uow:
+            now = self.clock()
+            facts = self._facts(uow, request)
+            batch: BatchDecision | None = None
+            if call.documents:
+                batch = self.engine.decide_documents(request, facts, now)
+                decision = batch.decision
+            else:
+                decision = self.engine.decide(request, facts, now)
+            if call.restrict is not None:
+                decision = call.restrict(decision)
+            result = None
+            if decision.permitted and call.effect is not None:
+                result = call.effect(uow, now)
+            patient = request.patient_id
+            if decision.permitted and patient and actor.type is ActorType.PROFESSIONAL:
+                if request.action is not Action.DOSSIER_CREATE:
+                    uow.dossiers.record_access(patient, actor.id, now)
+            payload = self._payload(call, decision_id, facts, batch)
+            draft = Draft(
+                kind="command" if request.action in STATE_CHANGING else "decision",
+                action=request.action.value,
+                mode=request.mode.value,
+                decision=decision.effect.value,
+                reason=decision.reason.value,
+                policy_version=self.engine.policy_version,
+                payload=payload,
+                patient_id=patient,
+                obligations=[_obligation_json(o) for o in _all_obligations(decision, batch)],
+            )
+            entry = self._append(uow, [draft], [_index(actor, payload, decision_id)])[0]
+            obligations = _all_obligations(decision, batch)
+            if decision.permitted and obligations and patient:
+                document_id = payload.get("document_id")
+                uow.dossiers.add_notifications(patient, obligations, entry.seq, document_id, now)
+            if call.follow is not None and decision.permitted:
+                result = call.follow(uow, entry, now)
+        documents = batch.documents if batch is not None else ()
+        return Outcome(decision, decision_id, entry, documents, facts, result)
+
+    def _facts(self, uow: UnitOfWork, request: AccessRequest) -> Facts:
+        if not request.patient_id:
+            return Facts(None)
+        ids: Sequence[str] | None
+        if request.action is Action.DOCUMENT_LIST:
+            ids = None
+        elif request.action is Action.DOCUMENT_ADD and request.draft is not None:
+            ids = (request.draft.document_id,)
+        else:
+            ids = request.document_ids
+        return uow.dossiers.facts(request.patient_id, request.actor, ids)
+
+    def _payload(
+        self, call: Call, decision_id: str, facts: Facts, batch: BatchDecision | None
+    ) -> dict[str, Any]:
+        request = call.request
+        actor = request.actor
+        payload: dict[str, Any] = {
+            "actor_id": actor.id,
+            "actor_type": actor.type.value,
+            "request_id": call.request_id,
+            "decision_id": decision_id,
+        }
+        for key, value in (
+            ("actor_name", actor.name),
+            ("actor_profession", actor.profession),
+            ("actor_specialty", actor.specialty),
+            ("actor_structure", actor.structure),
+            ("justification", request.justification),
+            ("target_id", request.target_id),
+        ):
+            if value:
+                payload[key] = value
+        if actor.roles:
+            payload["actor_roles"] = sorted(actor.roles)
+        if request.draft is not None:
+            payload["document_id"] = request.draft.document_id
+            payload["document_type"] = request.draft.type_code
+        elif len(request.document_ids) == 1 and batch is None:
+            document_id = request.document_ids[0]
+            payload["document_id"] = document_id
+            document = facts.documents.get(document_id)
+            if document is not None:
+                payload["document_type"] = document.type_code
+        if batch is not None:
+            payload["documents"] = [
+                {"document_id": d.document_id, "decision": d.decision.effect.value,
+                 "reason": d.decision.reason.value}
+                for d in batch.documents
+            ]
+        payload.update(call.extra_payload)
+        return payload
+
+    def _append(
+        self, uow: UnitOfWork, drafts: Sequence[Draft], index: Sequence[EntryIndex]
+    ) -> list[Entry]:
+        store = uow.ledger
+        head = store.head()
+        patient_heads = store.patient_heads(self.appender.patient_refs(drafts))
+        batch = self.appender.build(head, patient_heads, drafts)
+        nodes = merkle.new_nodes(store, head.size, [e.leaf_hash for e in batch.entries])
+        store.append(batch.entries, nodes, index)
+        return list(batch.entries)
+
+    # -- checkpoints --------------------------------------------------------------------------
+
+    def sign_checkpoint(self, uow: UnitOfWork, size: int | None = None) -> SignedCheckpoint | None:
+        """Sign a checkpoint of the current tree in ``uow`` (which holds the append lock)
+        unless the latest stored one already covers it; return the newest checkpoint."""
+        store = uow.ledger
+        tree_size = store.head().size if size is None else size
+        latest = store.checkpoint_latest()
+        last_note = None if latest is None else latest.note
+        signer = self.signer(last_note)
+        if last_note is not None and signer.last is not None and signer.last.size >= tree_size:
+            return None
+        signed = signer.sign_tree(store, tree_size)
+        store.add_checkpoint(signed)
+        return signed
+
+    def checkpoint_now(self) -> str:
+        """Sign a checkpoint if entries arrived since the last one; return the latest note."""
+        with self.database.unit_of_work() as uow:
+            signed = self.sign_checkpoint(uow)
+            if signed is not None:
+                return signed.note
+            latest = uow.ledger.checkpoint_latest()
+            assert latest is not None  # sign_checkpoint returns None only when one exists
+            return latest.note
+
+
+CheckpointSignerFactory = Callable[[str | None], CheckpointSigner]
+
+
+def _all_obligations(decision: Decision, batch: BatchDecision | None) -> tuple[Obligation, ...]:
+    if not decision.permitted:
+        return ()
+    seen: dict[Obligation, None] = dict.fromkeys(decision.obligations)
+    if batch is not None:
+        for document in batch.documents:
+            if document.decision.permitted:
+                seen.update(dict.fromkeys(document.decision.obligations))
+    return tuple(seen)
+
+
+def _obligation_json(obligation: Obligation) -> Any:
+    return obligation.to_json()
+
+
+def _index(actor: Actor, payload: dict[str, Any], decision_id: str) -> EntryIndex:
+    return EntryIndex(
+        actor_id=actor.id,
+        actor_type=actor.type.value,
+        document_id=payload.get("document_id"),
+        decision_id=decision_id,
+    )
+
+
+def deny(reason: Reason) -> Decision:
+    return Decision(Effect.DENY, reason)
+
+
+def random_bytes(size: int) -> bytes:
+    return secrets.token_bytes(size)
