@@ -1,0 +1,203 @@
+"""SqlLedgerStore: the shared store contract, plus what only a SQL store has to get right
+(lock-free refusal of a forking append, search columns, paging, erasure, tamper evidence),
+on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import ledger_factory as lf
+import pytest
+from sqlalchemy import event, text
+from store_contract import LedgerStoreContract
+
+from ledger import merkle
+from ledger.entry import LedgerHead
+from ledger.errors import LedgerFault, LedgerStoreError
+from ledger.export import verify_export
+from ledger.store import LedgerStore
+from ledger.verify import verify_ledger
+from models.database import Database, UnitOfWork
+from models.ledger_store import EntryIndex
+from tests.models.conftest import Ledger
+
+
+class TestSqlLedgerStoreContract(LedgerStoreContract):
+    @pytest.fixture
+    def store(self, uow: UnitOfWork) -> LedgerStore:
+        return uow.ledger
+
+
+def _count_rows(db: Database) -> tuple[int, int, int]:
+    with db.read_only() as unit:
+        return tuple(  # type: ignore[return-value]
+            unit.session.scalar(text(f"SELECT count(*) FROM {table}"))
+            for table in ("ledger_entries", "merkle_nodes", "ledger_checkpoints")
+        )
+
+
+def test_append_refuses_what_would_fork_and_writes_nothing(db: Database, ledger: Ledger) -> None:
+    entries = ledger.append([lf.draft(i, "P1") for i in range(3)])
+    with db.unit_of_work() as unit:
+        assert unit.ledger.head() == LedgerHead(3, entries[-1].leaf_hash)
+        with pytest.raises(LedgerStoreError, match="seq 1 at size 3"):
+            unit.ledger.append(entries[1:], [])
+    stale = ledger.appender.build(LedgerHead(0, None), {}, [lf.draft(9, "P2")])
+    with db.unit_of_work() as unit, pytest.raises(LedgerStoreError, match="seq 0 at size 3"):
+        unit.ledger.append(stale.entries, [])
+    with db.unit_of_work() as unit, pytest.raises(LedgerStoreError, match="position"):
+        unit.ledger.append([entries[0], entries[2]], [])
+    assert _count_rows(db) == (3, 4, 0)  # 3 leaves and node (1, 0)
+
+
+def test_entries_round_trip_across_units_of_work_and_verify(db: Database, ledger: Ledger) -> None:
+    written = []
+    for start in range(0, 40, 7):
+        written += ledger.append(
+            [lf.draft(i, lf.patient_of(i, 4)) for i in range(start, start + 7)]
+        )
+        if start in (14, 28):
+            with db.unit_of_work() as unit:
+                ledger.writer(unit).checkpoint()
+    with db.unit_of_work() as unit:
+        ledger.writer(unit).erase_patient(
+            "P0001", erased_by="dpo", legal_basis="RGPD art. 17", policy_version=lf.POLICY
+        )
+        signed = ledger.writer(unit).checkpoint()
+    with db.read_only() as unit:
+        report = verify_ledger(unit.ledger, ledger.key, origin=lf.ORIGIN, chunk_size=16)
+        stored = unit.ledger.entries(0, 100)
+        assert unit.ledger.checkpoint_latest().note == signed.note  # type: ignore[union-attr]
+        assert unit.ledger.checkpoints()[-1] == signed.note
+    assert report.entries == 43
+    assert report.checkpoints == 3
+    assert report.erased > 0
+    assert [e.header for e in stored[:42]] == [e.header for e in written]
+    assert report.root != merkle.EMPTY_ROOT
+
+
+def test_export_bundle_from_the_sql_store_verifies(db: Database, ledger: Ledger) -> None:
+    ledger.append([lf.draft(i, lf.patient_of(i, 3)) for i in range(20)])
+    export = lf.draft(99, "P0002", action="traces.export")
+    with db.unit_of_work() as unit:
+        bundle = ledger.writer(unit).export("P0002", export)
+    report = verify_export(bundle, ledger.key)
+    assert report is not None
+
+
+def test_tampering_with_a_stored_header_is_found(db: Database, ledger: Ledger) -> None:
+    ledger.append([lf.draft(i, "P1") for i in range(10)])
+    with db.unit_of_work() as unit:
+        ledger.writer(unit).checkpoint()
+        unit.session.execute(
+            text("UPDATE ledger_entries SET header = :h WHERE seq = 6"),
+            {"h": unit.ledger.entries(6, 1)[0].header.replace(b"permit", b"deny__", 1)},
+        )
+    with db.read_only() as unit, pytest.raises(LedgerFault) as fault:
+        verify_ledger(unit.ledger, ledger.key)
+    assert fault.value.seq == 6
+
+
+def test_search_columns_come_from_header_and_payload(db: Database, ledger: Ledger) -> None:
+    (entry,) = ledger.append([lf.draft(3, "P1")])
+    with db.read_only() as unit:
+        (hit,) = unit.ledger.search()
+    header = entry.header_dict()
+    assert hit.entry == entry
+    assert hit.seq == 0
+    assert (hit.kind, hit.action, hit.mode, hit.decision, hit.reason) == (
+        header["kind"],
+        header["action"],
+        header["mode"],
+        header["decision"],
+        header["reason"],
+    )
+    assert hit.time.isoformat().replace("+00:00", "Z") == header["time"]
+    assert (hit.actor_id, hit.actor_type, hit.document_id, hit.decision_id) == (
+        "81000000003",
+        "professional",
+        "D3",
+        None,
+    )
+
+
+def test_explicit_index_rows_win_and_erasure_clears_personal_columns(
+    db: Database, ledger: Ledger
+) -> None:
+    with db.unit_of_work() as unit:
+        store = unit.ledger
+        head = store.head()
+        drafts = [lf.draft(i, "P1" if i < 2 else "P2") for i in range(3)]
+        batch = ledger.appender.build(head, {}, drafts)
+        nodes = merkle.new_nodes(store, head.size, [e.leaf_hash for e in batch.entries])
+        index = [EntryIndex("PS-A", "professional", "DOC-A", f"dec-{i}") for i in range(3)]
+        store.append(batch.entries, nodes, index)
+        with pytest.raises(LedgerStoreError, match="index rows"):
+            store.append(batch.entries, nodes, index[:1])
+    with db.unit_of_work() as unit:
+        assert unit.ledger.erase_patient(ledger.appender.patient_ref("P1")) == 2
+        hits = {h.seq: h for h in unit.ledger.search()}
+    assert [(hits[s].actor_id, hits[s].document_id, hits[s].decision_id) for s in (0, 1, 2)] == [
+        (None, None, "dec-0"),
+        (None, None, "dec-1"),
+        ("PS-A", "DOC-A", "dec-2"),
+    ]
+    assert hits[0].entry.payload is None
+    assert hits[2].entry.payload is not None
+
+
+def test_search_filters_and_pages_newest_first(db: Database, ledger: Ledger) -> None:
+    entries = []
+    for i in range(30):
+        entries += ledger.append([lf.draft(i, lf.patient_of(i, 3))])
+    ref = ledger.appender.patient_ref("P0001")
+    with db.read_only() as unit:
+        search = unit.ledger.search
+        mine = [e.seq for e in entries if e.patient_ref == ref][::-1]
+        page1 = search(patient_ref=ref, limit=4)
+        page2 = search(patient_ref=ref, limit=4, before_seq=page1[-1].seq)
+        assert [h.seq for h in page1 + page2] == mine[:8]
+        assert [h.seq for h in search(mode="break_glass")] == [
+            i for i in range(29, -1, -1) if lf.MODES[i % 5] == "break_glass"
+        ]
+        assert [h.seq for h in search(decision="deny")] == [27, 16, 5]
+        assert [h.seq for h in search(actor_id="81000000004", action="document.read")] == [4]
+        assert {h.actor_type for h in search(actor_type="auditor")} == {"auditor"}
+        times = [h.time for h in search(limit=100)][::-1]
+        window = search(since=times[10], until=times[20], limit=100)
+        assert [h.seq for h in window] == list(range(19, 9, -1))
+        assert search(until=times[0]) == []
+        assert search(since=times[-1] + timedelta(microseconds=1)) == []
+        with pytest.raises(ValueError, match="limit"):
+            search(limit=0)
+
+
+def test_nodes_and_patient_heads_are_one_query_each(db: Database, ledger: Ledger) -> None:
+    ledger.append([lf.draft(i, f"P{i % 5:04d}") for i in range(64)])
+    statements: list[str] = []
+    event.listen(db.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    with db.read_only() as unit:
+        del statements[:]
+        keys = merkle.range_keys(0, 64) + merkle.range_keys(0, 63) + [(0, 64), (7, 0)]
+        found = unit.ledger.nodes(keys)
+        assert len(statements) == 1
+        assert set(found) == set(keys) - {(0, 64), (7, 0)}
+        refs = [ledger.appender.patient_ref(f"P{i:04d}") for i in range(7)]
+        heads = unit.ledger.patient_heads(refs)
+        assert len(statements) == 2
+        assert set(heads) == set(refs[:5])
+        assert unit.ledger.nodes([]) == {}
+        assert unit.ledger.patient_heads([]) == {}
+
+
+def test_checkpoint_latest_and_signed_at(db: Database, ledger: Ledger) -> None:
+    with db.read_only() as unit:
+        assert unit.ledger.checkpoint_latest() is None
+    ledger.append([lf.draft(0, "P1")])
+    with db.unit_of_work() as unit:
+        signed = ledger.writer(unit).checkpoint()
+    with db.read_only() as unit:
+        latest = unit.ledger.checkpoint_latest()
+    assert latest is not None
+    assert (latest.size, latest.root, latest.note) == (1, signed.checkpoint.root, signed.note)
+    assert latest.signed_at.tzinfo is not None
