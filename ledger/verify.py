@@ -62,8 +62,40 @@ def _peek_prev(entry: Entry | None) -> str | None:
         return None
 
 
-def _check_one(state: ScanState, entry: Entry, after: Callable[[], Entry | None]) -> bytes:
-    """Reference check of the entry at ``state.position``; returns its leaf hash."""
+def _check_payload(
+    state: ScanState, p: int, entry: Entry, header: Header, ref: bytes | None
+) -> None:
+    """Open the payload commitment, or account for an erased payload."""
+    if entry.payload is None and entry.salt is None:
+        if ref is None:
+            raise _FaultError(
+                p, "payload_mismatch", "payload destroyed on an entry with no patient"
+            )
+        state.unjustified.setdefault(ref, p)
+        state.erased += 1
+    elif entry.payload is None or entry.salt is None:
+        raise _FaultError(p, "payload_mismatch", "exactly one of payload and salt is missing")
+    else:
+        got = sha256(entry.salt + entry.payload).hexdigest()
+        if got != header["payload_hash"]:
+            raise _FaultError(
+                p,
+                "payload_mismatch",
+                f"payload commitment is {got}, header says {header['payload_hash']}",
+            )
+
+
+def _check_one(
+    state: ScanState,
+    entry: Entry,
+    after: Callable[[], Entry | None],
+    stored_leaf: Callable[[int], bytes | None],
+) -> bytes:
+    """Reference check of the entry at ``state.position``; returns its leaf hash.
+
+    ``after()`` gives the next stored entry (to tell a deletion from a reordering, and which
+    of two linked entries changed); ``stored_leaf(seq)`` the level-0 Merkle node the store
+    kept, used only as a hint to locate a change when no successor can tell."""
     p = state.position
     leaf = sha256(b"\x00" + entry.header).digest()
     try:
@@ -80,7 +112,13 @@ def _check_one(state: ScanState, entry: Entry, after: Callable[[], Entry | None]
         raise _FaultError(p, "reordered", f"expected seq {p}, got {seq}, then seq {following}")
     if seq < p:
         # Two entries claim ``seq``; the genuine one is the one its successor links to.
-        genuine_here = seq == p - 1 and _peek_prev(after()) == leaf.hex()
+        successor = after()
+        linked = (
+            _peek_prev(successor) == leaf.hex()
+            if successor is not None
+            else stored_leaf(seq) == leaf
+        )
+        genuine_here = seq == p - 1 and linked
         where = p - 1 if genuine_here else p
         raise _FaultError(where, "inserted", f"entries {p - 1} and {p} both claim seq {seq}")
     if leaf != entry.leaf_hash:
@@ -89,7 +127,13 @@ def _check_one(state: ScanState, entry: Entry, after: Callable[[], Entry | None]
         )
     expected_prev = None if state.last_leaf is None else state.last_leaf.hex()
     if header["prev"] != expected_prev:
-        if p > 0 and _peek_prev(after()) == leaf.hex():
+        successor = after()
+        witness = (
+            _peek_prev(successor) == leaf.hex()
+            if successor is not None
+            else stored_leaf(p - 1) not in (None, state.last_leaf)
+        )
+        if p > 0 and witness:
             raise _FaultError(
                 p - 1,
                 "modified",
@@ -109,23 +153,7 @@ def _check_one(state: ScanState, entry: Entry, after: Callable[[], Entry | None]
                 f"patient chain: expected patient_seq {want_seq} and patient_prev {want_prev}, "
                 f"got {header['patient_seq']} and {header['patient_prev']}",
             )
-    if entry.payload is None and entry.salt is None:
-        if ref is None:
-            raise _FaultError(
-                p, "payload_mismatch", "payload destroyed on an entry with no patient"
-            )
-        state.unjustified.setdefault(ref, p)
-        state.erased += 1
-    elif entry.payload is None or entry.salt is None:
-        raise _FaultError(p, "payload_mismatch", "exactly one of payload and salt is missing")
-    else:
-        got = sha256(entry.salt + entry.payload).hexdigest()
-        if got != header["payload_hash"]:
-            raise _FaultError(
-                p,
-                "payload_mismatch",
-                f"payload commitment is {got}, header says {header['payload_hash']}",
-            )
+    _check_payload(state, p, entry, header, ref)
     if header["kind"] == "erasure" and ref is not None:
         state.unjustified.pop(ref, None)
     if ref is not None:
@@ -290,6 +318,9 @@ def _slow_chunk(
     """Entry-by-entry reference path; on a fault, first settle checkpoints it already passed."""
     entries_of = store.entries
 
+    def stored_leaf(seq: int) -> bytes | None:
+        return store.nodes([(0, seq)]).get((0, seq))
+
     for i, entry in enumerate(chunk):
 
         def after(i: int = i) -> Entry | None:
@@ -299,9 +330,11 @@ def _slow_chunk(
             return following[0] if following else None
 
         try:
-            leaf = _check_one(state, entry, after)
-        except _FaultError:
-            if checkpoints.pending is not None:
+            leaf = _check_one(state, entry, after, stored_leaf)
+        except _FaultError as fault:
+            # A checkpoint mismatch seen just before is explained by this fault if the fault
+            # lies inside that checkpoint's tree; otherwise the mismatch is the first fault.
+            if checkpoints.pending is not None and fault.seq >= checkpoints.pending[0]:
                 checkpoints.settle()
             raise
         tree.push_leaf(leaf)

@@ -90,6 +90,7 @@ class LedgerStoreContract:
         assert store.erase_patient(ref) == 0
         after = list(store.entries(0, 10))
         for before, now in zip(entries, after, strict=True):
-            assert now.header == before.header and now.leaf_hash == before.leaf_hash
+            assert now.header == before.header
+            assert now.leaf_hash == before.leaf_hash
             erased = before.patient_ref == ref
             assert (now.payload is None and now.salt is None) == erased

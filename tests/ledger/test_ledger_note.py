@@ -10,6 +10,7 @@ import ledger_factory as lf
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from test_ledger_merkle import Levels
 
 from ledger import merkle
 from ledger.checkpoint import Checkpoint, CheckpointSigner, verify_checkpoint
@@ -19,6 +20,7 @@ from ledger.errors import (
     NoteError,
     SignatureError,
 )
+from ledger.merkle import hash_children
 from ledger.note import NoteSigner, NoteVerifier, key_id, open_note, parse_note, sign_note
 
 
@@ -113,8 +115,6 @@ def test_checkpoint_body_round_trip_and_strictness() -> None:
 
 
 def _tree(n: int) -> tuple[object, list[bytes]]:
-    from test_ledger_merkle import Levels
-
     reader = Levels()
     leaves = [merkle.hash_leaf(b"%d" % i) for i in range(n)]
     reader.append(leaves)
@@ -137,8 +137,6 @@ def test_signer_signs_consistent_checkpoints_and_refuses_a_fork() -> None:
     forked.rows.pop((2, 0))  # type: ignore[attr-defined]
     forked.rows.pop((3, 0))  # type: ignore[attr-defined]
     forked.rows.pop((4, 0))  # type: ignore[attr-defined]
-    from ledger.merkle import hash_children
-
     rows = forked.rows  # type: ignore[attr-defined]
     rows[(1, 1)] = hash_children(rows[(0, 2)], rows[(0, 3)])
     rows[(2, 0)] = hash_children(rows[(1, 0)], rows[(1, 1)])
@@ -150,7 +148,8 @@ def test_signer_signs_consistent_checkpoints_and_refuses_a_fork() -> None:
         signer.sign_tree(reader, 5)  # type: ignore[arg-type]
     with pytest.raises(InconsistentCheckpointError):
         signer.sign(20, bytes(32), [])
-    assert signer.last is not None and signer.last.size == 20
+    assert signer.last is not None
+    assert signer.last.size == 20
     again = signer.sign_tree(reader, 20)  # type: ignore[arg-type]
     assert again.checkpoint == second.checkpoint
 
