@@ -327,7 +327,8 @@ class DossierRepository:
     def _insert_ignore(self, table: Table, values: dict[str, Any]) -> bool:
         dialect = postgresql if self.session.get_bind().dialect.name == "postgresql" else sqlite
         statement = dialect.insert(table).values(**values).on_conflict_do_nothing()
-        return bool(self.session.execute(statement).rowcount)  # type: ignore[attr-defined]
+        key = next(iter(table.primary_key.columns))
+        return self.session.execute(statement.returning(key)).first() is not None
 
     def _delete(self, table: Any, patient_id: str, column: Any, value: str) -> bool:
         result = self.session.execute(

@@ -1,0 +1,258 @@
+"""DossierRepository: engine facts per actor type, every mutation and its idempotence, the
+outbox and the access review, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import timedelta, timezone
+
+import pytest
+from sqlalchemy import event
+
+from engine.model import Document, DocumentDraft, Dossier, FlagChange, Obligation, Settings
+from engine.vocabulary import (
+    ActorType,
+    DocumentStatus,
+    DossierStatus,
+    ObligationType,
+    Recipient,
+)
+from models.database import Database, UnitOfWork
+from models.errors import ConflictError, StoreError
+from models.repository import AccessBasis
+from tests.models.conftest import AUDITOR, DOCTOR, NURSE, PARENT, PATIENT, T0, later
+
+PID = "P1"
+
+
+@pytest.fixture
+def dossier(db: Database) -> Database:
+    """``P1``, a minor with representative ``R1``, two documents (one by the doctor)."""
+    with db.unit_of_work() as unit:
+        repo = unit.dossiers
+        repo.create(PID, minor=True, representatives=["R1"], settings=Settings(), now=T0)
+        repo.add_document(PID, DocumentDraft("D1", "11502-2"), "10", DOCTOR, later(1))
+        repo.add_document(
+            PID, DocumentDraft("D2", "DOCPAT01", masked=True), "90", PATIENT, later(2)
+        )
+    return db
+
+
+def test_create_and_get(uow: UnitOfWork) -> None:
+    repo = uow.dossiers
+    assert repo.get(PID) is None
+    repo.create(
+        PID,
+        minor=False,
+        representatives=[],
+        settings=Settings(break_glass_allowed=False, emergency_sees_masked=True),
+        now=T0,
+    )
+    assert repo.get(PID) == Dossier(
+        PID, settings=Settings(break_glass_allowed=False, emergency_sees_masked=True)
+    )
+    with pytest.raises(ConflictError, match="exists"):
+        repo.create(PID, minor=False, representatives=[], settings=Settings(), now=T0)
+
+
+def test_facts_of_a_missing_dossier(uow: UnitOfWork) -> None:
+    facts = uow.dossiers.facts("nobody", DOCTOR, None)
+    assert facts.dossier is None
+    assert facts.documents == {}
+    assert facts.first_access is False
+
+
+@pytest.mark.parametrize("actor", [PATIENT, PARENT, AUDITOR], ids=lambda a: a.type.value)
+def test_facts_for_non_professionals_never_flag_a_first_access(
+    dossier: Database, actor: object
+) -> None:
+    with dossier.read_only() as unit:
+        facts = unit.dossiers.facts(PID, actor, None)  # type: ignore[arg-type]
+    assert facts.dossier is not None
+    assert facts.dossier.representatives == frozenset({"R1"})
+    assert facts.dossier.minor is True
+    assert set(facts.documents) == {"D1", "D2"}
+    assert facts.first_access is False
+
+
+def test_facts_for_a_professional_and_first_access(dossier: Database) -> None:
+    statements: list[str] = []
+    event.listen(dossier.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    with dossier.unit_of_work() as unit:
+        repo = unit.dossiers
+        del statements[:]
+        facts = repo.facts(PID, DOCTOR, ["D1", "nope"])
+        assert len(statements) == 3
+        assert facts.first_access is True
+        assert set(facts.documents) == {"D1"}
+        assert repo.record_access(PID, DOCTOR.id, later(3)) is True
+        assert repo.record_access(PID, DOCTOR.id, later(4)) is False
+        assert repo.facts(PID, DOCTOR, ()).first_access is False
+        assert repo.facts(PID, DOCTOR, ()).documents == {}
+        assert repo.facts(PID, NURSE, None).first_access is True
+
+
+def test_documents_round_trip_with_aware_utc_times(dossier: Database) -> None:
+    with dossier.read_only() as unit:
+        documents = unit.dossiers.documents(PID)
+    assert list(documents) == ["D1", "D2"]
+    assert documents["D1"] == Document(
+        "D1", "11502-2", "10", DOCTOR.id, ActorType.PROFESSIONAL, later(1)
+    )
+    assert documents["D2"].masked is True
+    assert documents["D2"].author_type is ActorType.PATIENT
+    assert documents["D1"].deposited_at.tzinfo is not None
+    assert documents["D1"].deposited_at.utcoffset() == timedelta(0)
+
+
+def test_times_in_another_zone_are_stored_as_the_same_instant(uow: UnitOfWork) -> None:
+    paris = timezone(timedelta(hours=2))
+    uow.dossiers.create(PID, minor=False, representatives=[], settings=Settings(), now=T0)
+    uow.dossiers.close(PID, T0.astimezone(paris))
+    closed = uow.dossiers.get(PID)
+    assert closed is not None
+    assert closed.closed_at == T0
+    assert closed.closed_at.utcoffset() == timedelta(0)
+
+
+def test_naive_times_are_refused(db: Database) -> None:
+    with pytest.raises(StoreError, match="naive"), db.unit_of_work() as unit:
+        unit.dossiers.create(
+            PID, minor=False, representatives=[], settings=Settings(), now=T0.replace(tzinfo=None)
+        )
+
+
+def test_close_and_reopen_are_idempotent(dossier: Database) -> None:
+    with dossier.unit_of_work() as unit:
+        repo = unit.dossiers
+        assert repo.close(PID, later(5)) is True
+        assert repo.close(PID, later(6)) is False
+        closed = repo.get(PID)
+        assert closed is not None
+        assert (closed.status, closed.closed_at) == (DossierStatus.CLOSED, later(5))
+        assert repo.reopen(PID, later(7)) is True
+        assert repo.reopen(PID, later(8)) is False
+        reopened = repo.get(PID)
+        assert reopened is not None
+        assert (reopened.status, reopened.closed_at) == (DossierStatus.OPEN, None)
+        with pytest.raises(ConflictError, match="does not exist"):
+            repo.close("nobody", later(9))
+
+
+def test_settings_and_treating_doctor(dossier: Database) -> None:
+    with dossier.unit_of_work() as unit:
+        repo = unit.dossiers
+        assert repo.update_settings(PID, {"break_glass_allowed": False}, later(1)) is True
+        assert repo.update_settings(PID, {"break_glass_allowed": False}, later(2)) is False
+        assert repo.update_settings(PID, {}, later(2)) is False
+        with pytest.raises(ValueError, match="unknown settings"):
+            repo.update_settings(PID, {"allow_everything": True}, later(3))
+        assert repo.set_treating_doctor(PID, DOCTOR.id, later(4)) is True
+        assert repo.set_treating_doctor(PID, DOCTOR.id, later(5)) is False
+        got = repo.get(PID)
+        assert got is not None
+        assert got.settings == Settings(break_glass_allowed=False)
+        assert got.treating_doctor == DOCTOR.id
+        assert repo.set_treating_doctor(PID, None, later(6)) is True
+        assert repo.set_treating_doctor(PID, None, later(7)) is False
+        assert repo.get(PID).treating_doctor is None  # type: ignore[union-attr]
+
+
+def test_id_sets_add_and_remove_idempotently(dossier: Database) -> None:
+    ps = NURSE.id
+    with dossier.unit_of_work() as unit:
+        repo = unit.dossiers
+        assert repo.grant(PID, ps, True, later(1)) is True
+        assert repo.grant(PID, ps, False, later(2)) is False
+        assert repo.block(PID, ps, later(3)) is True
+        assert repo.block(PID, ps, later(3)) is False
+        assert repo.add_opposition(PID, ps, "conflit", later(4)) is True
+        assert repo.add_opposition(PID, ps, "autre motif", later(5)) is False
+        assert repo.add_representative(PID, "R2", later(6)) is True
+        assert repo.add_representative(PID, "R2", later(6)) is False
+        got = repo.get(PID)
+        assert got is not None
+        assert got.authorized == got.blocked == got.feeding_oppositions == frozenset({ps})
+        assert got.representatives == frozenset({"R1", "R2"})
+        assert repo.professionals_with_access(PID)[ps] == AccessBasis(
+            authorized=True, self_declared=True, blocked=True
+        )
+        assert repo.revoke(PID, ps) is True
+        assert repo.revoke(PID, ps) is False
+        assert repo.unblock(PID, ps) is True
+        assert repo.unblock(PID, ps) is False
+        assert repo.remove_opposition(PID, ps) is True
+        assert repo.remove_opposition(PID, ps) is False
+        assert repo.remove_representative(PID, "R2") is True
+        assert repo.remove_representative(PID, "R2") is False
+        assert repo.get(PID) == Dossier(PID, minor=True, representatives=frozenset({"R1"}))
+
+
+def test_grant_on_a_missing_dossier_is_a_conflict(db: Database) -> None:
+    with pytest.raises(ConflictError), db.unit_of_work() as unit:
+        unit.dossiers.grant("nobody", DOCTOR.id, False, T0)
+
+
+def test_document_flags_and_deletion(dossier: Database) -> None:
+    with dossier.unit_of_work() as unit:
+        repo = unit.dossiers
+        draft = DocumentDraft("D3", "11502-2", invisible_to_representatives=True)
+        added = repo.add_document(PID, draft, "10", DOCTOR, later(10))
+        assert added.invisible_to_representatives is True
+        with pytest.raises(ConflictError, match="already exists"):
+            repo.add_document(PID, draft, "10", DOCTOR, later(11))
+        masked = repo.update_flags(PID, "D3", FlagChange(masked=True))
+        assert (masked.masked, masked.invisible_to_representatives) == (True, True)
+        assert masked.representatives_flag_cleared is False
+        cleared = repo.update_flags(PID, "D3", FlagChange(invisible_to_representatives=False))
+        assert cleared.invisible_to_representatives is False
+        assert cleared.representatives_flag_cleared is True
+        again = repo.update_flags(PID, "D3", FlagChange(invisible_to_patient=True, masked=False))
+        assert (again.invisible_to_patient, again.masked) == (True, False)
+        assert again.representatives_flag_cleared is True
+        assert repo.update_flags(PID, "D3", FlagChange()) == again
+        assert repo.delete_document(PID, "D3") is True
+        assert repo.delete_document(PID, "D3") is False
+        assert repo.documents(PID, ["D3"])["D3"].status is DocumentStatus.DELETED
+        with pytest.raises(ConflictError):
+            repo.delete_document(PID, "nope")
+        with pytest.raises(ConflictError):
+            repo.update_flags(PID, "nope", FlagChange(masked=True))
+
+
+def test_professionals_with_access(dossier: Database) -> None:
+    with dossier.unit_of_work() as unit:
+        repo = unit.dossiers
+        repo.grant(PID, NURSE.id, False, later(1))
+        repo.set_treating_doctor(PID, DOCTOR.id, later(2))
+        repo.add_document(PID, DocumentDraft("D4", "11502-2"), "10", NURSE, later(3))
+        repo.add_document(PID, DocumentDraft("D5", "11502-2"), "10", NURSE, later(4))
+        repo.delete_document(PID, "D5")
+        assert repo.professionals_with_access(PID) == {
+            DOCTOR.id: AccessBasis(treating_doctor=True, authored=("D1",)),
+            NURSE.id: AccessBasis(authorized=True, authored=("D4",)),
+        }
+
+
+def test_notifications_outbox_newest_first(dossier: Database) -> None:
+    emergency = Obligation(
+        ObligationType.EMERGENCY_ACCESS, (Recipient.PATIENT, Recipient.TREATING_DOCTOR)
+    )
+    first = Obligation(ObligationType.FIRST_ACCESS, (Recipient.PATIENT,))
+    with dossier.unit_of_work() as unit:
+        repo = unit.dossiers
+        repo.add_notifications(PID, [first, emergency], 7, "D1", later(1))
+        repo.add_notifications(PID, [], 8, None, later(2))
+        repo.add_notifications(PID, [first], 9, None, later(3))
+    with dossier.read_only() as unit:
+        listed = unit.dossiers.notifications(PID)
+        page = unit.dossiers.notifications(PID, before_id=listed[0].id, limit=1)
+    assert [(n.type, n.entry_seq) for n in listed] == [
+        ("notify.first_access", 9),
+        ("notify.emergency_access", 7),
+        ("notify.first_access", 7),
+    ]
+    assert listed[1].recipients == ("patient", "treating_doctor")
+    assert listed[1].document_id == "D1"
+    assert listed[1].created_at == later(1)
+    assert {n.status for n in listed} == {"pending"}
+    assert [n.id for n in page] == [listed[1].id]
