@@ -37,7 +37,8 @@ def test_batch_chains_and_commitments() -> None:
         assert entry.header == canonicalize(header)
         assert entry.leaf_hash == sha256(b"\x00" + entry.header).digest()
         assert header["prev"] == previous.hex()
-        assert entry.salt is not None and len(entry.salt) == 32
+        assert entry.salt is not None
+        assert len(entry.salt) == 32
         assert entry.payload is not None
         assert header["payload_hash"] == sha256(entry.salt + entry.payload).hexdigest()
         payload = entry.payload_dict()

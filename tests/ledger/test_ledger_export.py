@@ -122,8 +122,9 @@ def test_erasure_keeps_everything_verifiable() -> None:
     header = parse_header(erasure.header)
     assert header["kind"] == "erasure"
     assert header["patient_ref"] == ref
+    count = header["patient_seq"]
     assert erasure.payload_dict() == {
-        "erased_by": "dpo-1", "legal_basis": "RGPD art. 17", "erased_entries": header["patient_seq"],
+        "erased_by": "dpo-1", "legal_basis": "RGPD art. 17", "erased_entries": count,
     }  # fmt: skip
     assert [e.leaf_hash for e in w.store.entries(0, 50)] == before
     w.checkpoint()
