@@ -38,3 +38,4 @@ def configure_logging(level: str = "INFO") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    logging.getLogger("casbin").setLevel(logging.WARNING)  # it logs its model and every request
