@@ -24,7 +24,8 @@ from api.logs import configure_logging
 from api.metrics import Metrics
 from api.openapi import openapi_document
 from api.problem import ProblemError, problem_response, unavailable
-from api.routes import decision, dossier, ledger as ledger_routes, ops, trace
+from api.routes import decision, dossier, ops, trace
+from api.routes import ledger as ledger_routes
 from api.service import Vigie, utc_now
 from engine.decide import PolicyEngine
 from ledger.checkpoint import CheckpointSigner
@@ -60,14 +61,22 @@ def create_app(
         return CheckpointSigner.resume(keys.ledger_signer, settings.ledger_origin, last_note)
 
     service = Vigie(
-        engine, database, Appender(keys.patient_ref_secret, clock, secrets.token_bytes), signer,
-        str(keys.ledger_signer.verifier), clock,
+        engine,
+        database,
+        Appender(keys.patient_ref_secret, clock, secrets.token_bytes),
+        signer,
+        str(keys.ledger_signer.verifier),
+        clock,
     )
     app = Flask("vigie")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
     app.json.sort_keys = False  # type: ignore[attr-defined]
     tables: list[RouteTable] = [
-        decision.routes, dossier.routes, trace.routes, ledger_routes.routes, ops.routes
+        decision.routes,
+        dossier.routes,
+        trace.routes,
+        ledger_routes.routes,
+        ops.routes,
     ]
     for table in tables:
         app.register_blueprint(table.blueprint)
@@ -77,8 +86,9 @@ def create_app(
             "vigie": service,
             "vigie.settings": settings,
             "vigie.keys": keys,
-            "vigie.verifier": TokenVerifier(keys.token_keys, settings.jwt_issuer,
-                                             settings.jwt_audience),
+            "vigie.verifier": TokenVerifier(
+                keys.token_keys, settings.jwt_issuer, settings.jwt_audience
+            ),
             "vigie.metrics": metrics,
             "vigie.openapi": openapi_document(tables, engine.policy_version[:12]),
         }
@@ -113,14 +123,22 @@ def _install_hooks(app: Flask, metrics: Metrics) -> None:
         elapsed = time.perf_counter() - g.get("started", time.perf_counter())
         metrics.latency.labels(route, str(response.status_code)).observe(elapsed)
         outcome = g.get("outcome")
-        fields: dict[str, Any] = {"method": request.method, "route": route,
-                                  "status": response.status_code, "ms": round(elapsed * 1000, 2)}
+        fields: dict[str, Any] = {
+            "method": request.method,
+            "route": route,
+            "status": response.status_code,
+            "ms": round(elapsed * 1000, 2),
+        }
         if outcome is not None:
             decision_ = outcome.decision
-            metrics.decisions.labels(outcome.entry and _action(outcome), decision_.effect.value,
-                                     decision_.reason.value).inc()
-            fields.update(decision=decision_.effect.value, reason=decision_.reason.value,
-                          seq=outcome.entry.seq)
+            metrics.decisions.labels(
+                outcome.action.value, decision_.effect.value, decision_.reason.value
+            ).inc()
+            fields.update(
+                decision=decision_.effect.value,
+                reason=decision_.reason.value,
+                seq=outcome.entry.seq,
+            )
         if response.status_code == 503:
             metrics.unavailable.inc()
         _log.info("request", **fields)
@@ -153,23 +171,21 @@ def _install_hooks(app: Flask, metrics: Metrics) -> None:
     def http_error(error: HTTPException) -> Response:
         status = error.code or 500
         detail = "request body larger than 1 MiB" if status == 413 else (error.description or "")
-        return problem_response(
-            ProblemError(status, error.name, detail), g.get("request_id")
-        )
+        return problem_response(ProblemError(status, error.name, detail), g.get("request_id"))
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception) -> Response:
         logging.getLogger("vigie.http").exception("unexpected error")
         return problem_response(
-            ProblemError(500, "Internal error", "an unexpected error occurred; nothing was "
-                         "permitted. Quote the request id to the operators.", slug="internal"),
+            ProblemError(
+                500,
+                "Internal error",
+                "an unexpected error occurred; nothing was "
+                "permitted. Quote the request id to the operators.",
+                slug="internal",
+            ),
             g.get("request_id"),
         )
-
-
-def _action(outcome: Any) -> str:
-    header = outcome.entry.header_dict()
-    return str(header["action"])
 
 
 class Checkpointer(threading.Thread):

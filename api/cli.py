@@ -61,9 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(run=_demo)
 
     token = sub.add_parser("token", help="sign a token with the demo identity provider's key")
-    token.add_argument("--actor-type", required=True,
-                       choices=["patient", "representative", "professional", "agent", "system",
-                                "auditor"])
+    token.add_argument(
+        "--actor-type",
+        required=True,
+        choices=["patient", "representative", "professional", "agent", "system", "auditor"],
+    )
     token.add_argument("--sub", required=True, help="actor id (patient id, RPPS-based PS id …)")
     token.add_argument("--profession", help="TRE_G15 code, required for professionals")
     token.add_argument("--role", action="append", default=[], help="e.g. samu_regulator")
@@ -163,10 +165,15 @@ def _token(args: argparse.Namespace) -> int:
             claims[name] = value
     if args.role:
         claims["roles"] = args.role
-    print(issue_token(private_key, claims,
-                      issuer=os.environ.get("VIGIE_JWT_ISSUER") or "vigie-demo-idp",
-                      audience=os.environ.get("VIGIE_JWT_AUDIENCE") or "vigie",
-                      ttl_seconds=args.ttl))
+    print(
+        issue_token(
+            private_key,
+            claims,
+            issuer=os.environ.get("VIGIE_JWT_ISSUER") or "vigie-demo-idp",
+            audience=os.environ.get("VIGIE_JWT_AUDIENCE") or "vigie",
+            ttl_seconds=args.ttl,
+        )
+    )
     return EXIT_OK
 
 
@@ -190,17 +197,23 @@ def _ledger_verify(args: argparse.Namespace) -> int:
 
     try:
         with database.read_only() as uow:
-            report = verify_ledger(uow.ledger, keys.ledger_signer.verifier,
-                                   origin=settings.ledger_origin, progress=progress)
+            report = verify_ledger(
+                uow.ledger,
+                keys.ledger_signer.verifier,
+                origin=settings.ledger_origin,
+                progress=progress,
+            )
     except LedgerError as exc:
         print(f"FAILED: {exc}")
         return EXIT_FAIL
     finally:
         database.dispose()
     elapsed = time.perf_counter() - started
-    print(f"OK: {report.entries:,} entries, root {report.root.hex()}, "
-          f"{report.checkpoints} checkpoints (largest {report.largest_checkpoint:,}), "
-          f"{report.erased} erased payloads, in {elapsed:.2f} s")
+    print(
+        f"OK: {report.entries:,} entries, root {report.root.hex()}, "
+        f"{report.checkpoints} checkpoints (largest {report.largest_checkpoint:,}), "
+        f"{report.erased} erased payloads, in {elapsed:.2f} s"
+    )
     return EXIT_OK
 
 

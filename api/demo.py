@@ -31,20 +31,51 @@ ACTORS: dict[str, dict[str, Any]] = {
     "PATIENT": {"sub": CLAIRE, "actor_type": "patient", "name": "Claire Martin"},
     "MINOR": {"sub": LUCAS, "actor_type": "patient", "name": "Lucas Martin"},
     "REPRESENTATIVE": {"sub": SOPHIE, "actor_type": "representative", "name": "Sophie Martin"},
-    "TREATING_DOCTOR": {"sub": BERNARD, "actor_type": "professional", "profession": "10",
-                        "specialty": "SM54", "name": "Dr Paul Bernard"},
-    "CARDIOLOGIST": {"sub": NGUYEN, "actor_type": "professional", "profession": "10",
-                     "name": "Dr Amina Nguyen"},
-    "NURSE": {"sub": PETIT, "actor_type": "professional", "profession": "60",
-              "name": "Julie Petit"},
-    "BLOCKED_DOCTOR": {"sub": LEFEVRE, "actor_type": "professional", "profession": "10",
-                       "name": "Dr Marc Lefèvre"},
-    "EMERGENCY_DOCTOR": {"sub": DURAND, "actor_type": "professional", "profession": "10",
-                         "structure": "750712184", "name": "Dr Chloé Durand"},
-    "REGULATOR": {"sub": HADDAD, "actor_type": "professional", "profession": "10",
-                  "roles": ["samu_regulator"], "name": "Dr Karim Haddad (SAMU 75)"},
-    "PAEDIATRICIAN": {"sub": ROUX, "actor_type": "professional", "profession": "10",
-                      "name": "Dr Emma Roux"},
+    "TREATING_DOCTOR": {
+        "sub": BERNARD,
+        "actor_type": "professional",
+        "profession": "10",
+        "specialty": "SM54",
+        "name": "Dr Paul Bernard",
+    },
+    "CARDIOLOGIST": {
+        "sub": NGUYEN,
+        "actor_type": "professional",
+        "profession": "10",
+        "name": "Dr Amina Nguyen",
+    },
+    "NURSE": {
+        "sub": PETIT,
+        "actor_type": "professional",
+        "profession": "60",
+        "name": "Julie Petit",
+    },
+    "BLOCKED_DOCTOR": {
+        "sub": LEFEVRE,
+        "actor_type": "professional",
+        "profession": "10",
+        "name": "Dr Marc Lefèvre",
+    },
+    "EMERGENCY_DOCTOR": {
+        "sub": DURAND,
+        "actor_type": "professional",
+        "profession": "10",
+        "structure": "750712184",
+        "name": "Dr Chloé Durand",
+    },
+    "REGULATOR": {
+        "sub": HADDAD,
+        "actor_type": "professional",
+        "profession": "10",
+        "roles": ["samu_regulator"],
+        "name": "Dr Karim Haddad (SAMU 75)",
+    },
+    "PAEDIATRICIAN": {
+        "sub": ROUX,
+        "actor_type": "professional",
+        "profession": "10",
+        "name": "Dr Emma Roux",
+    },
     "AGENT": {"sub": "AGENT-CPAM-75-01", "actor_type": "agent", "name": "Accueil CPAM Paris"},
     "FEED": {"sub": "CNAM-REMB-FEED", "actor_type": "system"},
     "AUDITOR": {"sub": "DPO-VIGIE-1", "actor_type": "auditor", "name": "Délégué à la protection"},
@@ -57,34 +88,89 @@ STORY: list[tuple[str, str, str, dict[str, Any] | None]] = [
     ("PATIENT", "PUT", f"/v1/dossiers/{CLAIRE}/authorizations/{NGUYEN}", None),
     ("PATIENT", "PUT", f"/v1/dossiers/{CLAIRE}/authorizations/{PETIT}", None),
     ("PATIENT", "PUT", f"/v1/dossiers/{CLAIRE}/blocks/{LEFEVRE}", None),
-    ("TREATING_DOCTOR", "POST", f"/v1/dossiers/{CLAIRE}/documents",
-     {"document_id": "DOC-CLAIRE-VSM", "type_code": "60591-5"}),
-    ("CARDIOLOGIST", "POST", f"/v1/dossiers/{CLAIRE}/documents",
-     {"document_id": "DOC-CLAIRE-CARDIO", "type_code": "11488-4", "masked": True}),
-    ("CARDIOLOGIST", "POST", f"/v1/dossiers/{CLAIRE}/documents",
-     {"document_id": "DOC-CLAIRE-BIO", "type_code": "11502-2", "invisible_to_patient": True}),
-    ("FEED", "POST", f"/v1/dossiers/{CLAIRE}/documents",
-     {"document_id": "DOC-CLAIRE-REMB-2026", "type_code": "REMB"}),
-    ("PATIENT", "POST", f"/v1/dossiers/{CLAIRE}/documents",
-     {"document_id": "DOC-CLAIRE-DIRECTIVES", "type_code": "DOCPAT01"}),
-    ("AGENT", "POST", "/v1/dossiers",
-     {"patient_id": LUCAS, "consent": True, "minor": True, "representatives": [SOPHIE]}),
+    (
+        "TREATING_DOCTOR",
+        "POST",
+        f"/v1/dossiers/{CLAIRE}/documents",
+        {"document_id": "DOC-CLAIRE-VSM", "type_code": "60591-5"},
+    ),
+    (
+        "CARDIOLOGIST",
+        "POST",
+        f"/v1/dossiers/{CLAIRE}/documents",
+        {"document_id": "DOC-CLAIRE-CARDIO", "type_code": "11488-4", "masked": True},
+    ),
+    (
+        "CARDIOLOGIST",
+        "POST",
+        f"/v1/dossiers/{CLAIRE}/documents",
+        {"document_id": "DOC-CLAIRE-BIO", "type_code": "11502-2", "invisible_to_patient": True},
+    ),
+    (
+        "FEED",
+        "POST",
+        f"/v1/dossiers/{CLAIRE}/documents",
+        {"document_id": "DOC-CLAIRE-REMB-2026", "type_code": "REMB"},
+    ),
+    (
+        "PATIENT",
+        "POST",
+        f"/v1/dossiers/{CLAIRE}/documents",
+        {"document_id": "DOC-CLAIRE-DIRECTIVES", "type_code": "DOCPAT01"},
+    ),
+    (
+        "AGENT",
+        "POST",
+        "/v1/dossiers",
+        {"patient_id": LUCAS, "consent": True, "minor": True, "representatives": [SOPHIE]},
+    ),
     ("REPRESENTATIVE", "PUT", f"/v1/dossiers/{LUCAS}/treating-doctor", {"professional_id": ROUX}),
-    ("PAEDIATRICIAN", "POST", f"/v1/dossiers/{LUCAS}/documents",
-     {"document_id": "DOC-LUCAS-VACCINS", "type_code": "11369-6"}),
-    ("PAEDIATRICIAN", "POST", f"/v1/dossiers/{LUCAS}/documents",
-     {"document_id": "DOC-LUCAS-CONSULT-SECRET", "type_code": "11488-4",
-      "invisible_to_representatives": True}),
-    ("NURSE", "POST", "/v1/decisions",
-     {"patient_id": CLAIRE, "action": "document.read", "document_id": "DOC-CLAIRE-VSM"}),
-    ("BLOCKED_DOCTOR", "POST", "/v1/decisions",
-     {"patient_id": CLAIRE, "action": "document.read", "document_id": "DOC-CLAIRE-VSM"}),
-    ("EMERGENCY_DOCTOR", "POST", "/v1/decisions",
-     {"patient_id": CLAIRE, "action": "document.read", "document_id": "DOC-CLAIRE-VSM",
-      "mode": "break_glass",
-      "justification": "Patiente inconsciente aux urgences, suspicion d'AVC"}),
-    ("REGULATOR", "POST", "/v1/decisions",
-     {"patient_id": CLAIRE, "action": "document.list", "mode": "regulation"}),
+    (
+        "PAEDIATRICIAN",
+        "POST",
+        f"/v1/dossiers/{LUCAS}/documents",
+        {"document_id": "DOC-LUCAS-VACCINS", "type_code": "11369-6"},
+    ),
+    (
+        "PAEDIATRICIAN",
+        "POST",
+        f"/v1/dossiers/{LUCAS}/documents",
+        {
+            "document_id": "DOC-LUCAS-CONSULT-SECRET",
+            "type_code": "11488-4",
+            "invisible_to_representatives": True,
+        },
+    ),
+    (
+        "NURSE",
+        "POST",
+        "/v1/decisions",
+        {"patient_id": CLAIRE, "action": "document.read", "document_id": "DOC-CLAIRE-VSM"},
+    ),
+    (
+        "BLOCKED_DOCTOR",
+        "POST",
+        "/v1/decisions",
+        {"patient_id": CLAIRE, "action": "document.read", "document_id": "DOC-CLAIRE-VSM"},
+    ),
+    (
+        "EMERGENCY_DOCTOR",
+        "POST",
+        "/v1/decisions",
+        {
+            "patient_id": CLAIRE,
+            "action": "document.read",
+            "document_id": "DOC-CLAIRE-VSM",
+            "mode": "break_glass",
+            "justification": "Patiente inconsciente aux urgences, suspicion d'AVC",
+        },
+    ),
+    (
+        "REGULATOR",
+        "POST",
+        "/v1/decisions",
+        {"patient_id": CLAIRE, "action": "document.list", "mode": "regulation"},
+    ),
 ]
 
 
@@ -92,23 +178,34 @@ def _write_key(path: Path) -> None:
     if path.exists():
         return
     key = Ed25519PrivateKey.generate()
-    path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                       serialization.PrivateFormat.PKCS8,
-                                       serialization.NoEncryption()))
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     path.chmod(0o600)
 
 
 def make_keys(folder: Path) -> dict[str, str]:
     """Demo keys in ``folder`` (kept if present); returns the VIGIE_* variables naming them."""
     folder.mkdir(parents=True, exist_ok=True)
-    idp, ledger_key, secret = folder / "idp-private.pem", folder / "ledger.pem", folder / "patient-ref.secret"
+    idp, ledger_key, secret = (
+        folder / "idp-private.pem",
+        folder / "ledger.pem",
+        folder / "patient-ref.secret",
+    )
     _write_key(idp)
     _write_key(ledger_key)
     public = folder / "idp-public.pem"
     if not public.exists():
         private = load_private_key(idp.read_bytes())
-        public.write_bytes(private.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+        public.write_bytes(
+            private.public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+        )
     if not secret.exists():
         secret.write_text(secrets.token_hex(32) + "\n")
         secret.chmod(0o600)
@@ -124,8 +221,13 @@ def make_keys(folder: Path) -> dict[str, str]:
 def demo_tokens(folder: Path, settings: Settings, ttl: int = 12 * 3600) -> dict[str, str]:
     private = load_private_key((folder / "idp-private.pem").read_bytes())
     return {
-        name: issue_token(private, claims, issuer=settings.jwt_issuer,
-                          audience=settings.jwt_audience, ttl_seconds=ttl)
+        name: issue_token(
+            private,
+            claims,
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            ttl_seconds=ttl,
+        )
         for name, claims in ACTORS.items()
     }
 
@@ -137,17 +239,21 @@ def load_story(settings: Settings, tokens: dict[str, str]) -> list[str]:
     app = create_app(settings, configure_logs=False)
     client = app.test_client()
     lines = []
-    probe = client.get(f"/v1/dossiers/{CLAIRE}",
-                       headers={"Authorization": f"Bearer {tokens['PATIENT']}"})
+    probe = client.get(
+        f"/v1/dossiers/{CLAIRE}", headers={"Authorization": f"Bearer {tokens['PATIENT']}"}
+    )
     if probe.status_code == 200:
         return ["demo dossiers already loaded"]
     for actor, method, path, body in STORY:
-        response = client.open(path, method=method, json=body,
-                               headers={"Authorization": f"Bearer {tokens[actor]}"})
+        response = client.open(
+            path, method=method, json=body, headers={"Authorization": f"Bearer {tokens[actor]}"}
+        )
         answer = response.get_json(silent=True) or {}
         outcome = answer.get("decision", "?")
         reason = answer.get("reason", answer.get("detail", ""))
-        lines.append(f"  {actor:<17} {method:<6} {path:<55} {response.status_code} {outcome} {reason}")
+        lines.append(
+            f"  {actor:<17} {method:<6} {path:<55} {response.status_code} {outcome} {reason}"
+        )
     app.extensions["vigie"].checkpoint_now()
     return lines
 
@@ -181,7 +287,8 @@ Tokens (valid 12 h) and settings are in {env_file}; in another shell:
        -H 'Content-Type: application/json' \\
        -d '{{"patient_id": "{CLAIRE}", "action": "document.read", "document_id": "DOC-CLAIRE-VSM"}}'
   curl -s $VIGIE/v1/dossiers/{CLAIRE}/traces -H "Authorization: Bearer $TOKEN_PATIENT"
-  curl -s $VIGIE/v1/dossiers/{CLAIRE}/traces/export -H "Authorization: Bearer $TOKEN_PATIENT" > bundle.json
+  curl -s $VIGIE/v1/dossiers/{CLAIRE}/traces/export \\
+       -H "Authorization: Bearer $TOKEN_PATIENT" > bundle.json
   curl -s $VIGIE/v1/ledger/key > vigie.key && vigie verify-export bundle.json --key vigie.key
 
 Serving on {base} (Ctrl-C to stop).""")

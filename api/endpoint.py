@@ -11,9 +11,10 @@ from typing import Any
 from flask import Blueprint, current_app, g, request
 from jsonschema import Draft202012Validator, FormatChecker
 
+from api.auth import AuthenticationError
 from api.problem import ProblemError, bad_request, unauthorized, unprocessable
-from engine.model import Actor
 from api.schema import PROBLEM, Schema
+from engine.model import Actor
 
 Handler = Callable[..., Any]
 
@@ -59,8 +60,17 @@ class RouteTable:
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             endpoint = Endpoint(
-                method, path, summary, handler, body, dict(query or {}), required_query,
-                dict(responses or {200: ("OK", None)}), auth, content_type, self.tag,
+                method,
+                path,
+                summary,
+                handler,
+                body,
+                dict(query or {}),
+                required_query,
+                dict(responses or {200: ("OK", None)}),
+                auth,
+                content_type,
+                self.tag,
             )
             self.endpoints.append(endpoint)
             body_validator = Draft202012Validator(body, format_checker=_FORMATS) if body else None
@@ -76,8 +86,9 @@ class RouteTable:
                 return handler(**kwargs)
 
             view.__name__ = handler.__name__
-            self.blueprint.add_url_rule(path, endpoint=handler.__name__, view_func=view,
-                                        methods=[method])
+            self.blueprint.add_url_rule(
+                path, endpoint=handler.__name__, view_func=view, methods=[method]
+            )
             return handler
 
         return register
@@ -135,8 +146,9 @@ def _coerce(name: str, raw: str, schema: Schema) -> Any:
         try:
             moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
         except ValueError:
-            raise unprocessable(f"query parameter {name!r} must be an RFC 3339 date-time",
-                                name) from None
+            raise unprocessable(
+                f"query parameter {name!r} must be an RFC 3339 date-time", name
+            ) from None
         if moment.tzinfo is None:
             raise unprocessable(f"query parameter {name!r} needs a time zone", name)
         return raw
@@ -168,8 +180,6 @@ def request_id() -> str:
 
 def authenticate() -> None:
     """Verify the bearer token and keep the actor on ``g`` (401 problem otherwise)."""
-    from api.auth import AuthenticationError
-
     verifier = current_app.extensions["vigie.verifier"]
     try:
         g.actor, g.claims = verifier.actor(request.headers.get("Authorization"))

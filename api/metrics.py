@@ -15,11 +15,15 @@ class Metrics:
     def __init__(self, ledger_size: Callable[[], int | None]) -> None:
         self.registry = CollectorRegistry()
         self.decisions = Counter(
-            "vigie_decisions", "Decisions recorded", ["action", "decision", "reason"],
+            "vigie_decisions",
+            "Decisions recorded",
+            ["action", "decision", "reason"],
             registry=self.registry,
         )
         self.latency = Histogram(
-            "vigie_request_seconds", "Request latency", ["route", "status"],
+            "vigie_request_seconds",
+            "Request latency",
+            ["route", "status"],
             buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
             registry=self.registry,
         )

@@ -47,7 +47,9 @@ def problem_response(problem: ProblemError, request_id: str | None = None) -> Re
     body = problem.body()
     if request_id:
         body["request_id"] = request_id
-    response = Response(json.dumps(body), status=problem.status, mimetype="application/problem+json")
+    response = Response(
+        json.dumps(body), status=problem.status, mimetype="application/problem+json"
+    )
     if problem.status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="vigie"'
     if problem.status in (429, 503):
@@ -61,7 +63,10 @@ def bad_request(detail: str, field: str | None = None) -> ProblemError:
 
 def unprocessable(detail: str, field: str | None = None) -> ProblemError:
     return ProblemError(
-        422, "Invalid request", detail, slug="invalid-request",
+        422,
+        "Invalid request",
+        detail,
+        slug="invalid-request",
         extra={"field": field} if field else None,
     )
 

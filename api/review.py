@@ -16,8 +16,9 @@ from models.database import UnitOfWork
 def review(engine: PolicyEngine, uow: UnitOfWork, patient_id: str, now: datetime) -> dict[str, Any]:
     dossier = uow.dossiers.get(patient_id)
     assert dossier is not None  # the decision that led here found it
-    documents = [d for d in uow.dossiers.documents(patient_id).values()
-                 if d.status is DocumentStatus.ACTIVE]
+    documents = [
+        d for d in uow.dossiers.documents(patient_id).values() if d.status is DocumentStatus.ACTIVE
+    ]
     return {
         "patient_id": patient_id,
         "professionals": _professionals(dossier, documents),
@@ -52,8 +53,14 @@ def _professionals(dossier: Dossier, documents: list[Document]) -> list[dict[str
             for d in documents
             if consent and (not d.masked or treating or d.author_id == ps)
         ]
-        listed.append({"professional_id": ps, "basis": sorted(basis), "documents": readable,
-                       "feeding_opposed": ps in dossier.feeding_oppositions})
+        listed.append(
+            {
+                "professional_id": ps,
+                "basis": sorted(basis),
+                "documents": readable,
+                "feeding_opposed": ps in dossier.feeding_oppositions,
+            }
+        )
     return listed
 
 

@@ -41,9 +41,7 @@ OBLIGATION = obj(
     },
     ("type", "recipients"),
 )
-TRACE_REF = obj(
-    {"seq": {"type": "integer"}, "leaf_hash": {"type": "string"}}, ("seq", "leaf_hash")
-)
+TRACE_REF = obj({"seq": {"type": "integer"}, "leaf_hash": {"type": "string"}}, ("seq", "leaf_hash"))
 DOCUMENT = obj(
     {
         "document_id": ID,
@@ -57,8 +55,18 @@ DOCUMENT = obj(
         "invisible_to_representatives": {"type": "boolean"},
         "status": {"type": "string", "enum": ["active", "deleted"]},
     },
-    ("document_id", "type_code", "class_code", "author_id", "author_type", "deposited_at",
-     "masked", "invisible_to_patient", "invisible_to_representatives", "status"),
+    (
+        "document_id",
+        "type_code",
+        "class_code",
+        "author_id",
+        "author_type",
+        "deposited_at",
+        "masked",
+        "invisible_to_patient",
+        "invisible_to_representatives",
+        "status",
+    ),
 )
 
 FLAG_OBJECT = {**obj(dict(FLAGS_PROPERTIES)), "minProperties": 1}
@@ -193,9 +201,14 @@ LIST = {
     "required": ["items", "next_cursor"],
 }
 PROOF = obj(
-    {"leaf_hash": {"type": "string"}, "proof": {"type": "array", "items": {"type": "string"}},
-     "tree_size": {"type": "integer"}, "seq": {"type": "integer"},
-     "from_size": {"type": "integer"}, "to_size": {"type": "integer"}},
+    {
+        "leaf_hash": {"type": "string"},
+        "proof": {"type": "array", "items": {"type": "string"}},
+        "tree_size": {"type": "integer"},
+        "seq": {"type": "integer"},
+        "from_size": {"type": "integer"},
+        "to_size": {"type": "integer"},
+    },
     ("proof",),
 )
 ANY_OBJECT: Schema = {"type": "object"}

@@ -35,12 +35,23 @@ from models.ledger_store import EntryIndex
 
 STATE_CHANGING = frozenset(
     {
-        Action.DOSSIER_CREATE, Action.DOSSIER_CLOSE, Action.DOSSIER_REOPEN,
-        Action.DOSSIER_SETTINGS_UPDATE, Action.DOCUMENT_ADD, Action.DOCUMENT_UPDATE_FLAGS,
-        Action.DOCUMENT_DELETE, Action.AUTHORIZATION_GRANT, Action.AUTHORIZATION_REVOKE,
-        Action.BLOCK_ADD, Action.BLOCK_REMOVE, Action.TREATING_DOCTOR_SET,
-        Action.TREATING_DOCTOR_UNSET, Action.REPRESENTATIVE_ADD, Action.REPRESENTATIVE_REMOVE,
-        Action.OPPOSITION_ADD, Action.OPPOSITION_REMOVE,
+        Action.DOSSIER_CREATE,
+        Action.DOSSIER_CLOSE,
+        Action.DOSSIER_REOPEN,
+        Action.DOSSIER_SETTINGS_UPDATE,
+        Action.DOCUMENT_ADD,
+        Action.DOCUMENT_UPDATE_FLAGS,
+        Action.DOCUMENT_DELETE,
+        Action.AUTHORIZATION_GRANT,
+        Action.AUTHORIZATION_REVOKE,
+        Action.BLOCK_ADD,
+        Action.BLOCK_REMOVE,
+        Action.TREATING_DOCTOR_SET,
+        Action.TREATING_DOCTOR_UNSET,
+        Action.REPRESENTATIVE_ADD,
+        Action.REPRESENTATIVE_REMOVE,
+        Action.OPPOSITION_ADD,
+        Action.OPPOSITION_REMOVE,
     }
 )
 
@@ -57,6 +68,7 @@ def utc_now() -> datetime:
 class Outcome:
     """What a handled request produced, after its transaction committed."""
 
+    action: Action
     decision: Decision
     decision_id: str
     entry: Entry
@@ -122,9 +134,13 @@ class Vigie:
             if decision.permitted and call.effect is not None:
                 result = call.effect(uow, now)
             patient = request.patient_id
-            if decision.permitted and patient and actor.type is ActorType.PROFESSIONAL:
-                if request.action is not Action.DOSSIER_CREATE:
-                    uow.dossiers.record_access(patient, actor.id, now)
+            if (
+                decision.permitted
+                and patient
+                and actor.type is ActorType.PROFESSIONAL
+                and request.action is not Action.DOSSIER_CREATE
+            ):
+                uow.dossiers.record_access(patient, actor.id, now)
             payload = self._payload(call, decision_id, facts, batch)
             draft = Draft(
                 kind="command" if request.action in STATE_CHANGING else "decision",
@@ -145,7 +161,7 @@ class Vigie:
             if call.follow is not None and decision.permitted:
                 result = call.follow(uow, entry, now)
         documents = batch.documents if batch is not None else ()
-        return Outcome(decision, decision_id, entry, documents, facts, result)
+        return Outcome(request.action, decision, decision_id, entry, documents, facts, result)
 
     def _facts(self, uow: UnitOfWork, request: AccessRequest) -> Facts:
         if not request.patient_id:
@@ -193,8 +209,11 @@ class Vigie:
                 payload["document_type"] = document.type_code
         if batch is not None:
             payload["documents"] = [
-                {"document_id": d.document_id, "decision": d.decision.effect.value,
-                 "reason": d.decision.reason.value}
+                {
+                    "document_id": d.document_id,
+                    "decision": d.decision.effect.value,
+                    "reason": d.decision.reason.value,
+                }
                 for d in batch.documents
             ]
         payload.update(call.extra_payload)

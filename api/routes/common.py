@@ -13,7 +13,6 @@ from engine.errors import InvalidRequestError
 from engine.model import AccessRequest, Document, Dossier
 
 
-
 def vigie() -> Vigie:
     service: Vigie = current_app.extensions["vigie"]
     return service

@@ -15,7 +15,9 @@ routes = RouteTable("decisions", "decisions")
 
 
 @routes.route(
-    "POST", "/v1/decisions", "Decide one request (a deny is a 200: the decision point answered)",
+    "POST",
+    "/v1/decisions",
+    "Decide one request (a deny is a 200: the decision point answered)",
     body=DECISION_REQUEST,
     responses={200: ("The decision, recorded in the ledger", DECISION_RESPONSE), **ERROR_RESPONSES},
 )
@@ -44,13 +46,17 @@ def decide_one(body: dict[str, Any]) -> Any:
     if listing and outcome.decision.permitted and outcome.facts is not None:
         documents = outcome.facts.documents
         answer["documents"] = [
-            document_json(documents[d.document_id]) for d in outcome.documents if d.decision.permitted
+            document_json(documents[d.document_id])
+            for d in outcome.documents
+            if d.decision.permitted
         ]
     return answer
 
 
 @routes.route(
-    "POST", "/v1/decisions/batch", "Decide many documents at once (at most 1,000), one entry",
+    "POST",
+    "/v1/decisions/batch",
+    "Decide many documents at once (at most 1,000), one entry",
     body=BATCH_REQUEST,
     responses={200: ("Each document's decision", BATCH_RESPONSE), **ERROR_RESPONSES},
 )

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response
-
-from api.endpoint import ERROR_RESPONSES, RouteTable
-from api.routes.common import access, decide, decision_body, document_json, dossier_json
+from api.endpoint import ERROR_RESPONSES, RouteTable, current_actor
+from api.review import review
+from api.routes.common import access, decide, decision_body, document_json, dossier_json, vigie
 from api.schema import (
     ANY_OBJECT,
     COMMAND_RESPONSE,
@@ -17,15 +16,16 @@ from api.schema import (
     DOCUMENT_FLAGS,
     DOSSIER,
     DOSSIER_CREATE,
-    LIST,
     LIMIT,
+    LIST,
     OPPOSITION,
     SETTINGS_PATCH,
     TREATING_DOCTOR,
 )
 from api.service import Outcome
+from engine.decide import PolicyEngine
 from engine.model import Creation, Decision, DocumentDraft, FlagChange, Settings
-from engine.vocabulary import ActorType, Effect, Reason
+from engine.vocabulary import Effect, Reason
 from models.database import UnitOfWork
 from models.repository import Notification
 
@@ -38,35 +38,56 @@ def done(outcome: Outcome, status: int = 200, **extra: Any) -> tuple[dict[str, A
     return {**decision_body(outcome), **extra}, status
 
 
-@routes.route("POST", "/v1/dossiers", "Create a dossier (dossier.create)", body=DOSSIER_CREATE,
-              responses={201: ("Created", DOSSIER), **DENIED, **ERROR_RESPONSES})
+@routes.route(
+    "POST",
+    "/v1/dossiers",
+    "Create a dossier (dossier.create)",
+    body=DOSSIER_CREATE,
+    responses={201: ("Created", DOSSIER), **DENIED, **ERROR_RESPONSES},
+)
 def create_dossier(body: dict[str, Any]) -> Any:
     patient = body["patient_id"]
     representatives = frozenset(body.get("representatives", ()))
     minor = body.get("minor", False)
     settings = Settings(**body.get("settings", {}))
-    request = access("dossier.create", patient, creation=Creation(body["consent"], minor,
-                                                                   representatives))
+    request = access(
+        "dossier.create", patient, creation=Creation(body["consent"], minor, representatives)
+    )
 
     def effect(uow: UnitOfWork, now: Any) -> Any:
-        uow.dossiers.create(patient, minor=minor, representatives=sorted(representatives),
-                            settings=settings, now=now)
+        uow.dossiers.create(
+            patient,
+            minor=minor,
+            representatives=sorted(representatives),
+            settings=settings,
+            now=now,
+        )
         return uow.dossiers.get(patient)
 
     outcome = decide(request, effect=effect)
     return done(outcome, 201, dossier=dossier_json(outcome.result))
 
 
-@routes.route("GET", "/v1/dossiers/<pid>", "Read a dossier's state (dossier.read)",
-              responses={200: ("The dossier", DOSSIER), **DENIED, **ERROR_RESPONSES})
+@routes.route(
+    "GET",
+    "/v1/dossiers/<pid>",
+    "Read a dossier's state (dossier.read)",
+    responses={200: ("The dossier", DOSSIER), **DENIED, **ERROR_RESPONSES},
+)
 def read_dossier(pid: str) -> Any:
     outcome = decide(access("dossier.read", pid))
-    assert outcome.facts is not None and outcome.facts.dossier is not None
-    return {**dossier_json(outcome.facts.dossier), "trace": outcome.trace}
+    dossier = outcome.facts.dossier if outcome.facts is not None else None
+    assert dossier is not None  # a permitted dossier.read found the dossier
+    return {**dossier_json(dossier), "trace": outcome.trace}
 
 
-@routes.route("PATCH", "/v1/dossiers/<pid>/settings", "Change emergency settings",
-              body=SETTINGS_PATCH, responses=RESPONSES)
+@routes.route(
+    "PATCH",
+    "/v1/dossiers/<pid>/settings",
+    "Change emergency settings",
+    body=SETTINGS_PATCH,
+    responses=RESPONSES,
+)
 def update_settings(pid: str, body: dict[str, Any]) -> Any:
     outcome = decide(
         access("dossier.settings.update", pid),
@@ -78,105 +99,179 @@ def update_settings(pid: str, body: dict[str, Any]) -> Any:
 
 @routes.route("POST", "/v1/dossiers/<pid>/close", "Close a dossier", responses=RESPONSES)
 def close_dossier(pid: str) -> Any:
-    return done(decide(access("dossier.close", pid),
-                       effect=lambda uow, now: uow.dossiers.close(pid, now)))
+    return done(
+        decide(access("dossier.close", pid), effect=lambda uow, now: uow.dossiers.close(pid, now))
+    )
 
 
 @routes.route("POST", "/v1/dossiers/<pid>/reopen", "Reopen a closed dossier", responses=RESPONSES)
 def reopen_dossier(pid: str) -> Any:
-    return done(decide(access("dossier.reopen", pid),
-                       effect=lambda uow, now: uow.dossiers.reopen(pid, now)))
+    return done(
+        decide(access("dossier.reopen", pid), effect=lambda uow, now: uow.dossiers.reopen(pid, now))
+    )
 
 
-@routes.route("PUT", "/v1/dossiers/<pid>/treating-doctor", "Designate the treating doctor",
-              body=TREATING_DOCTOR, responses=RESPONSES)
+@routes.route(
+    "PUT",
+    "/v1/dossiers/<pid>/treating-doctor",
+    "Designate the treating doctor",
+    body=TREATING_DOCTOR,
+    responses=RESPONSES,
+)
 def set_treating_doctor(pid: str, body: dict[str, Any]) -> Any:
     ps = body["professional_id"]
-    return done(decide(access("treating_doctor.set", pid, target_id=ps),
-                       effect=lambda uow, now: uow.dossiers.set_treating_doctor(pid, ps, now)))
+    return done(
+        decide(
+            access("treating_doctor.set", pid, target_id=ps),
+            effect=lambda uow, now: uow.dossiers.set_treating_doctor(pid, ps, now),
+        )
+    )
 
 
-@routes.route("DELETE", "/v1/dossiers/<pid>/treating-doctor", "Remove the treating doctor",
-              responses=RESPONSES)
+@routes.route(
+    "DELETE",
+    "/v1/dossiers/<pid>/treating-doctor",
+    "Remove the treating doctor",
+    responses=RESPONSES,
+)
 def unset_treating_doctor(pid: str) -> Any:
-    return done(decide(access("treating_doctor.unset", pid),
-                       effect=lambda uow, now: uow.dossiers.set_treating_doctor(pid, None, now)))
+    return done(
+        decide(
+            access("treating_doctor.unset", pid),
+            effect=lambda uow, now: uow.dossiers.set_treating_doctor(pid, None, now),
+        )
+    )
 
 
 def _membership(action: str, pid: str, target: str, change: Any, **extra: Any) -> Any:
     return done(decide(access(action, pid, target_id=target), effect=change, **extra))
 
 
-@routes.route("PUT", "/v1/dossiers/<pid>/authorizations/<ps_id>",
-              "Authorise a professional (on its own id: self-declaration)", responses=RESPONSES)
+@routes.route(
+    "PUT",
+    "/v1/dossiers/<pid>/authorizations/<ps_id>",
+    "Authorise a professional (on its own id: self-declaration)",
+    responses=RESPONSES,
+)
 def grant(pid: str, ps_id: str) -> Any:
     def change(uow: UnitOfWork, now: Any) -> None:
-        from api.endpoint import current_actor
-
         uow.dossiers.grant(pid, ps_id, current_actor().id == ps_id, now)
 
     return _membership("authorization.grant", pid, ps_id, change)
 
 
-@routes.route("DELETE", "/v1/dossiers/<pid>/authorizations/<ps_id>", "Revoke an authorisation",
-              responses=RESPONSES)
+@routes.route(
+    "DELETE",
+    "/v1/dossiers/<pid>/authorizations/<ps_id>",
+    "Revoke an authorisation",
+    responses=RESPONSES,
+)
 def revoke(pid: str, ps_id: str) -> Any:
-    return _membership("authorization.revoke", pid, ps_id,
-                       lambda uow, now: uow.dossiers.revoke(pid, ps_id))
+    return _membership(
+        "authorization.revoke", pid, ps_id, lambda uow, now: uow.dossiers.revoke(pid, ps_id)
+    )
 
 
-@routes.route("PUT", "/v1/dossiers/<pid>/blocks/<ps_id>", "Block a professional",
-              responses=RESPONSES)
+@routes.route(
+    "PUT", "/v1/dossiers/<pid>/blocks/<ps_id>", "Block a professional", responses=RESPONSES
+)
 def block(pid: str, ps_id: str) -> Any:
-    return _membership("block.add", pid, ps_id, lambda uow, now: uow.dossiers.block(pid, ps_id, now))
+    return _membership(
+        "block.add", pid, ps_id, lambda uow, now: uow.dossiers.block(pid, ps_id, now)
+    )
 
 
-@routes.route("DELETE", "/v1/dossiers/<pid>/blocks/<ps_id>", "Unblock a professional",
-              responses=RESPONSES)
+@routes.route(
+    "DELETE", "/v1/dossiers/<pid>/blocks/<ps_id>", "Unblock a professional", responses=RESPONSES
+)
 def unblock(pid: str, ps_id: str) -> Any:
-    return _membership("block.remove", pid, ps_id,
-                       lambda uow, now: uow.dossiers.unblock(pid, ps_id))
+    return _membership(
+        "block.remove", pid, ps_id, lambda uow, now: uow.dossiers.unblock(pid, ps_id)
+    )
 
 
-@routes.route("PUT", "/v1/dossiers/<pid>/oppositions/<ps_id>",
-              "Oppose a professional feeding the dossier", body=OPPOSITION, responses=RESPONSES)
+@routes.route(
+    "PUT",
+    "/v1/dossiers/<pid>/oppositions/<ps_id>",
+    "Oppose a professional feeding the dossier",
+    body=OPPOSITION,
+    responses=RESPONSES,
+)
 def add_opposition(pid: str, ps_id: str, body: dict[str, Any]) -> Any:
     reason = body["reason"]
-    return _membership("opposition.add", pid, ps_id,
-                       lambda uow, now: uow.dossiers.add_opposition(pid, ps_id, reason, now),
-                       extra_payload={"opposition_reason": reason})
+    return _membership(
+        "opposition.add",
+        pid,
+        ps_id,
+        lambda uow, now: uow.dossiers.add_opposition(pid, ps_id, reason, now),
+        extra_payload={"opposition_reason": reason},
+    )
 
 
-@routes.route("DELETE", "/v1/dossiers/<pid>/oppositions/<ps_id>", "Lift a feeding opposition",
-              responses=RESPONSES)
+@routes.route(
+    "DELETE",
+    "/v1/dossiers/<pid>/oppositions/<ps_id>",
+    "Lift a feeding opposition",
+    responses=RESPONSES,
+)
 def remove_opposition(pid: str, ps_id: str) -> Any:
-    return _membership("opposition.remove", pid, ps_id,
-                       lambda uow, now: uow.dossiers.remove_opposition(pid, ps_id))
+    return _membership(
+        "opposition.remove", pid, ps_id, lambda uow, now: uow.dossiers.remove_opposition(pid, ps_id)
+    )
 
 
-@routes.route("PUT", "/v1/dossiers/<pid>/representatives/<person_id>",
-              "Register a legal representative", responses=RESPONSES)
+@routes.route(
+    "PUT",
+    "/v1/dossiers/<pid>/representatives/<person_id>",
+    "Register a legal representative",
+    responses=RESPONSES,
+)
 def add_representative(pid: str, person_id: str) -> Any:
-    return _membership("representative.add", pid, person_id,
-                       lambda uow, now: uow.dossiers.add_representative(pid, person_id, now))
+    return _membership(
+        "representative.add",
+        pid,
+        person_id,
+        lambda uow, now: uow.dossiers.add_representative(pid, person_id, now),
+    )
 
 
-@routes.route("DELETE", "/v1/dossiers/<pid>/representatives/<person_id>",
-              "Remove a legal representative", responses=RESPONSES)
+@routes.route(
+    "DELETE",
+    "/v1/dossiers/<pid>/representatives/<person_id>",
+    "Remove a legal representative",
+    responses=RESPONSES,
+)
 def remove_representative(pid: str, person_id: str) -> Any:
-    return _membership("representative.remove", pid, person_id,
-                       lambda uow, now: uow.dossiers.remove_representative(pid, person_id))
+    return _membership(
+        "representative.remove",
+        pid,
+        person_id,
+        lambda uow, now: uow.dossiers.remove_representative(pid, person_id),
+    )
 
 
-@routes.route("POST", "/v1/dossiers/<pid>/documents", "Deposit a document's metadata",
-              body=DOCUMENT_ADD, responses={201: ("Deposited", DOCUMENT), **DENIED, **ERROR_RESPONSES})
+@routes.route(
+    "POST",
+    "/v1/dossiers/<pid>/documents",
+    "Deposit a document's metadata",
+    body=DOCUMENT_ADD,
+    responses={201: ("Deposited", DOCUMENT), **DENIED, **ERROR_RESPONSES},
+)
 def add_document(pid: str, body: dict[str, Any]) -> Any:
     draft = DocumentDraft(
-        body["document_id"], body["type_code"], body.get("masked", False),
-        body.get("invisible_to_patient", False), body.get("invisible_to_representatives", False),
+        body["document_id"],
+        body["type_code"],
+        body.get("masked", False),
+        body.get("invisible_to_patient", False),
+        body.get("invisible_to_representatives", False),
     )
-    request = access("document.add", pid, draft=draft, mode=body.get("mode", "normal"),
-                     justification=body.get("justification"))
+    request = access(
+        "document.add",
+        pid,
+        draft=draft,
+        mode=body.get("mode", "normal"),
+        justification=body.get("justification"),
+    )
     engine = _engine()
     kind = engine.tables.document_types.get(draft.type_code)
 
@@ -188,29 +283,46 @@ def add_document(pid: str, body: dict[str, Any]) -> Any:
     return done(outcome, 201, document=document_json(outcome.result))
 
 
-@routes.route("PATCH", "/v1/dossiers/<pid>/documents/<doc_id>", "Change a document's flags",
-              body=DOCUMENT_FLAGS, responses=RESPONSES)
+@routes.route(
+    "PATCH",
+    "/v1/dossiers/<pid>/documents/<doc_id>",
+    "Change a document's flags",
+    body=DOCUMENT_FLAGS,
+    responses=RESPONSES,
+)
 def update_flags(pid: str, doc_id: str, body: dict[str, Any]) -> Any:
     flags = FlagChange(**body)
 
     def effect(uow: UnitOfWork, now: Any) -> Any:
         return uow.dossiers.update_flags(pid, doc_id, flags)
 
-    outcome = decide(access("document.update_flags", pid, document_ids=(doc_id,), flags=flags),
-                     effect=effect, extra_payload={"flags": dict(body)})
+    outcome = decide(
+        access("document.update_flags", pid, document_ids=(doc_id,), flags=flags),
+        effect=effect,
+        extra_payload={"flags": dict(body)},
+    )
     return done(outcome, document=document_json(outcome.result))
 
 
-@routes.route("DELETE", "/v1/dossiers/<pid>/documents/<doc_id>", "Delete a document",
-              responses=RESPONSES)
+@routes.route(
+    "DELETE", "/v1/dossiers/<pid>/documents/<doc_id>", "Delete a document", responses=RESPONSES
+)
 def delete_document(pid: str, doc_id: str) -> Any:
-    return done(decide(access("document.delete", pid, document_ids=(doc_id,)),
-                       effect=lambda uow, now: uow.dossiers.delete_document(pid, doc_id)))
+    return done(
+        decide(
+            access("document.delete", pid, document_ids=(doc_id,)),
+            effect=lambda uow, now: uow.dossiers.delete_document(pid, doc_id),
+        )
+    )
 
 
-@routes.route("GET", "/v1/dossiers/<pid>/notifications", "The dossier's notification outbox",
-              query={"limit": LIMIT, "cursor": {"type": "string", "pattern": "^[0-9]{1,18}$"}},
-              responses={200: ("Newest first", LIST), **DENIED, **ERROR_RESPONSES})
+@routes.route(
+    "GET",
+    "/v1/dossiers/<pid>/notifications",
+    "The dossier's notification outbox",
+    query={"limit": LIMIT, "cursor": {"type": "string", "pattern": "^[0-9]{1,18}$"}},
+    responses={200: ("Newest first", LIST), **DENIED, **ERROR_RESPONSES},
+)
 def notifications(pid: str, query: dict[str, Any] | None = None) -> Any:
     query = query or {}
     limit = query.get("limit", 50)
@@ -219,13 +331,16 @@ def notifications(pid: str, query: dict[str, Any] | None = None) -> Any:
     def effect(uow: UnitOfWork, now: Any) -> Any:
         return uow.dossiers.notifications(pid, before_id=before, limit=limit + 1)
 
-    outcome = decide(access("dossier.read", pid), effect=effect,
-                     extra_payload={"view": "notifications"})
+    outcome = decide(
+        access("dossier.read", pid), effect=effect, extra_payload={"view": "notifications"}
+    )
     rows = list(outcome.result)
     more = len(rows) > limit
     rows = rows[:limit]
-    return {"items": [_notification_json(n) for n in rows],
-            "next_cursor": str(rows[-1].id) if more else None}
+    return {
+        "items": [_notification_json(n) for n in rows],
+        "next_cursor": str(rows[-1].id) if more else None,
+    }
 
 
 def _notification_json(row: Notification) -> dict[str, Any]:
@@ -243,28 +358,29 @@ def _notification_json(row: Notification) -> dict[str, Any]:
 def _access_review_only(decision: Decision) -> Decision:
     """The review is for the holder, a representative or the treating doctor only."""
     if decision.permitted and decision.reason not in (
-        Reason.PATIENT_OWNER, Reason.REPRESENTATIVE_MINOR, Reason.PROFESSIONAL_TREATING_DOCTOR
+        Reason.PATIENT_OWNER,
+        Reason.REPRESENTATIVE_MINOR,
+        Reason.PROFESSIONAL_TREATING_DOCTOR,
     ):
         return Decision(Effect.DENY, Reason.ACTOR_NOT_ALLOWED)
     return decision
 
 
-@routes.route("GET", "/v1/dossiers/<pid>/access-review",
-              "Who can read this dossier now, and what each emergency mode would open",
-              responses={200: ("The review", ANY_OBJECT), **DENIED, **ERROR_RESPONSES})
+@routes.route(
+    "GET",
+    "/v1/dossiers/<pid>/access-review",
+    "Who can read this dossier now, and what each emergency mode would open",
+    responses={200: ("The review", ANY_OBJECT), **DENIED, **ERROR_RESPONSES},
+)
 def access_review(pid: str) -> Any:
-    from api.review import review
-
-    outcome = decide(access("dossier.read", pid), restrict=_access_review_only,
-                     effect=lambda uow, now: review(_engine(), uow, pid, now),
-                     extra_payload={"view": "access-review"})
+    outcome = decide(
+        access("dossier.read", pid),
+        restrict=_access_review_only,
+        effect=lambda uow, now: review(_engine(), uow, pid, now),
+        extra_payload={"view": "access-review"},
+    )
     return {**outcome.result, "trace": outcome.trace}
 
 
-def _engine() -> Any:
-    from api.routes.common import vigie
-
+def _engine() -> PolicyEngine:
     return vigie().engine
-
-
-__all__ = ["ActorType", "Response", "routes"]

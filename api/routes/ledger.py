@@ -25,9 +25,14 @@ def _b64(hashes: list[bytes]) -> list[str]:
     return [base64.b64encode(h).decode("ascii") for h in hashes]
 
 
-@routes.route("GET", "/v1/ledger/checkpoint", "The latest signed checkpoint (C2SP note)",
-              auth=False, content_type="text/plain",
-              responses={200: ("The note", None), 503: ("Store unavailable", None)})
+@routes.route(
+    "GET",
+    "/v1/ledger/checkpoint",
+    "The latest signed checkpoint (C2SP note)",
+    auth=False,
+    content_type="text/plain",
+    responses={200: ("The note", None), 503: ("Store unavailable", None)},
+)
 def checkpoint() -> Any:
     service = vigie()
     with service.database.read_only() as uow:
@@ -36,15 +41,27 @@ def checkpoint() -> Any:
     return Response(note, mimetype="text/plain")
 
 
-@routes.route("GET", "/v1/ledger/key", "The checkpoint verifier key (C2SP name+id+key)",
-              auth=False, content_type="text/plain", responses={200: ("The key", None)})
+@routes.route(
+    "GET",
+    "/v1/ledger/key",
+    "The checkpoint verifier key (C2SP name+id+key)",
+    auth=False,
+    content_type="text/plain",
+    responses={200: ("The key", None)},
+)
 def key() -> Any:
     return Response(vigie().verifier_key + "\n", mimetype="text/plain")
 
 
-@routes.route("GET", "/v1/ledger/proofs/consistency", "RFC 9162 consistency proof", auth=False,
-              query={"from_size": SIZE, "to_size": SIZE}, required_query=("from_size", "to_size"),
-              responses={200: ("The proof", PROOF), **ERROR_RESPONSES})
+@routes.route(
+    "GET",
+    "/v1/ledger/proofs/consistency",
+    "RFC 9162 consistency proof",
+    auth=False,
+    query={"from_size": SIZE, "to_size": SIZE},
+    required_query=("from_size", "to_size"),
+    responses={200: ("The proof", PROOF), **ERROR_RESPONSES},
+)
 def consistency(query: dict[str, Any]) -> Any:
     first, second = query["from_size"], query["to_size"]
     with vigie().database.read_only() as uow:
@@ -55,9 +72,14 @@ def consistency(query: dict[str, Any]) -> Any:
     return {"from_size": first, "to_size": second, "proof": _b64(proof)}
 
 
-@routes.route("GET", "/v1/ledger/proofs/inclusion", "RFC 9162 inclusion proof (auditors)",
-              query={"seq": SIZE, "tree_size": SIZE}, required_query=("seq", "tree_size"),
-              responses={200: ("The proof", PROOF), **DENIED, **ERROR_RESPONSES})
+@routes.route(
+    "GET",
+    "/v1/ledger/proofs/inclusion",
+    "RFC 9162 inclusion proof (auditors)",
+    query={"seq": SIZE, "tree_size": SIZE},
+    required_query=("seq", "tree_size"),
+    responses={200: ("The proof", PROOF), **DENIED, **ERROR_RESPONSES},
+)
 def inclusion(query: dict[str, Any]) -> Any:
     seq, tree_size = query["seq"], query["tree_size"]
 
@@ -68,30 +90,46 @@ def inclusion(query: dict[str, Any]) -> Any:
         entry = uow.ledger.entries(seq, 1)[0]
         return entry.leaf_hash, merkle.inclusion_proof(uow.ledger, seq, tree_size)
 
-    outcome = decide(access("ledger.read", None), effect=effect,
-                     extra_payload={"view": "inclusion_proof", "seq": seq})
+    outcome = decide(
+        access("ledger.read", None),
+        effect=effect,
+        extra_payload={"view": "inclusion_proof", "seq": seq},
+    )
     leaf, proof = outcome.result
     return {"seq": seq, "tree_size": tree_size, "leaf_hash": leaf.hex(), "proof": _b64(proof)}
 
 
-@routes.route("GET", "/v1/ledger/entries", "Stored entries, headers and payloads (auditors)",
-              query={"from_seq": SIZE, "limit": LIMIT},
-              responses={200: ("A page", LIST), **DENIED, **ERROR_RESPONSES})
+@routes.route(
+    "GET",
+    "/v1/ledger/entries",
+    "Stored entries, headers and payloads (auditors)",
+    query={"from_seq": SIZE, "limit": LIMIT},
+    responses={200: ("A page", LIST), **DENIED, **ERROR_RESPONSES},
+)
 def entries(query: dict[str, Any] | None = None) -> Any:
     query = query or {}
     start, limit = query.get("from_seq", 0), query.get("limit", 100)
-    outcome = decide(access("ledger.read", None),
-                     effect=lambda uow, now: uow.ledger.entries(start, limit + 1),
-                     extra_payload={"view": "entries", "from_seq": start})
+    outcome = decide(
+        access("ledger.read", None),
+        effect=lambda uow, now: uow.ledger.entries(start, limit + 1),
+        extra_payload={"view": "entries", "from_seq": start},
+    )
     rows = list(outcome.result)
     more = len(rows) > limit
     rows = rows[:limit]
-    return {"items": [e.to_json() for e in rows],
-            "next_cursor": str(rows[-1].seq + 1) if more else None}
+    return {
+        "items": [e.to_json() for e in rows],
+        "next_cursor": str(rows[-1].seq + 1) if more else None,
+    }
 
 
-@routes.route("GET", "/v1/audit/events", "Search every dossier's traces (auditors)",
-              query=AUDIT_QUERY, responses={200: ("A page", LIST), **DENIED, **ERROR_RESPONSES})
+@routes.route(
+    "GET",
+    "/v1/audit/events",
+    "Search every dossier's traces (auditors)",
+    query=AUDIT_QUERY,
+    responses={200: ("A page", LIST), **DENIED, **ERROR_RESPONSES},
+)
 def audit_events(query: dict[str, Any] | None = None) -> Any:
     query = query or {}
     limit = query.get("limit", 50)
@@ -101,12 +139,20 @@ def audit_events(query: dict[str, Any] | None = None) -> Any:
 
     def effect(uow: UnitOfWork, now: Any) -> Any:
         return uow.ledger.search(
-            patient_ref=ref, actor_id=query.get("actor_id"), action=query.get("action"),
-            mode=query.get("mode"), decision=query.get("decision"), since=query.get("since"),
-            until=query.get("until"), before_seq=before, limit=limit + 1,
+            patient_ref=ref,
+            actor_id=query.get("actor_id"),
+            action=query.get("action"),
+            mode=query.get("mode"),
+            decision=query.get("decision"),
+            since=query.get("since"),
+            until=query.get("until"),
+            before_seq=before,
+            limit=limit + 1,
         )
 
-    outcome = decide(access("ledger.read", None), effect=effect,
-                     extra_payload={"view": "audit_events",
-                                    "filters": {k: str(v) for k, v in query.items()}})
+    outcome = decide(
+        access("ledger.read", None),
+        effect=effect,
+        extra_payload={"view": "audit_events", "filters": {k: str(v) for k, v in query.items()}},
+    )
     return page(list(outcome.result), limit)

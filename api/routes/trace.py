@@ -8,6 +8,7 @@ from typing import Any
 from flask import Response, json
 
 from api.endpoint import ERROR_RESPONSES, RouteTable
+from api.problem import unprocessable
 from api.routes.common import access, decide, vigie
 from api.schema import ANY_OBJECT, LIST, TRACE_QUERY
 from api.service import Outcome
@@ -28,8 +29,6 @@ def encode_cursor(seq: int) -> str:
 
 
 def decode_cursor(cursor: str | None) -> int | None:
-    from api.problem import unprocessable
-
     if cursor is None:
         return None
     try:
@@ -81,8 +80,13 @@ def page(found: list[IndexedEntry], limit: int) -> dict[str, Any]:
     }
 
 
-@routes.route("GET", "/v1/dossiers/<pid>/traces", "The dossier's access history, newest first",
-              query=TRACE_QUERY, responses={200: ("A page", LIST), **DENIED, **ERROR_RESPONSES})
+@routes.route(
+    "GET",
+    "/v1/dossiers/<pid>/traces",
+    "The dossier's access history, newest first",
+    query=TRACE_QUERY,
+    responses={200: ("A page", LIST), **DENIED, **ERROR_RESPONSES},
+)
 def traces(pid: str, query: dict[str, Any] | None = None) -> Any:
     query = query or {}
     limit = query.get("limit", DEFAULT_LIMIT)
@@ -91,19 +95,27 @@ def traces(pid: str, query: dict[str, Any] | None = None) -> Any:
 
     def effect(uow: UnitOfWork, now: Any) -> Any:
         return uow.ledger.search(
-            patient_ref=ref, actor_type=query.get("actor_type"), action=query.get("action"),
-            mode=query.get("mode"), since=query.get("since"), until=query.get("until"),
-            before_seq=before, limit=limit + 1,
+            patient_ref=ref,
+            actor_type=query.get("actor_type"),
+            action=query.get("action"),
+            mode=query.get("mode"),
+            since=query.get("since"),
+            until=query.get("until"),
+            before_seq=before,
+            limit=limit + 1,
         )
 
     outcome = decide(access("traces.read", pid), effect=effect)
     return page(list(outcome.result), limit)
 
 
-@routes.route("GET", "/v1/dossiers/<pid>/traces/export",
-              "The verifiable access history (vigie-access-history/v1, or FHIR with format=fhir)",
-              query={"format": {"type": "string", "enum": ["json", "fhir"]}},
-              responses={200: ("The bundle", ANY_OBJECT), **DENIED, **ERROR_RESPONSES})
+@routes.route(
+    "GET",
+    "/v1/dossiers/<pid>/traces/export",
+    "The verifiable access history (vigie-access-history/v1, or FHIR with format=fhir)",
+    query={"format": {"type": "string", "enum": ["json", "fhir"]}},
+    responses={200: ("The bundle", ANY_OBJECT), **DENIED, **ERROR_RESPONSES},
+)
 def export(pid: str, query: dict[str, Any] | None = None) -> Any:
     fhir = (query or {}).get("format") == "fhir"
     service = vigie()
@@ -113,8 +125,9 @@ def export(pid: str, query: dict[str, Any] | None = None) -> Any:
         latest = uow.ledger.checkpoint_latest()
         note = signed.note if signed is not None else latest.note
         size = entry.seq + 1
-        entries = [e for e in uow.ledger.entries_for_patient(entry.patient_ref or "")
-                   if e.seq < size]
+        entries = [
+            e for e in uow.ledger.entries_for_patient(entry.patient_ref or "") if e.seq < size
+        ]
         if fhir:
             return audit_bundle(entries, now.isoformat())
         proofs = merkle.inclusion_proofs(uow.ledger, [e.seq for e in entries], size)
@@ -122,6 +135,12 @@ def export(pid: str, query: dict[str, Any] | None = None) -> Any:
 
     outcome: Outcome = decide(access("traces.export", pid), follow=follow)
     mimetype = "application/fhir+json" if fhir else "application/json"
-    return Response(json.dumps(outcome.result), mimetype=mimetype, headers={
-        "Content-Disposition": f'attachment; filename="vigie-access-history-{outcome.entry.seq}.json"'
-    })
+    return Response(
+        json.dumps(outcome.result),
+        mimetype=mimetype,
+        headers={
+            "Content-Disposition": (
+                f'attachment; filename="vigie-access-history-{outcome.entry.seq}.json"'
+            )
+        },
+    )
