@@ -95,7 +95,9 @@ def create_app(
     )
     _install_hooks(app, metrics)
     if background:
-        Checkpointer(service, settings.checkpoint_interval).start()
+        checkpointer = Checkpointer(service, settings.checkpoint_interval)
+        app.extensions["vigie.checkpointer"] = checkpointer
+        checkpointer.start()
     return app
 
 

@@ -1,9 +1,11 @@
 """The Casbin side: the model and rules of policy/, the matcher's two functions, and a memo.
 
 pycasbin re-parses the matcher with ``ast.parse`` on every ``enforce()``, which is slow and, on
-CPython < 3.11.8, not thread-safe (gh-106905). So the enforcer is only ever called under a lock,
-once per distinct (actor type, action, mode, feature bits) key; its answer is memoised. The key
-holds everything the matcher reads, so a memo hit is exactly what Casbin would answer.
+CPython < 3.11.8, not thread-safe (gh-106905: any other thread using ``ast`` at the same moment,
+even ``traceback`` drawing its carets, can corrupt it). So the matcher is parsed once, when the
+enforcer is built, and the enforcer is only ever called under a lock, once per distinct
+(actor type, action, mode, feature bits) key; its answer is memoised. The key holds everything
+the matcher reads, so a memo hit is exactly what Casbin would answer.
 """
 
 from __future__ import annotations
@@ -125,8 +127,12 @@ def parse_obligations(text: str) -> tuple[ObligationRule, ...]:
     return tuple(rules)
 
 
-def new_enforcer(model_text: str, rules_text: str) -> casbin.Enforcer:
-    """A plain pycasbin enforcer over the model and rules, with the matcher's functions."""
+def new_enforcer(model_text: str, rules_text: str, *, parse_once: bool = True) -> casbin.Enforcer:
+    """A pycasbin enforcer over the model and rules, with the matcher's functions.
+
+    ``parse_once`` pins the matcher parsed at construction in place of pycasbin's per-call
+    ``ast.parse`` (same expression, same functions; see the module docstring). Without it the
+    enforcer is stock pycasbin, as the benchmark's baseline."""
     model = Model()
     model.load_model_from_text(model_text)
     enforcer = casbin.Enforcer(model)
@@ -161,6 +167,10 @@ def new_enforcer(model_text: str, rules_text: str) -> casbin.Enforcer:
     enforcer.add_function("holds", holds)
     enforcer.add_policies(rows)
     enforcer.model.sort_policies_by_priority()
+    if parse_once:
+        matcher = enforcer.model["m"]["m"].value
+        parsed = enforcer._get_expression(matcher, enforcer.fm.get_functions())
+        enforcer._get_expression = lambda _matcher, _functions: parsed
     return enforcer
 
 
