@@ -23,14 +23,22 @@ CAST: dict[str, dict[str, Any]] = {
     "other_patient": {"sub": "P2", "actor_type": "patient"},
     "minor": {"sub": "M1", "actor_type": "patient"},
     "rep": {"sub": "R1", "actor_type": "representative", "name": "Sophie Martin"},
-    "mt": {"sub": "810000000001", "actor_type": "professional", "profession": "10",
-           "name": "Dr Bernard"},
+    "mt": {
+        "sub": "810000000001",
+        "actor_type": "professional",
+        "profession": "10",
+        "name": "Dr Bernard",
+    },
     "gp2": {"sub": "810000000002", "actor_type": "professional", "profession": "10"},
     "nurse": {"sub": "899700218896", "actor_type": "professional", "profession": "60"},
     "stranger": {"sub": "810000000006", "actor_type": "professional", "profession": "10"},
     "blocked": {"sub": "810000000007", "actor_type": "professional", "profession": "10"},
-    "regulator": {"sub": "810000000008", "actor_type": "professional", "profession": "10",
-                  "roles": ["samu_regulator"]},
+    "regulator": {
+        "sub": "810000000008",
+        "actor_type": "professional",
+        "profession": "10",
+        "roles": ["samu_regulator"],
+    },
     "opposed": {"sub": "810000000011", "actor_type": "professional", "profession": "10"},
     "agent": {"sub": "AGENT-1", "actor_type": "agent"},
     "feed": {"sub": "CNAM-REMB", "actor_type": "system"},
@@ -41,9 +49,13 @@ ISSUER, AUDIENCE = "vigie-test-idp", "vigie-test"
 
 def write_ed25519(path: Path) -> Ed25519PrivateKey:
     key = Ed25519PrivateKey.generate()
-    path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                       serialization.PrivateFormat.PKCS8,
-                                       serialization.NoEncryption()))
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     return key
 
 
@@ -60,17 +72,27 @@ class KeyFiles:
 def key_files(tmp_path_factory: pytest.TempPathFactory) -> KeyFiles:
     folder = tmp_path_factory.mktemp("keys")
     idp = write_ed25519(folder / "idp-private.pem")
-    (folder / "idp-public.pem").write_bytes(idp.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    (folder / "idp-public.pem").write_bytes(
+        idp.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
     write_ed25519(folder / "ledger.pem")
     (folder / "patient-ref.secret").write_text("a" * 64)
-    return KeyFiles(folder, idp, folder / "idp-public.pem", folder / "ledger.pem",
-                    folder / "patient-ref.secret")
+    return KeyFiles(
+        folder, idp, folder / "idp-public.pem", folder / "ledger.pem", folder / "patient-ref.secret"
+    )
 
 
 def settings_for(db_url: str, keys: KeyFiles) -> Settings:
-    return Settings(database_url=db_url, jwt_keys=keys.jwt_keys, ledger_key=keys.ledger_key,
-                    patient_ref_secret=keys.secret, jwt_issuer=ISSUER, jwt_audience=AUDIENCE)
+    return Settings(
+        database_url=db_url,
+        jwt_keys=keys.jwt_keys,
+        ledger_key=keys.ledger_key,
+        patient_ref_secret=keys.secret,
+        jwt_issuer=ISSUER,
+        jwt_audience=AUDIENCE,
+    )
 
 
 @pytest.fixture
@@ -101,8 +123,9 @@ class Api:
         return self.client.open(path, method=method, json=body, headers=headers, **kw)
 
     def decide(self, who: str, patient: str, action: str, **fields: Any) -> Any:
-        response = self.call(who, "POST", "/v1/decisions",
-                             {"patient_id": patient, "action": action, **fields})
+        response = self.call(
+            who, "POST", "/v1/decisions", {"patient_id": patient, "action": action, **fields}
+        )
         assert response.status_code == 200, response.get_json()
         return response.get_json()
 
@@ -119,7 +142,10 @@ def ps(who: str) -> str:
 def setup_dossier(api: Api) -> None:
     """P1: treating doctor mt; authorised gp2, nurse, blocked, opposed; blocked 'blocked';
     feeding opposition for 'opposed'; documents by gp2 (bio), mt (psy, masked report)."""
-    assert api.call("agent", "POST", "/v1/dossiers", {"patient_id": "P1", "consent": True}).status_code == 201
+    assert (
+        api.call("agent", "POST", "/v1/dossiers", {"patient_id": "P1", "consent": True}).status_code
+        == 201
+    )
     for path, body in [
         ("/v1/dossiers/P1/treating-doctor", {"professional_id": ps("mt")}),
         (f"/v1/dossiers/P1/authorizations/{ps('gp2')}", None),

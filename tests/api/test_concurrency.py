@@ -1,4 +1,4 @@
-"""Four service processes × eight threads deciding against one PostgreSQL database: one
+"""Four service processes x eight threads deciding against one PostgreSQL database: one
 linear chain, every answered request has its entry, and the whole ledger verifies."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 
 from api.app import create_app
 from api.config import load_keys
@@ -23,12 +24,15 @@ SECONDS = float(os.environ.get("VIGIE_TEST_CONCURRENCY_SECONDS", "10"))
 
 
 def _worker(db_url: str, key_folder: str, seconds: float, results: Any) -> None:
-    from cryptography.hazmat.primitives import serialization
-
     folder = Path(key_folder)
     idp = serialization.load_pem_private_key((folder / "idp-private.pem").read_bytes(), None)
-    keys = KeyFiles(folder, idp, folder / "idp-public.pem", folder / "ledger.pem",  # type: ignore[arg-type]
-                    folder / "patient-ref.secret")
+    keys = KeyFiles(
+        folder,
+        idp,
+        folder / "idp-public.pem",
+        folder / "ledger.pem",  # type: ignore[arg-type]
+        folder / "patient-ref.secret",
+    )
     app = create_app(settings_for(db_url, keys), configure_logs=False)
     answered: list[int] = []
     failures: list[str] = []
@@ -38,8 +42,12 @@ def _worker(db_url: str, key_folder: str, seconds: float, results: Any) -> None:
         api = Api(app.test_client(), keys)
         who = ("nurse", "gp2", "stranger", "mt")[index % 4]
         while time.monotonic() < deadline:
-            response = api.call(who, "POST", "/v1/decisions",
-                                {"patient_id": "P1", "action": "document.read", "document_id": "bio"})
+            response = api.call(
+                who,
+                "POST",
+                "/v1/decisions",
+                {"patient_id": "P1", "action": "document.read", "document_id": "bio"},
+            )
             if response.status_code == 200:
                 answered.append(response.get_json()["trace"]["seq"])
             else:
@@ -67,7 +75,9 @@ def test_four_processes_eight_threads_one_chain(pg_database_url: str, key_files:
     context = multiprocessing.get_context("spawn")
     results = context.Queue()
     processes = [
-        context.Process(target=_worker, args=(pg_database_url, str(key_files.folder), SECONDS, results))
+        context.Process(
+            target=_worker, args=(pg_database_url, str(key_files.folder), SECONDS, results)
+        )
         for _ in range(PROCESSES)
     ]
     for process in processes:
@@ -88,5 +98,7 @@ def test_four_processes_eight_threads_one_chain(pg_database_url: str, key_files:
         report = verify_ledger(uow.ledger, load_keys(settings).ledger_signer.verifier)
         assert report.entries == size
     database.dispose()
-    print(f"{len(answered)} decisions in {SECONDS:.0f} s from {PROCESSES}x{THREADS} clients: "
-          f"{len(answered) / SECONDS:.0f}/s, one chain of {size} entries verified")
+    print(
+        f"{len(answered)} decisions in {SECONDS:.0f} s from {PROCESSES}x{THREADS} clients: "
+        f"{len(answered) / SECONDS:.0f}/s, one chain of {size} entries verified"
+    )

@@ -15,11 +15,18 @@ from tests.api.conftest import Api, KeyFiles, settings_for, setup_dossier
 
 def test_unreachable_database_answers_503_never_a_permit(key_files: KeyFiles) -> None:
     url = "postgresql+psycopg://postgres@127.0.0.1:1/nowhere"
-    app = create_app(settings_for(url, key_files), database=Database(url, connect_timeout_s=1),
-                     configure_logs=False)
+    app = create_app(
+        settings_for(url, key_files),
+        database=Database(url, connect_timeout_s=1),
+        configure_logs=False,
+    )
     api = Api(app.test_client(), key_files)
-    response = api.call("nurse", "POST", "/v1/decisions",
-                        {"patient_id": "P1", "action": "document.read", "document_id": "bio"})
+    response = api.call(
+        "nurse",
+        "POST",
+        "/v1/decisions",
+        {"patient_id": "P1", "action": "document.read", "document_id": "bio"},
+    )
     assert response.status_code == 503
     assert response.headers["Content-Type"] == "application/problem+json"
     assert "decision" not in response.get_json()
@@ -33,8 +40,9 @@ def test_a_failure_after_the_entry_rolls_back_state_and_entry(api: Api, database
         before = uow.ledger.head().size
     with database.engine.begin() as connection:  # the outbox breaks: the notification write fails
         connection.execute(sqlalchemy.text("DROP TABLE notifications"))
-    response = api.call("gp2", "POST", "/v1/dossiers/P1/documents",
-                        {"document_id": "late", "type_code": "11488-4"})
+    response = api.call(
+        "gp2", "POST", "/v1/dossiers/P1/documents", {"document_id": "late", "type_code": "11488-4"}
+    )
     assert response.status_code == 503
     with database.read_only() as uow:
         assert uow.ledger.head().size == before
