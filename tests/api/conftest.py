@@ -132,7 +132,7 @@ class Api:
 
 @pytest.fixture
 def api(app: Flask, key_files: KeyFiles) -> Iterator[Api]:
-    yield Api(app.test_client(), key_files)
+    return Api(app.test_client(), key_files)
 
 
 def ps(who: str) -> str:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from api.config import load_keys
-from ledger import merkle
 import pytest
 
+from api.config import load_keys
+from ledger import merkle
 from ledger.errors import ExportError
 from ledger.export import verify_export
 from ledger.verify import verify_ledger
@@ -172,7 +172,7 @@ def test_minor_representative_and_secret(api: Api) -> None:
     ).get_json()["reason"] == ("consent.required")
     assert (
         api.call(
-            "rep", "PUT", f"/v1/dossiers/M1/treating-doctor", {"professional_id": ps("mt")}
+            "rep", "PUT", "/v1/dossiers/M1/treating-doctor", {"professional_id": ps("mt")}
         ).status_code
         == 200
     )
