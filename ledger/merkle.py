@@ -56,6 +56,10 @@ def range_keys(begin: int, end: int) -> list[NodeKey]:
     gives the RFC hash of the range."""
     if not 0 <= begin <= end:
         raise ProofError(f"bad leaf range [{begin}, {end})")
+    width = end - begin
+    if width and not width & (width - 1) and not begin & (width - 1):  # one perfect node
+        level = width.bit_length() - 1
+        return [(level, begin >> level)]
     keys: list[NodeKey] = []
     while begin < end:
         level = (end - begin).bit_length() - 1
@@ -110,6 +114,23 @@ def _inclusion_ranges(index: int, size: int) -> list[tuple[int, int]]:
     return ranges
 
 
+def _inclusion_keys(index: int, size: int) -> list[list[NodeKey]]:
+    """The node keys of each inclusion-proof hash (only the top inner one may be a fold)."""
+    out: list[list[NodeKey]] = []
+    inner = (index ^ (size - 1)).bit_length()
+    for level in range(inner):
+        sibling = (index >> level) ^ 1
+        begin = sibling << level
+        if begin + (1 << level) <= size:
+            out.append([(level, sibling)])
+        else:
+            out.append(range_keys(begin, size))
+    for level in range(inner, size.bit_length()):
+        if (index >> level) & 1:
+            out.append([(level, (index >> level) ^ 1)])
+    return out
+
+
 def inclusion_proof(reader: NodeReader, index: int, size: int) -> list[bytes]:
     """RFC 9162 §2.1.3 inclusion proof of leaf ``index`` in the tree of ``size`` leaves.
 
@@ -125,7 +146,7 @@ def inclusion_proofs(reader: NodeReader, indices: Sequence[int], size: int) -> l
     for index in indices:
         if not 0 <= index < size:
             raise ProofError(f"leaf index {index} is outside a tree of size {size}")
-        per_index.append([range_keys(b, e) for b, e in _inclusion_ranges(index, size)])
+        per_index.append(_inclusion_keys(index, size))
     found = _fetch(reader, {key for ranges in per_index for keys in ranges for key in keys})
     cache: dict[tuple[NodeKey, ...], bytes] = {}
     proofs: list[list[bytes]] = []
