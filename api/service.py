@@ -10,6 +10,7 @@ surfaces as an error (503 for the store), never as a permit.
 from __future__ import annotations
 
 import secrets
+import threading
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -112,56 +113,105 @@ class Vigie:
         self.signer = signer
         self.verifier_key = verifier_key
         self.clock = clock
+        self._leader = threading.Lock()
+        self._pending_lock = threading.Lock()
+        self._pending: list[_Job] = []
 
     # -- decisions ----------------------------------------------------------------------------
 
     def handle(self, call: Call) -> Outcome:
+        """Decide, change state, record; return once the transaction holding all of it
+        committed. Concurrent calls of this process are group-committed: one thread at a time
+        (the leader) takes every call waiting, runs them in one transaction (one append lock,
+        one append, one commit) and hands each its outcome; a batch that fails is retried call
+        by call, so one bad call cannot sink the others."""
+        job = _Job(call)
+        with self._pending_lock:
+            self._pending.append(job)
+        with self._leader:
+            if not job.finished:
+                with self._pending_lock:
+                    batch, self._pending = self._pending, []
+                self._run(batch)
+        return job.outcome()
+
+    def _run(self, jobs: list[_Job]) -> None:
+        try:
+            outcomes = self._commit([job.call for job in jobs])
+        except Exception as error:
+            if len(jobs) == 1:
+                jobs[0].fail(error)
+                return
+            for job in jobs:
+                self._run([job])
+            return
+        for job, outcome in zip(jobs, outcomes, strict=True):
+            job.succeed(outcome)
+
+    def _commit(self, calls: Sequence[Call]) -> list[Outcome]:
+        with self.database.unit_of_work() as uow:
+            now = self.clock()
+            prepared = [self._prepare(uow, call, now) for call in calls]
+            entries = self._append(uow, [p.draft for p in prepared], [p.index for p in prepared])
+            outcomes = []
+            for item, entry in zip(prepared, entries, strict=True):
+                outcomes.append(self._finish(uow, item, entry, now))
+        return outcomes
+
+    def _prepare(self, uow: UnitOfWork, call: Call, now: datetime) -> _Prepared:
+        """Facts, decision and (when permitted) the state change of one call, in ``uow``."""
         request = call.request
         actor = request.actor
         decision_id = str(uuid.uuid4())
-        with self.database.unit_of_work() as uow:
-            now = self.clock()
-            facts = self._facts(uow, request)
-            batch: BatchDecision | None = None
-            if call.documents:
-                batch = self.engine.decide_documents(request, facts, now)
-                decision = batch.decision
-            else:
-                decision = self.engine.decide(request, facts, now)
-            if call.restrict is not None:
-                decision = call.restrict(decision)
-            result = None
-            if decision.permitted and call.effect is not None:
-                result = call.effect(uow, now)
-            patient = request.patient_id
-            if (
-                decision.permitted
-                and patient
-                and actor.type is ActorType.PROFESSIONAL
-                and request.action is not Action.DOSSIER_CREATE
-            ):
-                uow.dossiers.record_access(patient, actor.id, now)
-            payload = self._payload(call, decision_id, facts, batch)
-            draft = Draft(
-                kind="command" if request.action in STATE_CHANGING else "decision",
-                action=request.action.value,
-                mode=request.mode.value,
-                decision=decision.effect.value,
-                reason=decision.reason.value,
-                policy_version=self.engine.policy_version,
-                payload=payload,
-                patient_id=patient,
-                obligations=[_obligation_json(o) for o in _all_obligations(decision, batch)],
-            )
-            entry = self._append(uow, [draft], [_index(actor, payload, decision_id)])[0]
-            obligations = _all_obligations(decision, batch)
-            if decision.permitted and obligations and patient:
-                document_id = payload.get("document_id")
-                uow.dossiers.add_notifications(patient, obligations, entry.seq, document_id, now)
-            if call.follow is not None and decision.permitted:
-                result = call.follow(uow, entry, now)
-        documents = batch.documents if batch is not None else ()
-        return Outcome(request.action, decision, decision_id, entry, documents, facts, result)
+        facts = self._facts(uow, request)
+        batch: BatchDecision | None = None
+        if call.documents:
+            batch = self.engine.decide_documents(request, facts, now)
+            decision = batch.decision
+        else:
+            decision = self.engine.decide(request, facts, now)
+        if call.restrict is not None:
+            decision = call.restrict(decision)
+        result = None
+        if decision.permitted and call.effect is not None:
+            result = call.effect(uow, now)
+        patient = request.patient_id
+        if (
+            decision.permitted
+            and patient
+            and actor.type is ActorType.PROFESSIONAL
+            and request.action is not Action.DOSSIER_CREATE
+        ):
+            uow.dossiers.record_access(patient, actor.id, now)
+        payload = self._payload(call, decision_id, facts, batch)
+        obligations = _all_obligations(decision, batch)
+        draft = Draft(
+            kind="command" if request.action in STATE_CHANGING else "decision",
+            action=request.action.value,
+            mode=request.mode.value,
+            decision=decision.effect.value,
+            reason=decision.reason.value,
+            policy_version=self.engine.policy_version,
+            payload=payload,
+            patient_id=patient,
+            obligations=[o.to_json() for o in obligations],
+        )
+        return _Prepared(call, decision, decision_id, facts, batch, result, obligations, draft,
+                         _index(actor, payload, decision_id))
+
+    def _finish(self, uow: UnitOfWork, item: _Prepared, entry: Entry, now: datetime) -> Outcome:
+        """The outbox rows and the follow-up (an export) of one recorded call."""
+        request = item.call.request
+        patient = request.patient_id
+        result = item.result
+        if item.decision.permitted and item.obligations and patient:
+            document_id = item.draft.payload.get("document_id")
+            uow.dossiers.add_notifications(patient, item.obligations, entry.seq, document_id, now)
+        if item.call.follow is not None and item.decision.permitted:
+            result = item.call.follow(uow, entry, now)
+        documents = item.batch.documents if item.batch is not None else ()
+        return Outcome(request.action, item.decision, item.decision_id, entry, documents,
+                       item.facts, result)
 
     def _facts(self, uow: UnitOfWork, request: AccessRequest) -> Facts:
         if not request.patient_id:
@@ -260,6 +310,43 @@ class Vigie:
 CheckpointSignerFactory = Callable[[str | None], CheckpointSigner]
 
 
+class _Job:
+    """One call waiting for its batch to commit."""
+
+    def __init__(self, call: Call) -> None:
+        self.call = call
+        self.finished = False
+        self._outcome: Outcome | None = None
+        self._error: BaseException | None = None
+
+    def succeed(self, outcome: Outcome) -> None:
+        self._outcome, self.finished = outcome, True
+
+    def fail(self, error: BaseException) -> None:
+        self._error, self.finished = error, True
+
+    def outcome(self) -> Outcome:
+        if self._error is not None:
+            raise self._error
+        assert self._outcome is not None  # finished, under the leader lock
+        return self._outcome
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """A call decided and applied inside the batch's transaction, waiting for its entry."""
+
+    call: Call
+    decision: Decision
+    decision_id: str
+    facts: Facts
+    batch: BatchDecision | None
+    result: Any
+    obligations: tuple[Obligation, ...]
+    draft: Draft
+    index: EntryIndex
+
+
 def _all_obligations(decision: Decision, batch: BatchDecision | None) -> tuple[Obligation, ...]:
     if not decision.permitted:
         return ()
@@ -269,10 +356,6 @@ def _all_obligations(decision: Decision, batch: BatchDecision | None) -> tuple[O
             if document.decision.permitted:
                 seen.update(dict.fromkeys(document.decision.obligations))
     return tuple(seen)
-
-
-def _obligation_json(obligation: Obligation) -> Any:
-    return obligation.to_json()
 
 
 def _index(actor: Actor, payload: dict[str, Any], decision_id: str) -> EntryIndex:
