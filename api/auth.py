@@ -7,6 +7,7 @@ into the configured JWKS, never a path.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,6 +20,10 @@ from engine.model import Actor
 MAX_TOKEN_BYTES = 8192
 LEEWAY_SECONDS = 60
 REQUIRED_CLAIMS = ("sub", "actor_type", "iss", "aud", "exp", "iat")
+#: Longest accepted value of each string claim: ``sub`` is stored where ids are (128, as the
+#: request schemas), codes are short; an over-long claim would otherwise fail in the database.
+MAX_CLAIM_CHARS = {"sub": 128, "profession": 64, "specialty": 64, "structure": 64, "name": 256}
+MAX_ROLES, MAX_ROLE_CHARS = 16, 64
 
 
 class AuthenticationError(Exception):
@@ -39,9 +44,11 @@ class TokenVerifier:
         token = _bearer(authorization)
         claims = self.claims(token)
         try:
-            return Actor.from_claims(claims), claims
+            actor = Actor.from_claims(claims)
         except InvalidRequestError as exc:
             raise AuthenticationError(f"token claim {exc.field}: {exc.message}") from None
+        _check_claim_text(claims)
+        return actor, claims
 
     def claims(self, token: str) -> Mapping[str, Any]:
         try:
@@ -49,7 +56,7 @@ class TokenVerifier:
         except jwt.PyJWTError:
             raise AuthenticationError("malformed token") from None
         algorithm = header.get("alg")
-        if algorithm not in ALLOWED_ALGORITHMS:
+        if not isinstance(algorithm, str) or algorithm not in ALLOWED_ALGORITHMS:
             raise AuthenticationError("token algorithm not allowed")
         key = self._key_for(header.get("kid"))
         if key.algorithm != algorithm:
@@ -84,6 +91,30 @@ class TokenVerifier:
         if not isinstance(kid, str) or kid not in self._by_kid:
             raise AuthenticationError("token key id unknown")
         return self._by_kid[kid]
+
+
+def _check_claim_text(claims: Mapping[str, Any]) -> None:
+    """Bound the string claims the service stores (types were checked by ``Actor``)."""
+    roles = claims.get("roles") or []
+    values = [(name, claims.get(name), limit) for name, limit in MAX_CLAIM_CHARS.items()]
+    values += [("roles", role, MAX_ROLE_CHARS) for role in roles]
+    if len(roles) > MAX_ROLES:
+        raise AuthenticationError(f"token claim roles: more than {MAX_ROLES} roles")
+    for name, value, limit in values:
+        if not isinstance(value, str):
+            continue
+        if len(value) > limit:
+            raise AuthenticationError(f"token claim {name}: longer than {limit} characters")
+        if not storable_text(value):
+            raise AuthenticationError(f"token claim {name}: control or unpaired characters")
+
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def storable_text(text: str) -> bool:
+    """No NUL (PostgreSQL text refuses it) and no lone surrogate (not encodable as UTF-8)."""
+    return _UNSTORABLE.search(text) is None
 
 
 def _bearer(authorization: str | None) -> str:

@@ -11,10 +11,11 @@ from typing import Any
 from flask import Blueprint, current_app, g, request
 from jsonschema import Draft202012Validator, FormatChecker
 
-from api.auth import AuthenticationError
+from api.auth import AuthenticationError, storable_text
 from api.problem import ProblemError, bad_request, unauthorized, unprocessable
 from api.schema import PROBLEM, Schema
 from engine.model import Actor
+from engine.vocabulary import ActorType
 
 Handler = Callable[..., Any]
 
@@ -78,7 +79,7 @@ class RouteTable:
             def view(**path_args: Any) -> Any:
                 if auth:
                     authenticate()
-                kwargs = dict(path_args)
+                kwargs = {name: _path_value(name, value) for name, value in path_args.items()}
                 if body_validator is not None:
                     kwargs["body"] = _parse_body(body_validator)
                 if endpoint.query or request.args:
@@ -111,9 +112,56 @@ def _first_error(validator: Draft202012Validator, instance: Any) -> None:
         error = errors[0]
         name = _field_of(error)
         if error.validator == "additionalProperties":
-            raise unprocessable(f"unknown field {name!r}", name)
-        where = f"field {name!r}: " if name else ""
-        raise unprocessable(f"{where}{error.message}", name or None)
+            raise unprocessable(f"unknown field {_brief(name)!r}", name)
+        where = f"field {_brief(name)!r}: " if name else ""
+        raise unprocessable(f"{where}{_brief_message(error)}", name or None)
+
+
+def _brief(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else f"{text[: limit - 1]}…"
+
+
+def _brief_message(error: Any) -> str:
+    """The validator's message without echoing a long value back (a 4,000-character
+    justification, a thousand ids): problem details stay short and carry no payload."""
+    shown = repr(error.instance)
+    if len(shown) <= 80:
+        return str(error.message)
+    size = len(error.instance) if hasattr(error.instance, "__len__") else None
+    summary = f"{type(error.instance).__name__}" + (
+        f" of length {size}" if size is not None else ""
+    )
+    return str(error.message).replace(shown, f"the {summary}")
+
+
+def _path_value(name: str, value: Any) -> Any:
+    """Path parameters are ids: the same bounds as ids in bodies (1 to 128 characters)."""
+    if isinstance(value, str) and (len(value) > 128 or not storable_text(value)):
+        raise unprocessable(
+            f"path parameter {name!r} must be at most 128 characters, without NUL", name
+        )
+    return value
+
+
+def _check_text(document: Any) -> None:
+    """Reject strings no store can hold (NUL, lone surrogates), naming where they are."""
+    pending: list[tuple[str, Any]] = [("", document)]
+    while pending:
+        path, value = pending.pop()
+        if isinstance(value, str):
+            if not storable_text(value):
+                where = f"field {_brief(path)!r}: " if path else ""
+                raise unprocessable(
+                    f"{where}NUL characters and unpaired surrogates are not allowed", path or None
+                )
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                child = f"{path}.{key}" if path else str(key)
+                if not storable_text(key):
+                    raise unprocessable("field names may not hold NUL or unpaired surrogates")
+                pending.append((child, item))
+        elif isinstance(value, list):
+            pending.extend((f"{path}.{index}", item) for index, item in enumerate(value))
 
 
 def _parse_body(validator: Draft202012Validator) -> Any:
@@ -131,6 +179,7 @@ def _parse_body(validator: Draft202012Validator) -> Any:
         raise bad_request("the body is not valid JSON") from None
     if not isinstance(document, dict):
         raise unprocessable("the body must be a JSON object")
+    _check_text(document)
     _first_error(validator, document)
     return document
 
@@ -162,6 +211,8 @@ def _parse_query(endpoint: Endpoint) -> dict[str, Any]:
             raise unprocessable(f"unknown query parameter {name!r}", name)
         if len(request.args.getlist(name)) > 1:
             raise unprocessable(f"query parameter {name!r} given twice", name)
+        if not storable_text(request.args[name]):
+            raise unprocessable(f"query parameter {name!r} holds a NUL character", name)
         values[name] = _coerce(name, request.args[name], endpoint.query[name])
     for name in endpoint.required_query:
         if name not in values:
@@ -182,9 +233,15 @@ def authenticate() -> None:
     """Verify the bearer token and keep the actor on ``g`` (401 problem otherwise)."""
     verifier = current_app.extensions["vigie.verifier"]
     try:
-        g.actor, g.claims = verifier.actor(request.headers.get("Authorization"))
+        actor, claims = verifier.actor(request.headers.get("Authorization"))
     except AuthenticationError as exc:
         raise unauthorized(str(exc)) from None
+    professions = current_app.extensions["vigie"].engine.tables.professions
+    if actor.type is ActorType.PROFESSIONAL and actor.profession not in professions:
+        # The token, not the request, is wrong: a 401 the identity provider must fix (a 422
+        # would name a body field that does not exist, and nothing would be recorded anyway).
+        raise unauthorized("token claim profession: not a TRE_G15 code this service knows")
+    g.actor, g.claims = actor, claims
 
 
 def current_actor() -> Actor:
