@@ -12,6 +12,9 @@ Search columns of ``ledger_entries``: ``time``, ``kind``, ``action``, ``mode``, 
 of :meth:`SqlLedgerStore.append`, or else from the payload keys of the same names (the payload
 conventions of ``ledger.entry``), so appends through ``ledger.writer.LedgerWriter`` fill them
 too. They are copies for queries only; verification never reads them.
+
+Bulk appends (``COPY_THRESHOLD`` entries or more) use ``COPY`` on PostgreSQL; everything else
+is one ``executemany`` per table.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, func, or_, select, update
+from sqlalchemy import Row, and_, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from ledger.checkpoint import SignedCheckpoint
@@ -57,7 +60,21 @@ _INDEX_COLUMNS = (
     _E.decision_id,
 )
 _INDEX_KEYS = ("actor_id", "actor_type", "document_id", "decision_id")
-_IN_CHUNK = 500
+_PG_PATIENT_HEADS = text(
+    "SELECT e.patient_ref, e.patient_seq, e.leaf_hash"
+    " FROM unnest(CAST(:refs AS varchar[])) AS r(ref)"
+    " CROSS JOIN LATERAL (SELECT patient_ref, patient_seq, leaf_hash FROM ledger_entries"
+    " WHERE patient_ref = r.ref ORDER BY patient_seq DESC LIMIT 1) AS e"
+)
+_SQLITE_PATIENT_HEADS = text(
+    "SELECT e.patient_ref, e.patient_seq, e.leaf_hash"
+    " FROM json_each(:refs) AS r JOIN ledger_entries AS e ON e.patient_ref = r.value"
+    " AND e.patient_seq = (SELECT max(m.patient_seq) FROM ledger_entries AS m"
+    " WHERE m.patient_ref = r.value)"
+)
+COPY_THRESHOLD = 64
+"""Batches at least this long go to PostgreSQL by ``COPY`` (several times faster than
+``executemany`` for bulk loads; smaller ones use plain inserts)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,28 +176,16 @@ class SqlLedgerStore:
         return LedgerHead(row[0], row[1])
 
     def patient_heads(self, patient_refs: Collection[str]) -> dict[str, PatientHead]:
+        """One query: a top-1 index probe per patient (a GROUP BY would read every entry of
+        those patients, or the whole table)."""
+        if not patient_refs:
+            return {}
         refs = sorted(set(patient_refs))
-        heads: dict[str, PatientHead] = {}
-        for start in range(0, len(refs), _IN_CHUNK):
-            chunk = refs[start : start + _IN_CHUNK]
-            last = (
-                select(_E.patient_ref, func.max(_E.patient_seq).label("patient_seq"))
-                .where(_E.patient_ref.in_(chunk))
-                .group_by(_E.patient_ref)
-                .subquery()
-            )
-            rows = self.session.execute(
-                select(_E.patient_ref, _E.patient_seq, _E.leaf_hash).join(
-                    last,
-                    and_(
-                        _E.patient_ref == last.c.patient_ref,
-                        _E.patient_seq == last.c.patient_seq,
-                    ),
-                )
-            )
-            for ref, patient_seq, leaf in rows:
-                heads[ref] = PatientHead(patient_seq, leaf)
-        return heads
+        if self.session.get_bind().dialect.name == "postgresql":
+            rows = self.session.execute(_PG_PATIENT_HEADS, {"refs": refs})
+        else:
+            rows = self.session.execute(_SQLITE_PATIENT_HEADS, {"refs": json.dumps(refs)})
+        return {ref: PatientHead(patient_seq, leaf) for ref, patient_seq, leaf in rows}
 
     def append(
         self,
@@ -216,12 +221,26 @@ class SqlLedgerStore:
             _entry_row(entry, None if index is None else index[i])
             for i, entry in enumerate(entries)
         ]
+        node_rows = [{"level": level, "idx": idx, "hash": digest} for level, idx, digest in nodes]
+        if len(rows) >= COPY_THRESHOLD and self.session.get_bind().dialect.name == "postgresql":
+            self._copy("ledger_entries", rows)
+            self._copy("merkle_nodes", node_rows)
+            return
         self.session.execute(_ENTRIES.insert(), rows)
-        if nodes:
-            self.session.execute(
-                _NODES.insert(),
-                [{"level": level, "idx": idx, "hash": digest} for level, idx, digest in nodes],
-            )
+        if node_rows:
+            self.session.execute(_NODES.insert(), node_rows)
+
+    def _copy(self, table: str, rows: list[dict[str, Any]]) -> None:
+        """PostgreSQL ``COPY FROM STDIN`` of ``rows`` (all with the same keys, values already
+        in their database form) in the session's transaction."""
+        if not rows:
+            return
+        columns = list(rows[0])
+        driver = self.session.connection().connection.driver_connection
+        statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+        with driver.cursor() as cursor, cursor.copy(statement) as copy:  # type: ignore[union-attr]
+            for row in rows:
+                copy.write_row([row[c] for c in columns])
 
     def entries(self, from_seq: int, limit: int) -> list[Entry]:
         rows = self.session.execute(

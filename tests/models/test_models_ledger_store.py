@@ -18,7 +18,7 @@ from ledger.export import verify_export
 from ledger.store import LedgerStore
 from ledger.verify import verify_ledger
 from models.database import Database, UnitOfWork
-from models.ledger_store import EntryIndex
+from models.ledger_store import COPY_THRESHOLD, EntryIndex
 from tests.models.conftest import Ledger
 
 
@@ -201,3 +201,23 @@ def test_checkpoint_latest_and_signed_at(db: Database, ledger: Ledger) -> None:
     assert latest is not None
     assert (latest.size, latest.root, latest.note) == (1, signed.checkpoint.root, signed.note)
     assert latest.signed_at.tzinfo is not None
+
+
+def test_bulk_batches_are_stored_exactly(db: Database, ledger: Ledger) -> None:
+    count = COPY_THRESHOLD * 2 + 5
+    small = ledger.append([lf.draft(i, lf.patient_of(i, 9)) for i in range(3)])
+    bulk = ledger.append([lf.draft(i, lf.patient_of(i, 9)) for i in range(3, 3 + count)])
+    with db.read_only() as unit:
+        stored = unit.ledger.entries(0, 1000)
+        hits = unit.ledger.search(limit=1000)[::-1]
+        root = merkle.root(unit.ledger, len(stored))
+    assert stored == [*small, *bulk]
+    tree = merkle.CompactRange()
+    for entry in stored:
+        tree.push_leaf(entry.leaf_hash)
+    assert root == tree.root()
+    for hit in hits:
+        payload = hit.entry.payload_dict()
+        assert payload is not None
+        assert (hit.actor_id, hit.document_id) == (payload["actor_id"], payload["document_id"])
+        assert hit.time.isoformat().replace("+00:00", "Z") == hit.entry.header_dict()["time"]
