@@ -19,6 +19,8 @@ timed out, ``ConflictError`` for an integrity refusal), and the transaction is r
 from __future__ import annotations
 
 import contextlib
+import os
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -32,6 +34,13 @@ from models.errors import SchemaOutdatedError, wrap_errors
 from models.ledger_store import SqlLedgerStore
 from models.repository import DossierRepository
 from models.table import LedgerHeadRow
+
+
+def _forget_pool(engine: Engine | None) -> None:
+    """In a forked child, drop the parent's pooled connections without closing them (they
+    belong to the parent); the child opens its own."""
+    if engine is not None:
+        engine.dispose(close=False)
 
 
 class UnitOfWork:
@@ -48,7 +57,9 @@ class Database:
 
     ``statement_timeout_ms`` caps each PostgreSQL statement, waiting for the append lock
     included (None: no cap); ``busy_timeout_ms`` is how long a SQLite writer waits for the
-    lock. Creating it connects to nothing; call :meth:`check_ready` to find out."""
+    lock. Creating it connects to nothing; call :meth:`check_ready` to find out. Units of
+    work must not be nested on one thread (the inner one would wait for the outer's lock).
+    A forked child (gunicorn ``--preload``) drops the inherited pool and opens its own."""
 
     def __init__(
         self,
@@ -69,6 +80,8 @@ class Database:
             max_overflow=max_overflow,
         )
         self.backend = self.engine.dialect.name
+        engine = weakref.ref(self.engine)
+        os.register_at_fork(after_in_child=lambda: _forget_pool(engine()))
 
     def __repr__(self) -> str:
         return f"Database({self.engine.url.render_as_string(hide_password=True)!r})"
@@ -130,8 +143,9 @@ class Database:
             )
 
     def upgrade(self) -> None:
-        """Migrate this database to the head revision (see :func:`models.migrate.upgrade`)."""
-        migrate.upgrade(self.engine)
+        """Migrate this database to the head revision (see :func:`models.migrate.upgrade`),
+        over a connection of its own without the statement timeout."""
+        migrate.upgrade(self.engine.url)
 
     def dispose(self) -> None:
         """Close every pooled connection (call at shutdown, and after a fork)."""

@@ -25,18 +25,24 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, func, or_, select, text, update
+from sqlalchemy import and_, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from ledger.checkpoint import SignedCheckpoint
 from ledger.entry import Entry, LedgerHead, PatientHead
 from ledger.errors import LedgerStoreError
 from ledger.merkle import Node, NodeKey
-from models.table import CheckpointRow, LedgerEntryRow, LedgerHeadRow, MerkleNodeRow
+from models.table import (
+    CheckpointRow,
+    LedgerEntryRow,
+    LedgerHeadRow,
+    MerkleNodeRow,
+    table_of,
+)
 
-_ENTRIES = LedgerEntryRow.__table__
-_NODES = MerkleNodeRow.__table__
-_CHECKPOINTS = CheckpointRow.__table__
+_ENTRIES = table_of(LedgerEntryRow)
+_NODES = table_of(MerkleNodeRow)
+_CHECKPOINTS = table_of(CheckpointRow)
 _E = LedgerEntryRow
 _ENTRY_COLUMNS = (
     _E.seq,
@@ -119,8 +125,14 @@ class StoredCheckpoint:
     signed_at: datetime
 
 
-def _entry(row: Row[Any]) -> Entry:
+def _entry(row: Any) -> Entry:
     return Entry(row[0], row[1], row[2], row[3], row[4], row[5], row[6])
+
+
+def _indexed(r: Any) -> IndexedEntry:
+    return IndexedEntry(
+        _entry(r), r[7], r[8], r[9], r[10], r[11], r[12], r[13], r[14], r[15], r[16]
+    )
 
 
 def _index_from_payload(payload: bytes | None) -> EntryIndex:
@@ -352,4 +364,4 @@ class SqlLedgerStore:
             .order_by(_E.seq.desc())
             .limit(limit)
         )
-        return [IndexedEntry(_entry(row), *row[7:]) for row in rows]
+        return [_indexed(row) for row in rows]

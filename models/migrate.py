@@ -14,6 +14,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
+from sqlalchemy.engine import URL
 
 from models.connection import make_engine
 from models.errors import wrap_errors
@@ -36,13 +37,15 @@ def head_revision() -> str:
     return head
 
 
-def _engine(target: str | Engine) -> tuple[Engine, bool]:
+def _engine(target: str | URL | Engine) -> tuple[Engine, bool]:
     if isinstance(target, Engine):
         return target, False
     return make_engine(target, statement_timeout_ms=None, pool_size=1), True
 
 
-def _command(target: str | Engine, action: Callable[[Config, str], None], revision: str) -> None:
+def _command(
+    target: str | URL | Engine, action: Callable[[Config, str], None], revision: str
+) -> None:
     engine, owned = _engine(target)
     try:
         with wrap_errors(), engine.connect() as connection:
@@ -55,19 +58,19 @@ def _command(target: str | Engine, action: Callable[[Config, str], None], revisi
             engine.dispose()
 
 
-def upgrade(target: str | Engine, revision: str = "head") -> None:
+def upgrade(target: str | URL | Engine, revision: str = "head") -> None:
     """Migrate the database at ``target`` (a URL, or an engine such as ``Database.engine``)
     to ``revision``, in one transaction. Raises StoreUnavailableError if it is unreachable."""
     _command(target, command.upgrade, revision)
 
 
-def downgrade(target: str | Engine, revision: str) -> None:
+def downgrade(target: str | URL | Engine, revision: str) -> None:
     """Migrate the database at ``target`` back to ``revision`` (``"base"``: drop everything).
     For development and tests; the service only ever upgrades."""
     _command(target, command.downgrade, revision)
 
 
-def current_revision(target: str | Engine) -> str | None:
+def current_revision(target: str | URL | Engine) -> str | None:
     """The revision the database is at (None when it was never migrated)."""
     engine, owned = _engine(target)
     try:
@@ -78,6 +81,6 @@ def current_revision(target: str | Engine) -> str | None:
             engine.dispose()
 
 
-def is_current(target: str | Engine) -> bool:
+def is_current(target: str | URL | Engine) -> bool:
     """Whether the database is at the head revision."""
     return current_revision(target) == head_revision()

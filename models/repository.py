@@ -38,6 +38,7 @@ from models.table import (
     OppositionRow,
     ProfessionalAccessRow,
     RepresentativeRow,
+    table_of,
 )
 
 SETTING_NAMES = frozenset(f.name for f in fields(Settings))
@@ -257,7 +258,7 @@ class DossierRepository:
         if self.session.scalar(select(_D.patient_id).where(_D.patient_id == patient_id)):
             raise ConflictError(f"dossier {patient_id!r} already exists")
         self.session.execute(
-            _D.__table__.insert(),
+            table_of(DossierRow).insert(),
             {
                 "patient_id": patient_id,
                 "status": DossierStatus.OPEN.value,
@@ -274,7 +275,7 @@ class DossierRepository:
         people = sorted(set(representatives))
         if people:
             self.session.execute(
-                RepresentativeRow.__table__.insert(),
+                table_of(RepresentativeRow).insert(),
                 [{"patient_id": patient_id, "person_id": p, "added_at": now} for p in people],
             )
 
@@ -345,14 +346,14 @@ class DossierRepository:
             "self_declared": self_declared,
             "granted_at": now,
         }
-        return self._insert_ignore(AuthorizationRow.__table__, row)
+        return self._insert_ignore(table_of(AuthorizationRow), row)
 
     def revoke(self, patient_id: str, ps_id: str) -> bool:
         return self._delete(AuthorizationRow, patient_id, AuthorizationRow.professional_id, ps_id)
 
     def block(self, patient_id: str, ps_id: str, now: datetime) -> bool:
         row = {"patient_id": patient_id, "professional_id": ps_id, "blocked_at": now}
-        return self._insert_ignore(BlockRow.__table__, row)
+        return self._insert_ignore(table_of(BlockRow), row)
 
     def unblock(self, patient_id: str, ps_id: str) -> bool:
         return self._delete(BlockRow, patient_id, BlockRow.professional_id, ps_id)
@@ -363,7 +364,7 @@ class DossierRepository:
         """Oppose ``ps_id`` feeding the record; an existing opposition takes the new reason.
         Returns whether it was added."""
         row = {"patient_id": patient_id, "professional_id": ps_id, "reason": reason}
-        if self._insert_ignore(OppositionRow.__table__, {**row, "opposed_at": now}):
+        if self._insert_ignore(table_of(OppositionRow), {**row, "opposed_at": now}):
             return True
         self.session.execute(
             update(OppositionRow)
@@ -378,7 +379,7 @@ class DossierRepository:
 
     def add_representative(self, patient_id: str, person_id: str, now: datetime) -> bool:
         row = {"patient_id": patient_id, "person_id": person_id, "added_at": now}
-        return self._insert_ignore(RepresentativeRow.__table__, row)
+        return self._insert_ignore(table_of(RepresentativeRow), row)
 
     def remove_representative(self, patient_id: str, person_id: str) -> bool:
         return self._delete(RepresentativeRow, patient_id, RepresentativeRow.person_id, person_id)
@@ -386,7 +387,7 @@ class DossierRepository:
     def record_access(self, patient_id: str, ps_id: str, now: datetime) -> bool:
         """Remember that ``ps_id`` accessed the dossier; True the first time."""
         row = {"patient_id": patient_id, "professional_id": ps_id, "first_at": now}
-        return self._insert_ignore(ProfessionalAccessRow.__table__, row)
+        return self._insert_ignore(table_of(ProfessionalAccessRow), row)
 
     # -- documents ---------------------------------------------------------------------------
 
@@ -411,7 +412,7 @@ class DossierRepository:
             invisible_to_representatives=draft.invisible_to_representatives,
         )
         self._require(patient_id)
-        if not self._insert_ignore(_DOC.__table__, _document_row(patient_id, document)):
+        if not self._insert_ignore(table_of(DocumentRow), _document_row(patient_id, document)):
             raise ConflictError(f"document {draft.document_id!r} already exists")
         return document
 
@@ -471,7 +472,7 @@ class DossierRepository:
         if not obligations:
             return
         self.session.execute(
-            NotificationRow.__table__.insert(),
+            table_of(NotificationRow).insert(),
             [
                 {
                     "patient_id": patient_id,

@@ -7,7 +7,7 @@ at append time for queries only: verification reads ``header`` and never trusts 
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import cast
 
 from sqlalchemy import (
     JSON,
@@ -17,6 +17,7 @@ from sqlalchemy import (
     Index,
     SmallInteger,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
@@ -182,7 +183,7 @@ class MerkleNodeRow(Base):
     """The root hash of the perfect subtree ``(level, idx)`` (``ledger.merkle``)."""
 
     __tablename__ = "merkle_nodes"
-    __table_args__: ClassVar[dict[str, Any]] = {"sqlite_with_rowid": False}
+    __table_args__ = ({"sqlite_with_rowid": False},)
 
     level: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
     idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
@@ -211,3 +212,8 @@ class CheckpointRow(Base):
     root: Mapped[Blob]
     note: Mapped[str] = mapped_column(Text)
     signed_at: Mapped[UtcTime]
+
+
+def table_of(model: type[Base]) -> Table:
+    """The Core table of a mapped class (for bulk and dialect-specific inserts)."""
+    return cast(Table, model.__table__)

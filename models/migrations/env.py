@@ -8,8 +8,9 @@ from alembic import context
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+import models.table  # noqa: F401  (registers every table on Base.metadata)
+from models.base import Base
 from models.connection import make_engine
-from models.table import Base
 
 MIGRATION_LOCK_KEY = 0x56494749  # "VIGI"
 

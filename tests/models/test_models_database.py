@@ -198,3 +198,38 @@ def test_threads_share_one_database(database: Database) -> None:
         thread.join()
     assert errors == []
     _check_one_linear_chain(database, 40)
+
+
+@pytest.mark.postgres
+def test_read_only_units_refuse_writes_on_postgresql(pg_database_url: str) -> None:
+    db = Database(pg_database_url)
+    db.upgrade()
+
+    def write_in_a_read() -> None:
+        with db.read_only() as unit:
+            unit.dossiers.create("P1", minor=False, representatives=[], settings=Settings(), now=T0)
+
+    with pytest.raises(StoreError, match="ReadOnlySqlTransaction"):
+        write_in_a_read()
+    with db.unit_of_work() as unit:  # the pooled connection is writable again
+        unit.dossiers.create("P1", minor=False, representatives=[], settings=Settings(), now=T0)
+    db.dispose()
+
+
+def _use_inherited(db: Database) -> None:
+    assert db.engine.pool.checkedin() == 0  # type: ignore[attr-defined]  # parent's: dropped
+    with db.unit_of_work() as unit:
+        unit.dossiers.create("P2", minor=False, representatives=[], settings=Settings(), now=T0)
+
+
+def test_a_forked_child_opens_its_own_connections(database: Database) -> None:
+    with database.unit_of_work() as unit:
+        unit.dossiers.create("P1", minor=False, representatives=[], settings=Settings(), now=T0)
+    assert database.engine.pool.checkedin() >= 1  # type: ignore[attr-defined]
+    child = multiprocessing.get_context("fork").Process(target=_use_inherited, args=(database,))
+    child.start()
+    child.join(30)
+    assert child.exitcode == 0
+    with database.read_only() as unit:
+        assert unit.dossiers.get("P1") is not None
+        assert unit.dossiers.get("P2") is not None
