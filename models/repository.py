@@ -9,7 +9,7 @@ said so under the append lock); a missing dossier or document raises ConflictErr
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
@@ -29,6 +29,17 @@ from engine.model import (
 )
 from engine.vocabulary import ActorType, DocumentStatus, DossierStatus
 from models.errors import ConflictError
+from models.record import (
+    DOCUMENT_COLUMNS,
+    DOSSIER_COLUMNS,
+    NOTIFICATION_COLUMNS,
+    AccessBasis,
+    Notification,
+    document_from_row,
+    document_values,
+    dossier_from_row,
+    notification_from_row,
+)
 from models.table import (
     AuthorizationRow,
     BlockRow,
@@ -42,72 +53,19 @@ from models.table import (
 )
 
 SETTING_NAMES = frozenset(f.name for f in fields(Settings))
+_AUTHORIZED, _BLOCKED, _OPPOSED, _REPRESENTATIVE, _ACCESSED = "a", "b", "o", "r", "x"
 _D = DossierRow
 _DOC = DocumentRow
-_DOSSIER_COLUMNS = (
-    _D.status,
-    _D.closed_at,
-    _D.minor,
-    _D.treating_doctor,
-    _D.break_glass_allowed,
-    _D.regulation_allowed,
-    _D.emergency_sees_masked,
-)
-_DOCUMENT_COLUMNS = (
-    _DOC.document_id,
-    _DOC.type_code,
-    _DOC.class_code,
-    _DOC.author_id,
-    _DOC.author_type,
-    _DOC.deposited_at,
-    _DOC.status,
-    _DOC.masked,
-    _DOC.invisible_to_patient,
-    _DOC.invisible_to_representatives,
-    _DOC.representatives_flag_cleared,
-)
-_AUTHORIZED, _BLOCKED, _OPPOSED, _REPRESENTATIVE, _ACCESSED = "a", "b", "o", "r", "x"
 
 
-@dataclass(frozen=True, slots=True)
-class Notification:
-    """One row of a dossier's notification outbox (POLICY.md §6)."""
-
-    id: int
-    patient_id: str
-    type: str
-    recipients: tuple[str, ...]
-    document_id: str | None
-    entry_seq: int
-    created_at: datetime
-    status: str
-
-
-@dataclass(frozen=True, slots=True)
-class AccessBasis:
-    """Why a professional may be able to read a dossier now (API.md access review).
-    ``blocked`` overrides everything else."""
-
-    authorized: bool = False
-    self_declared: bool = False
-    treating_doctor: bool = False
-    authored: tuple[str, ...] = ()
-    blocked: bool = False
-
-
-def _document(row: Any) -> Document:
-    return Document(
-        document_id=row[0],
-        type_code=row[1],
-        class_code=row[2],
-        author_id=row[3],
-        author_type=ActorType(row[4]),
-        deposited_at=row[5],
-        status=DocumentStatus(row[6]),
-        masked=row[7],
-        invisible_to_patient=row[8],
-        invisible_to_representatives=row[9],
-        representatives_flag_cleared=row[10],
+def _dossier(patient_id: str, row: Any, sets: Mapping[str, set[str]]) -> Dossier:
+    return dossier_from_row(
+        patient_id,
+        row,
+        representatives=sets[_REPRESENTATIVE],
+        authorized=sets[_AUTHORIZED],
+        blocked=sets[_BLOCKED],
+        oppositions=sets[_OPPOSED],
     )
 
 
@@ -127,12 +85,12 @@ class DossierRepository:
         listing; absent ids are left out), and whether a professional's access would be its
         first. At most three queries."""
         row = self.session.execute(
-            select(*_DOSSIER_COLUMNS).where(_D.patient_id == patient_id)
+            select(*DOSSIER_COLUMNS).where(_D.patient_id == patient_id)
         ).one_or_none()
         if row is None:
             return Facts(None)
         sets = self._id_sets(patient_id, actor.id if actor.type is ActorType.PROFESSIONAL else None)
-        dossier = self._dossier(patient_id, row, sets)
+        dossier = _dossier(patient_id, row, sets)
         documents = {} if document_ids == () else self.documents(patient_id, document_ids)
         first = actor.type is ActorType.PROFESSIONAL and actor.id not in sets[_ACCESSED]
         return Facts(dossier, documents, first)
@@ -140,21 +98,21 @@ class DossierRepository:
     def get(self, patient_id: str) -> Dossier | None:
         """The dossier, or None if there is none."""
         row = self.session.execute(
-            select(*_DOSSIER_COLUMNS).where(_D.patient_id == patient_id)
+            select(*DOSSIER_COLUMNS).where(_D.patient_id == patient_id)
         ).one_or_none()
         if row is None:
             return None
-        return self._dossier(patient_id, row, self._id_sets(patient_id, None))
+        return _dossier(patient_id, row, self._id_sets(patient_id, None))
 
     def documents(self, patient_id: str, ids: Sequence[str] | None = None) -> dict[str, Document]:
         """Documents of the dossier by id (all when ``ids`` is None; unknown ids left out)."""
-        query = select(*_DOCUMENT_COLUMNS).where(_DOC.patient_id == patient_id)
+        query = select(*DOCUMENT_COLUMNS).where(_DOC.patient_id == patient_id)
         if ids is not None:
             if not ids:
                 return {}
             query = query.where(_DOC.document_id.in_(set(ids)))
         rows = self.session.execute(query.order_by(_DOC.deposited_at, _DOC.document_id))
-        return {row[0]: _document(row) for row in rows}
+        return {row[0]: document_from_row(row) for row in rows}
 
     def _id_sets(self, patient_id: str, professional_id: str | None) -> dict[str, set[str]]:
         parts = [
@@ -179,21 +137,6 @@ class DossierRepository:
         for kind, identifier in self.session.execute(union_all(*parts)):
             sets[kind].add(identifier)
         return sets
-
-    @staticmethod
-    def _dossier(patient_id: str, row: Any, sets: Mapping[str, set[str]]) -> Dossier:
-        return Dossier(
-            patient_id=patient_id,
-            status=DossierStatus(row[0]),
-            closed_at=row[1],
-            minor=row[2],
-            representatives=frozenset(sets[_REPRESENTATIVE]),
-            treating_doctor=row[3],
-            authorized=frozenset(sets[_AUTHORIZED]),
-            blocked=frozenset(sets[_BLOCKED]),
-            feeding_oppositions=frozenset(sets[_OPPOSED]),
-            settings=Settings(row[4], row[5], row[6]),
-        )
 
     def professionals_with_access(self, patient_id: str) -> dict[str, AccessBasis]:
         """Every professional with a basis to read the dossier (authorized, treating doctor,
@@ -234,14 +177,11 @@ class DossierRepository:
     ) -> list[Notification]:
         """The dossier's outbox, newest first; page on with ``before_id`` = the last id."""
         n = NotificationRow
-        query = select(
-            n.id, n.patient_id, n.type, n.recipients, n.document_id, n.entry_seq,
-            n.created_at, n.status,
-        ).where(n.patient_id == patient_id)  # fmt: skip
+        query = select(*NOTIFICATION_COLUMNS).where(n.patient_id == patient_id)
         if before_id is not None:
             query = query.where(n.id < before_id)
         rows = self.session.execute(query.order_by(n.id.desc()).limit(limit))
-        return [Notification(r[0], r[1], r[2], tuple(r[3]), r[4], r[5], r[6], r[7]) for r in rows]
+        return [notification_from_row(row) for row in rows]
 
     # -- dossier -----------------------------------------------------------------------------
 
@@ -412,7 +352,7 @@ class DossierRepository:
             invisible_to_representatives=draft.invisible_to_representatives,
         )
         self._require(patient_id)
-        if not self._insert_ignore(table_of(DocumentRow), _document_row(patient_id, document)):
+        if not self._insert_ignore(table_of(DocumentRow), document_values(patient_id, document)):
             raise ConflictError(f"document {draft.document_id!r} already exists")
         return document
 
@@ -486,20 +426,3 @@ class DossierRepository:
                 for o in obligations
             ],
         )
-
-
-def _document_row(patient_id: str, document: Document) -> dict[str, Any]:
-    return {
-        "patient_id": patient_id,
-        "document_id": document.document_id,
-        "type_code": document.type_code,
-        "class_code": document.class_code,
-        "author_id": document.author_id,
-        "author_type": document.author_type.value,
-        "deposited_at": document.deposited_at,
-        "status": document.status.value,
-        "masked": document.masked,
-        "invisible_to_patient": document.invisible_to_patient,
-        "invisible_to_representatives": document.invisible_to_representatives,
-        "representatives_flag_cleared": document.representatives_flag_cleared,
-    }
