@@ -63,7 +63,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 @pytest.fixture
 def database(db_url: str) -> Iterator[object]:
     """A ``models.database.Database`` on ``db_url``, migrated to head, disposed after."""
-    from models.database import Database  # noqa: PLC0415 (only the tests that use it pay)
+    from models.database import Database
 
     db = Database(db_url, statement_timeout_ms=10_000)
     db.upgrade()
