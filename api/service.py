@@ -181,6 +181,7 @@ class Vigie:
             and patient
             and actor.type is ActorType.PROFESSIONAL
             and request.action is not Action.DOSSIER_CREATE
+            and facts.first_access
         ):
             uow.dossiers.record_access(patient, actor.id, now)
         payload = self._payload(call, decision_id, facts, batch)

@@ -28,6 +28,7 @@ from sqlalchemy import Engine, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from ledger.entry import LedgerHead
 from models import migrate
 from models.connection import SQLITE_BEGIN, make_engine
 from models.errors import SchemaOutdatedError, wrap_errors
@@ -46,9 +47,9 @@ def _forget_pool(engine: Engine | None) -> None:
 class UnitOfWork:
     """One transaction: its ``session``, the ledger store and the dossier repository."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, locked_head: LedgerHead | None = None) -> None:
         self.session = session
-        self.ledger = SqlLedgerStore(session)
+        self.ledger = SqlLedgerStore(session, locked_head)
         self.dossiers = DossierRepository(session)
 
 
@@ -91,28 +92,31 @@ class Database:
         """A write transaction holding the ledger's append lock from its start to its commit
         (PostgreSQL: the ``ledger_heads`` row ``FOR UPDATE``; SQLite: ``BEGIN IMMEDIATE``).
         Commits on a clean exit, rolls back on an exception."""
-        with self._transaction(write=True) as session:
-            yield UnitOfWork(session)
+        with self._transaction(write=True) as (session, head):
+            yield UnitOfWork(session, head)
 
     @contextmanager
     def read_only(self) -> Iterator[UnitOfWork]:
         """A read transaction (no lock; read-only on PostgreSQL) for public reads."""
-        with self._transaction(write=False) as session:
+        with self._transaction(write=False) as (session, _):
             yield UnitOfWork(session)
 
     @contextmanager
-    def _transaction(self, *, write: bool) -> Iterator[Session]:
+    def _transaction(self, *, write: bool) -> Iterator[tuple[Session, LedgerHead | None]]:
+        """The session of one transaction and, on PostgreSQL writes, the ledger head read
+        while taking the append lock."""
         session = Session(self.engine, autoflush=False, expire_on_commit=False)
+        head = None
         try:
             with wrap_errors():
                 if self.backend == "sqlite":
                     mode = "IMMEDIATE" if write else "DEFERRED"
                     session.connection(execution_options={SQLITE_BEGIN: mode})
                 elif write:
-                    self._lock(session)
+                    head = self._lock(session)
                 else:
                     session.connection(execution_options={"postgresql_readonly": True})
-                yield session
+                yield session, head
                 session.commit()
         except BaseException:
             with contextlib.suppress(SQLAlchemyError):
@@ -123,12 +127,15 @@ class Database:
                 session.close()
 
     @staticmethod
-    def _lock(session: Session) -> None:
+    def _lock(session: Session) -> LedgerHead:
         locked = session.execute(
-            select(LedgerHeadRow.size).where(LedgerHeadRow.id == 1).with_for_update()
+            select(LedgerHeadRow.size, LedgerHeadRow.leaf_hash)
+            .where(LedgerHeadRow.id == 1)
+            .with_for_update()
         ).one_or_none()
         if locked is None:
             raise SchemaOutdatedError("ledger_heads has no row 1: run `vigie db upgrade`")
+        return LedgerHead(locked[0], locked[1])
 
     def check_ready(self) -> None:
         """Raise StoreUnavailableError if the database cannot be reached, SchemaOutdatedError

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, text, update
+from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from ledger.checkpoint import SignedCheckpoint
@@ -77,6 +77,16 @@ _SQLITE_PATIENT_HEADS = text(
     " FROM json_each(:refs) AS r JOIN ledger_entries AS e ON e.patient_ref = r.value"
     " AND e.patient_seq = (SELECT max(m.patient_seq) FROM ledger_entries AS m"
     " WHERE m.patient_ref = r.value)"
+)
+# The node fetch has one SQL text whatever the number of keys, so it is parsed and planned once.
+_PG_NODES = text(
+    "SELECT n.level, n.idx, n.hash FROM merkle_nodes AS n"
+    " JOIN unnest(CAST(:levels AS smallint[]), CAST(:idxs AS bigint[])) AS k(level, idx)"
+    " ON n.level = k.level AND n.idx = k.idx"
+)
+_SQLITE_NODES = text(
+    "SELECT n.level, n.idx, n.hash FROM json_each(:keys) AS k JOIN merkle_nodes AS n"
+    " ON n.level = json_extract(k.value, '$[0]') AND n.idx = json_extract(k.value, '$[1]')"
 )
 COPY_THRESHOLD = 64
 """Batches at least this long go to PostgreSQL by ``COPY`` (several times faster than
@@ -176,10 +186,13 @@ class SqlLedgerStore:
     """A :class:`ledger.store.LedgerStore` over one SQLAlchemy session (see the module
     docstring). Precondition for writes: the session's transaction holds the append lock."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, locked_head: LedgerHead | None = None) -> None:
         self.session = session
+        self._head = locked_head  # known while this transaction holds the append lock
 
     def head(self) -> LedgerHead:
+        if self._head is not None:
+            return self._head
         row = self.session.execute(
             select(LedgerHeadRow.size, LedgerHeadRow.leaf_hash).where(LedgerHeadRow.id == 1)
         ).one_or_none()
@@ -227,8 +240,11 @@ class SqlLedgerStore:
             .execution_options(synchronize_session=False)
         )
         if moved.rowcount != 1:  # type: ignore[attr-defined]
+            self._head = None
             size = self.head().size
             raise LedgerStoreError(f"append of seq {first} at size {size}")
+        if self._head is not None:
+            self._head = LedgerHead(first + len(entries), entries[-1].leaf_hash)
         rows = [
             _entry_row(entry, None if index is None else index[i])
             for i, entry in enumerate(entries)
@@ -273,14 +289,13 @@ class SqlLedgerStore:
             by_level.setdefault(level, set()).add(idx)
         if not by_level:
             return {}
-        node = MerkleNodeRow
-        condition = or_(
-            *(
-                and_(node.level == level, node.idx.in_(sorted(indices)))
-                for level, indices in sorted(by_level.items())
-            )
-        )
-        rows = self.session.execute(select(node.level, node.idx, node.hash).where(condition))
+        levels = [level for level, indices in by_level.items() for _ in indices]
+        indices = [idx for group in by_level.values() for idx in group]
+        if self.session.get_bind().dialect.name == "postgresql":
+            rows = self.session.execute(_PG_NODES, {"levels": levels, "idxs": indices})
+        else:
+            wanted = json.dumps([[level, idx] for level, idx in zip(levels, indices, strict=True)])
+            rows = self.session.execute(_SQLITE_NODES, {"keys": wanted})
         return {(level, idx): digest for level, idx, digest in rows}
 
     def checkpoints(self) -> list[str]:
