@@ -64,9 +64,12 @@ def make_engine(
     }
     if statement_timeout_ms is not None:
         connect_args["options"] = f"-c statement_timeout={int(statement_timeout_ms)}"
+    # No pre-ping: it costs a round trip per checkout (11% of a decision's time). A connection
+    # that died with the server fails its next statement instead; that request answers 503
+    # and SQLAlchemy drops the whole pool, so the next one reconnects.
     return create_engine(
         parsed,
-        pool_pre_ping=True,
+        pool_pre_ping=False,
         pool_size=pool_size,
         max_overflow=max_overflow,
         connect_args=connect_args,
