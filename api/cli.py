@@ -15,6 +15,7 @@ from typing import Any
 from api.config import ConfigError, Settings, load_keys
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+DB_HINT = "check that the server is running and that the URL, user and database name are right"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -40,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
 
-    serve = sub.add_parser("serve", help="run the HTTP service (gunicorn; --dev: Flask's server)")
+    serve = _command(sub, "serve", "run the HTTP service (gunicorn; --dev: Flask's server)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
@@ -48,19 +49,19 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--dev", action="store_true", help="Flask's development server")
     serve.set_defaults(run=_serve)
 
-    db = sub.add_parser("db", help="database schema")
+    db = _command(sub, "db", "database schema")
     db_sub = db.add_subparsers(title="db commands", metavar="COMMAND")
-    upgrade = db_sub.add_parser("upgrade", help="migrate VIGIE_DATABASE_URL to the latest schema")
+    upgrade = _command(db_sub, "upgrade", "migrate VIGIE_DATABASE_URL to the latest schema")
     upgrade.set_defaults(run=_db_upgrade)
 
-    demo = sub.add_parser("demo", help="demo keys, dossiers and tokens in a folder, then serve")
+    demo = _command(sub, "demo", "demo keys, dossiers and tokens in a folder, then serve")
     demo.add_argument("--dir", default=".vigie-demo", help="folder for keys and the SQLite file")
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--port", type=int, default=8080)
     demo.add_argument("--no-serve", action="store_true", help="prepare everything, do not serve")
     demo.set_defaults(run=_demo)
 
-    token = sub.add_parser("token", help="sign a token with the demo identity provider's key")
+    token = _command(sub, "token", "sign a token with the demo identity provider's key")
     token.add_argument(
         "--actor-type",
         required=True,
@@ -74,19 +75,26 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--key", help="private key PEM (default: VIGIE_TOKEN_KEY or the demo's)")
     token.set_defaults(run=_token)
 
-    ledger = sub.add_parser("ledger", help="verify the ledger, sign a checkpoint")
+    ledger = _command(sub, "ledger", "verify the ledger, sign a checkpoint")
     ledger_sub = ledger.add_subparsers(title="ledger commands", metavar="COMMAND")
-    verify = ledger_sub.add_parser("verify", help="re-check every entry, chain and checkpoint")
+    verify = _command(ledger_sub, "verify", "re-check every entry, chain and checkpoint")
     verify.add_argument("--quiet", action="store_true", help="no progress lines")
     verify.set_defaults(run=_ledger_verify)
-    checkpoint = ledger_sub.add_parser("checkpoint", help="sign a checkpoint now and print it")
+    checkpoint = _command(ledger_sub, "checkpoint", "sign a checkpoint now and print it")
     checkpoint.set_defaults(run=_ledger_checkpoint)
 
-    export = sub.add_parser("verify-export", help="check a patient's export bundle offline")
+    export = _command(sub, "verify-export", "check a patient's export bundle offline")
     export.add_argument("bundle", help="the bundle (JSON) from /traces/export")
     export.add_argument("--key", required=True, help="file with the verifier key string")
     export.set_defaults(run=_verify_export)
     return parser
+
+
+def _command(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, summary: str
+) -> argparse.ArgumentParser:
+    """A sub-command whose own ``--help`` says what it does, not only its parent's list."""
+    return sub.add_parser(name, help=summary, description=summary[0].upper() + summary[1:] + ".")
 
 
 # -- commands ------------------------------------------------------------------------------
@@ -117,7 +125,9 @@ def _check_database(settings: Settings) -> None:
     except SchemaOutdatedError:
         raise ConfigError("the database schema is not current: run `vigie db upgrade`") from None
     except StoreUnavailableError as exc:
-        raise ConfigError(f"cannot reach the database VIGIE_DATABASE_URL ({exc})") from None
+        raise ConfigError(
+            f"cannot reach the database VIGIE_DATABASE_URL ({exc}); {DB_HINT}"
+        ) from None
     finally:
         database.dispose()
 
@@ -130,7 +140,9 @@ def _db_upgrade(args: argparse.Namespace) -> int:
     try:
         upgrade(url)
     except StoreUnavailableError as exc:
-        raise ConfigError(f"cannot reach the database VIGIE_DATABASE_URL ({exc})") from None
+        raise ConfigError(
+            f"cannot reach the database VIGIE_DATABASE_URL ({exc}); {DB_HINT}"
+        ) from None
     print(f"database at revision {head_revision()}")
     return EXIT_OK
 

@@ -1,0 +1,206 @@
+"""End to end: ``vigie serve`` as a subprocess (gunicorn, 2 workers; and ``--dev``) on a
+migrated SQLite file, spoken to over a real socket, then stopped with SIGTERM."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from api.token import issue_token
+from ledger.export import verify_export
+from models.database import Database
+from tests.api.conftest import AUDIENCE, ISSUER, KeyFiles
+
+VIGIE = str(Path(sys.executable).with_name("vigie"))
+READY_WITHIN = 20.0
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def request(
+    port: int,
+    method: str,
+    path: str,
+    body: Any = None,
+    headers: dict[str, str] | None = None,
+    raw: bytes | None = None,
+) -> tuple[int, dict[str, str], bytes]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
+        sent = {"Content-Type": "application/json", **(headers or {})}
+        connection.request(method, path, body=data, headers=sent)
+        response = connection.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+    finally:
+        connection.close()
+
+
+class Server:
+    def __init__(self, process: subprocess.Popen[bytes], port: int, log: Path) -> None:
+        self.process, self.port, self.log = process, port, log
+
+    def wait_ready(self) -> None:
+        deadline = time.monotonic() + READY_WITHIN
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                pytest.fail(
+                    f"vigie serve exited with {self.process.returncode}: "
+                    f"{self.log.read_text()[-2000:]}"
+                )
+            try:
+                if request(self.port, "GET", "/readyz")[0] == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        pytest.fail(f"not ready within {READY_WITHIN} s: {self.log.read_text()[-2000:]}")
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            pytest.fail("vigie serve did not stop within 15 s of SIGTERM")
+
+
+@pytest.fixture
+def serve(tmp_path: Path, key_files: KeyFiles) -> Iterator[Any]:
+    url = f"sqlite:///{tmp_path / 'vigie.db'}"
+    database = Database(url)
+    database.upgrade()
+    database.dispose()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIE_")}
+    env.update(
+        {
+            "VIGIE_DATABASE_URL": url,
+            "VIGIE_JWT_KEYS": str(key_files.jwt_keys),
+            "VIGIE_LEDGER_KEY": str(key_files.ledger_key),
+            "VIGIE_PATIENT_REF_SECRET": str(key_files.secret),
+            "VIGIE_JWT_ISSUER": ISSUER,
+            "VIGIE_JWT_AUDIENCE": AUDIENCE,
+        }
+    )
+    servers: list[Server] = []
+
+    def start(*args: str) -> Server:
+        port = free_port()
+        log = tmp_path / f"serve-{port}.log"
+        with log.open("wb") as sink:
+            process = subprocess.Popen(
+                [VIGIE, "serve", "--port", str(port), *args],
+                env=env,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                cwd=tmp_path,
+            )
+        server = Server(process, port, log)
+        servers.append(server)
+        server.wait_ready()
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+def bearer(key_files: KeyFiles, claims: dict[str, Any]) -> dict[str, str]:
+    token = issue_token(key_files.idp_private, claims, issuer=ISSUER, audience=AUDIENCE)
+    return {"Authorization": f"Bearer {token}"}
+
+
+def exercise(port: int, key_files: KeyFiles) -> None:
+    agent = bearer(key_files, {"sub": "AGENT-1", "actor_type": "agent"})
+    holder = bearer(key_files, {"sub": "P1", "actor_type": "patient"})
+    status, headers, body = request(
+        port, "POST", "/v1/dossiers", {"patient_id": "P1", "consent": True}, agent
+    )
+    assert status == 201, body
+    status, headers, body = request(
+        port,
+        "POST",
+        "/v1/decisions",
+        {"patient_id": "P1", "action": "dossier.read"},
+        holder,
+    )
+    assert status == 200, body
+    answer = json.loads(body)
+    assert answer["decision"] == "permit" and answer["trace"]["seq"] == 1
+    assert headers["x-request-id"]
+    # a 401 with its challenge
+    status, headers, body = request(
+        port,
+        "POST",
+        "/v1/decisions",
+        {"patient_id": "P1", "action": "dossier.read"},
+        {"Authorization": "Bearer x.y.z", "X-Request-Id": "e2e-401"},
+    )
+    assert status == 401 and headers["www-authenticate"].startswith("Bearer")
+    assert headers["content-type"] == "application/problem+json"
+    assert headers["x-request-id"] == "e2e-401"
+    # a 413 for a body over 1 MiB, announced by Content-Length
+    status, headers, body = request(
+        port, "POST", "/v1/decisions", headers=holder, raw=b"{" + b" " * (1024 * 1024 + 16) + b"}"
+    )
+    assert status == 413, body[:200]
+    assert headers["content-type"] == "application/problem+json"
+    # the patient's export, verified offline with the key the server publishes
+    status, _, key = request(port, "GET", "/v1/ledger/key")
+    assert status == 200
+    status, headers, body = request(port, "GET", "/v1/dossiers/P1/traces/export", headers=holder)
+    assert status == 200, body[:300]
+    report = verify_export(json.loads(body), key.decode().strip())
+    assert report.patient_id == "P1"
+    status, _, note = request(port, "GET", "/v1/ledger/checkpoint")
+    assert status == 200 and note.decode().startswith("vigie.local/ledger\n")
+
+
+def test_gunicorn_serves_over_a_socket_and_stops_on_sigterm(
+    serve: Any, key_files: KeyFiles
+) -> None:
+    server = serve("--workers", "2")
+    exercise(server.port, key_files)
+    # both workers answer from one ledger: many requests, one gap-free sequence
+    holder = bearer(key_files, {"sub": "P1", "actor_type": "patient"})
+    seqs = []
+    for _ in range(12):
+        status, _, body = request(
+            server.port,
+            "POST",
+            "/v1/decisions",
+            {"patient_id": "P1", "action": "dossier.read"},
+            holder,
+        )
+        assert status == 200
+        seqs.append(json.loads(body)["trace"]["seq"])
+    assert seqs == list(range(seqs[0], seqs[0] + 12))
+    assert server.stop() == 0
+    with pytest.raises(ConnectionRefusedError):
+        request(server.port, "GET", "/healthz")
+    log = server.log.read_text()
+    assert "Traceback" not in log
+    assert holder["Authorization"].split()[1] not in log
+
+
+def test_dev_server_serves_and_stops(serve: Any, key_files: KeyFiles) -> None:
+    server = serve("--dev")
+    exercise(server.port, key_files)
+    assert server.stop() in (0, -signal.SIGTERM)
