@@ -27,6 +27,7 @@ from api.problem import ProblemError, problem_response, unavailable
 from api.routes import decision, dossier, ops, trace
 from api.routes import ledger as ledger_routes
 from api.service import Vigie, utc_now
+from api.web import init_app as init_web_pages
 from engine.decide import PolicyEngine
 from ledger.checkpoint import CheckpointSigner
 from ledger.entry import Appender
@@ -93,6 +94,7 @@ def create_app(
             "vigie.openapi": openapi_document(tables, engine.policy_version[:12]),
         }
     )
+    init_web_pages(app)  # the HTML pages (api/web): session secret derived from the keys
     _install_hooks(app, metrics)
     if background:
         checkpointer = Checkpointer(service, settings.checkpoint_interval)
@@ -173,7 +175,11 @@ def _install_hooks(app: Flask, metrics: Metrics) -> None:
     def http_error(error: HTTPException) -> Response:
         status = error.code or 500
         detail = "request body larger than 1 MiB" if status == 413 else (error.description or "")
-        return problem_response(ProblemError(status, error.name, detail), g.get("request_id"))
+        response = problem_response(ProblemError(status, error.name, detail), g.get("request_id"))
+        for name, value in error.get_headers():
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception) -> Response:

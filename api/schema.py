@@ -182,6 +182,16 @@ COMMAND_RESPONSE = obj(
     ("decision", "reason", "trace"),
     additionalProperties=True,
 )
+DOSSIER_CREATED = {
+    **COMMAND_RESPONSE,
+    "properties": {**COMMAND_RESPONSE["properties"], "dossier": DOSSIER},
+    "required": [*COMMAND_RESPONSE["required"], "dossier"],
+}
+DOCUMENT_CHANGED = {
+    **COMMAND_RESPONSE,
+    "properties": {**COMMAND_RESPONSE["properties"], "document": DOCUMENT},
+    "required": [*COMMAND_RESPONSE["required"], "document"],
+}
 PROBLEM = {
     "type": "object",
     "properties": {

@@ -197,22 +197,34 @@ class Vigie:
             patient_id=patient,
             obligations=[o.to_json() for o in obligations],
         )
-        return _Prepared(call, decision, decision_id, facts, batch, result, obligations, draft,
-                         _index(actor, payload, decision_id))
+        return _Prepared(
+            call,
+            decision,
+            decision_id,
+            facts,
+            batch,
+            result,
+            obligations,
+            draft,
+            _index(actor, payload, decision_id),
+        )
 
     def _finish(self, uow: UnitOfWork, item: _Prepared, entry: Entry, now: datetime) -> Outcome:
         """The outbox rows and the follow-up (an export) of one recorded call."""
         request = item.call.request
         patient = request.patient_id
         result = item.result
-        if item.decision.permitted and item.obligations and patient:
+        performed = request.action not in STATE_CHANGING or item.call.effect is not None
+        if item.decision.permitted and item.obligations and patient and performed:
+            # a decide-only state change (POST /v1/decisions) changed nothing: nothing to notify
             document_id = item.draft.payload.get("document_id")
             uow.dossiers.add_notifications(patient, item.obligations, entry.seq, document_id, now)
         if item.call.follow is not None and item.decision.permitted:
             result = item.call.follow(uow, entry, now)
         documents = item.batch.documents if item.batch is not None else ()
-        return Outcome(request.action, item.decision, item.decision_id, entry, documents,
-                       item.facts, result)
+        return Outcome(
+            request.action, item.decision, item.decision_id, entry, documents, item.facts, result
+        )
 
     def _facts(self, uow: UnitOfWork, request: AccessRequest) -> Facts:
         if not request.patient_id:

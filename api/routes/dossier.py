@@ -11,11 +11,12 @@ from api.routes.common import access, decide, decision_body, document_json, doss
 from api.schema import (
     ANY_OBJECT,
     COMMAND_RESPONSE,
-    DOCUMENT,
     DOCUMENT_ADD,
+    DOCUMENT_CHANGED,
     DOCUMENT_FLAGS,
     DOSSIER,
     DOSSIER_CREATE,
+    DOSSIER_CREATED,
     LIMIT,
     LIST,
     OPPOSITION,
@@ -43,7 +44,11 @@ def done(outcome: Outcome, status: int = 200, **extra: Any) -> tuple[dict[str, A
     "/v1/dossiers",
     "Create a dossier (dossier.create)",
     body=DOSSIER_CREATE,
-    responses={201: ("Created", DOSSIER), **DENIED, **ERROR_RESPONSES},
+    responses={
+        201: ("Created; the decision and the new dossier", DOSSIER_CREATED),
+        **DENIED,
+        **ERROR_RESPONSES,
+    },
 )
 def create_dossier(body: dict[str, Any]) -> Any:
     patient = body["patient_id"]
@@ -255,7 +260,11 @@ def remove_representative(pid: str, person_id: str) -> Any:
     "/v1/dossiers/<pid>/documents",
     "Deposit a document's metadata",
     body=DOCUMENT_ADD,
-    responses={201: ("Deposited", DOCUMENT), **DENIED, **ERROR_RESPONSES},
+    responses={
+        201: ("Deposited; the decision and the document", DOCUMENT_CHANGED),
+        **DENIED,
+        **ERROR_RESPONSES,
+    },
 )
 def add_document(pid: str, body: dict[str, Any]) -> Any:
     draft = DocumentDraft(
