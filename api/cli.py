@@ -192,6 +192,7 @@ def _token(args: argparse.Namespace) -> int:
 def _ledger_verify(args: argparse.Namespace) -> int:
     from ledger.errors import LedgerError
     from ledger.verify import verify_ledger
+    from models.errors import IndexMismatchError
     from models.database import Database
 
     settings = Settings.from_env()
@@ -215,8 +216,12 @@ def _ledger_verify(args: argparse.Namespace) -> int:
                 origin=settings.ledger_origin,
                 progress=progress,
             )
+            uow.ledger.check_search_columns()
     except LedgerError as exc:
         print(f"FAILED: {exc}")
+        return EXIT_FAIL
+    except IndexMismatchError as exc:
+        print(f"FAILED: modified: {exc}")
         return EXIT_FAIL
     finally:
         database.dispose()

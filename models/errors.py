@@ -27,6 +27,18 @@ class SchemaOutdatedError(StoreError):
     """The database schema is not at the migration head; run ``vigie db upgrade``."""
 
 
+class IndexMismatchError(StoreError):
+    """A search column of ``ledger_entries`` disagrees with the signed header or payload it
+    copies (``seq``, ``column``): searches on it could hide or invent entries."""
+
+    def __init__(self, seq: int, column: str, stored: object, expected: object) -> None:
+        super().__init__(
+            f"seq {seq}: search column {column!r} holds {stored!r}, the entry says {expected!r}"
+        )
+        self.seq = seq
+        self.column = column
+
+
 class ConflictError(StoreError):
     """The write contradicts stored state (a uniqueness or foreign-key rule refused it)."""
 

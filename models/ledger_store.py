@@ -20,7 +20,7 @@ is one ``executemany`` per table.
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from ledger.checkpoint import SignedCheckpoint
 from ledger.entry import Entry, LedgerHead, PatientHead
 from ledger.errors import LedgerStoreError
+from models.errors import IndexMismatchError
 from ledger.merkle import Node, NodeKey
 from models.table import (
     CheckpointRow,
@@ -180,6 +181,29 @@ def _entry_row(entry: Entry, index: EntryIndex | None) -> dict[str, Any]:
         "document_id": index.document_id,
         "decision_id": index.decision_id,
     }
+
+
+def _check_row(row: Any) -> None:
+    seq, header_bytes, payload_bytes, patient_ref, patient_seq = row[:5]
+    header = json.loads(header_bytes)
+    payload = None if payload_bytes is None else json.loads(payload_bytes)
+    index = dict(zip((c.key for c in _INDEX_COLUMNS), row[5:], strict=True))
+    expected: dict[str, Any] = {
+        "seq": header["seq"],
+        "patient_ref": header["patient_ref"],
+        "patient_seq": header["patient_seq"],
+        "time": datetime.fromisoformat(header["time"]),
+        **{name: header[name] for name in ("kind", "action", "mode", "decision", "reason")},
+    }
+    stored: dict[str, Any] = {"seq": seq, "patient_ref": patient_ref, "patient_seq": patient_seq}
+    stored.update((k, v) for k, v in index.items() if k in expected)
+    for name in ("actor_id", "actor_type", "document_id"):
+        if name in index:
+            expected[name] = None if payload is None else payload.get(name)
+            stored[name] = index[name]
+    for name, value in expected.items():
+        if stored.get(name) != value:
+            raise IndexMismatchError(seq, name, stored.get(name), value)
 
 
 class SqlLedgerStore:
@@ -335,6 +359,27 @@ class SqlLedgerStore:
             .execution_options(synchronize_session=False)
         )
         return int(still or 0)
+
+    def check_search_columns(
+        self, chunk: int = 4096, progress: Callable[[int], None] | None = None
+    ) -> int:
+        """Compare every row's search columns with the header and payload they copy (the
+        ledger's own verification never reads them); raise IndexMismatchError at the first
+        difference. Returns how many rows were checked."""
+        columns = (_E.seq, _E.header, _E.payload, _E.patient_ref, _E.patient_seq, *_INDEX_COLUMNS)
+        checked, after = 0, -1
+        while True:
+            rows = self.session.execute(
+                select(*columns).where(_E.seq > after).order_by(_E.seq).limit(chunk)
+            ).all()
+            if not rows:
+                return checked
+            for row in rows:
+                _check_row(row)
+            checked += len(rows)
+            after = rows[-1][0]
+            if progress is not None:
+                progress(checked)
 
     def search(
         self,

@@ -221,3 +221,22 @@ def test_bulk_batches_are_stored_exactly(db: Database, ledger: Ledger) -> None:
         assert payload is not None
         assert (hit.actor_id, hit.document_id) == (payload["actor_id"], payload["document_id"])
         assert hit.time.isoformat().replace("+00:00", "Z") == hit.entry.header_dict()["time"]
+
+
+def test_search_columns_are_checked_against_the_entries(db: Database) -> None:
+    """A changed search column (what /v1/audit/events filters on) is found and named."""
+    from sqlalchemy import update as sql_update
+
+    from models.errors import IndexMismatchError
+    from models.table import LedgerEntryRow
+
+    ledger = Ledger(db)
+    ledger.append([lf.draft(i, "P1") for i in range(5)])
+    with db.read_only() as unit:
+        assert unit.ledger.check_search_columns() == 5
+    with db.unit_of_work() as unit:
+        unit.session.execute(
+            sql_update(LedgerEntryRow).where(LedgerEntryRow.seq == 3).values(decision="deny")
+        )
+    with db.read_only() as unit, pytest.raises(IndexMismatchError, match="seq 3.*'decision'"):
+        unit.ledger.check_search_columns()
