@@ -192,8 +192,8 @@ def _token(args: argparse.Namespace) -> int:
 def _ledger_verify(args: argparse.Namespace) -> int:
     from ledger.errors import LedgerError
     from ledger.verify import verify_ledger
-    from models.errors import IndexMismatchError
     from models.database import Database
+    from models.errors import IndexMismatchError
 
     settings = Settings.from_env()
     keys = load_keys(settings)

@@ -31,8 +31,8 @@ from sqlalchemy.orm import Session
 from ledger.checkpoint import SignedCheckpoint
 from ledger.entry import Entry, LedgerHead, PatientHead
 from ledger.errors import LedgerStoreError
-from models.errors import IndexMismatchError
 from ledger.merkle import Node, NodeKey
+from models.errors import IndexMismatchError
 from models.table import (
     CheckpointRow,
     LedgerEntryRow,

@@ -238,5 +238,5 @@ def test_search_columns_are_checked_against_the_entries(db: Database) -> None:
         unit.session.execute(
             sql_update(LedgerEntryRow).where(LedgerEntryRow.seq == 3).values(decision="deny")
         )
-    with db.read_only() as unit, pytest.raises(IndexMismatchError, match="seq 3.*'decision'"):
+    with db.read_only() as unit, pytest.raises(IndexMismatchError, match=r"seq 3.*'decision'"):
         unit.ledger.check_search_columns()
