@@ -13,7 +13,7 @@ from flask import current_app, flash, jsonify, redirect, render_template, reques
 from api.web import gateway
 from api.web.blueprint import web
 from api.web.guard import actor, lang, t, token
-from api.web.i18n import ACTIONS
+from api.web.i18n import ACTIONS, TEXT
 from api.web.view import local_hour, local_time, period, who
 from engine.vocabulary import ActorType
 
@@ -70,9 +70,20 @@ def _flags(item: dict[str, Any], repeated: Counter[str]) -> list[str]:
     return flags
 
 
+def _api_flags(item: dict[str, Any]) -> list[tuple[str, str]]:
+    """The route's own flags: (label, detail naming the entries behind it)."""
+    shown = []
+    for flag in item.get("flags") or []:
+        key = f"flag_{flag.get('flag')}"
+        name = t(key) if key in TEXT else str(flag.get("flag"))
+        entries = ", ".join(str(seq) for seq in flag.get("entries", []))
+        shown.append((name, t("flag_entries", entries=entries) if entries else ""))
+    return shown
+
+
 def _queue() -> tuple[list[dict[str, Any]], str | None]:
-    """Emergency entries, newest first: the API's break-glass route when this service has
-    one, else the cross-dossier search for both emergency modes."""
+    """Emergency entries, newest first, flagged: the API's break-glass review route when this
+    service has one, else the cross-dossier search for both emergency modes, flagged here."""
     rules = {rule.rule for rule in current_app.url_map.iter_rules()}
     if "/v1/audit/break-glass" in rules:
         answer = gateway.call(
@@ -80,26 +91,25 @@ def _queue() -> tuple[list[dict[str, Any]], str | None]:
         )
         if not answer.ok:
             return [], answer.reason
-        items = list(answer.json().get("items", []))
-    else:
-        items = []
-        for mode in ("break_glass", "regulation"):
-            answer = gateway.call(
-                "GET",
-                "/v1/audit/events",
-                token(),
-                query={"mode": mode, "limit": str(QUEUE_SIZE)},
-            )
-            if not answer.ok:
-                return [], answer.reason
-            items += answer.json()["items"]
-        items = sorted(items, key=lambda i: i["seq"], reverse=True)[:QUEUE_SIZE]
+        rows = _rows(list(answer.json().get("items", [])))
+        for row in rows:
+            row["flags"] = _api_flags(row)
+        return rows, None
+    items = []
+    for mode in ("break_glass", "regulation"):
+        answer = gateway.call(
+            "GET", "/v1/audit/events", token(), query={"mode": mode, "limit": str(QUEUE_SIZE)}
+        )
+        if not answer.ok:
+            return [], answer.reason
+        items += answer.json()["items"]
+    items = sorted(items, key=lambda i: i["seq"], reverse=True)[:QUEUE_SIZE]
     repeated = Counter(
         str((i.get("actor") or {}).get("id")) for i in items if (i.get("actor") or {}).get("id")
     )
     rows = _rows(items)
     for row in rows:
-        row["flags"] = _flags(row, repeated)
+        row["flags"] = [(t(key), "") for key in _flags(row, repeated)]
     return rows, None
 
 

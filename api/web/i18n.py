@@ -236,6 +236,13 @@ TEXT: dict[str, tuple[str, str]] = {
     "flag_short_justification": ("justification brève", "brief justification"),
     "flag_night": ("de nuit (de 21 h à 7 h)", "at night (9 pm to 7 am)"),
     "flag_repeated": ("accès répétés du même professionnel", "repeated by the same professional"),
+    "flag_many_in_a_day": ("nombreux accès en urgence ce jour", "many emergency accesses that day"),
+    "flag_denied_burst": ("rafale de refus juste avant", "burst of denials just before"),
+    "flag_no_care_relationship": (
+        "aucune relation de soins antérieure",
+        "no prior care relationship",
+    ),
+    "flag_entries": ("entrées {entries}", "entries {entries}"),
     "entry_link": ("entrée {seq}", "entry {seq}"),
     "entry_title": ("Entrée n° {seq} du registre", "Ledger entry no. {seq}"),
     "entry_header": (
