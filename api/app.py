@@ -68,6 +68,7 @@ def create_app(
         signer,
         str(keys.ledger_signer.verifier),
         clock,
+        {"break_glass": settings.rate_break_glass, "export": settings.rate_export},
     )
     app = Flask("vigie")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY

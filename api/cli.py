@@ -83,6 +83,19 @@ def build_parser() -> argparse.ArgumentParser:
     checkpoint = _command(ledger_sub, "checkpoint", "sign a checkpoint now and print it")
     checkpoint.set_defaults(run=_ledger_checkpoint)
 
+    audit = _command(sub, "audit", "security reviews (each run is itself a ledger entry)")
+    audit_sub = audit.add_subparsers(title="audit commands", metavar="COMMAND")
+    review = _command(
+        audit_sub,
+        "break-glass",
+        "list emergency accesses (break glass, SAMU regulation), newest first, with their "
+        "justifications and anomaly flags; the run is recorded as an auditor read by cli:<user>",
+    )
+    review.add_argument("--since", help="RFC 3339 date-time (default: 7 days ago)")
+    review.add_argument("--limit", type=int, default=100)
+    review.add_argument("--json", action="store_true", help="JSON lines instead of a table")
+    review.set_defaults(run=_audit_break_glass)
+
     export = _command(sub, "verify-export", "check a patient's export bundle offline")
     export.add_argument("bundle", help="the bundle (JSON) from /traces/export")
     export.add_argument("--key", required=True, help="file with the verifier key string")
@@ -243,6 +256,58 @@ def _ledger_checkpoint(args: argparse.Namespace) -> int:
     note = app.extensions["vigie"].checkpoint_now()
     print(note, end="")
     print(f"\nverifier key: {app.extensions['vigie'].verifier_key}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _audit_break_glass(args: argparse.Namespace) -> int:
+    import getpass
+    from datetime import UTC, datetime, timedelta
+
+    from api.app import create_app
+    from api.emergency import ReviewQuery, break_glass_queue
+    from api.service import Call
+    from engine.model import AccessRequest, Actor
+
+    settings = Settings.from_env()
+    _check_database(settings)
+    try:
+        since = (
+            datetime.fromisoformat(args.since.replace("Z", "+00:00"))
+            if args.since
+            else datetime.now(UTC) - timedelta(days=7)
+        )
+    except ValueError:
+        raise ConfigError(f"--since {args.since!r} is not an RFC 3339 date-time") from None
+    if since.tzinfo is None:
+        raise ConfigError("--since needs a time zone, e.g. 2026-11-01T00:00:00Z")
+    app = create_app(settings, configure_logs=False)
+    service = app.extensions["vigie"]
+    query = ReviewQuery(since=since, limit=args.limit, daily_flag=settings.break_glass_daily_flag)
+    reader = Actor(f"cli:{getpass.getuser()}", "auditor")
+    outcome = service.handle(
+        Call(
+            AccessRequest(reader, "ledger.read"),
+            "cli",
+            effect=lambda uow, now: break_glass_queue(uow, service.appender, query),
+            extra_payload={"view": "break_glass_review"},
+        )
+    )
+    items = list(outcome.result or [])[: args.limit]
+    for item in items:
+        if args.json:
+            print(json.dumps(item, ensure_ascii=False))
+            continue
+        flags = ", ".join(f"{f['flag']} {f['entries']}" for f in item["flags"]) or "-"
+        print(
+            f"{item['time'][:19]}  seq {item['seq']:<7} {item['mode']:<12} {item['decision']:<7}"
+            f" {item['actor']['id'] or '(erased)':<14} patient {item['patient_id'] or '-'}"
+            f"  flags: {flags}\n    justification: {item['justification'] or '-'}"
+        )
+    print(
+        f"{len(items)} emergency access(es) since {since.isoformat()}; this review is "
+        f"ledger entry {outcome.entry.seq}",
+        file=sys.stderr,
+    )
     return EXIT_OK
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,21 @@ class ConfigError(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class RateLimit:
+    """At most ``count`` requests per actor in any ``seconds``-long window."""
+
+    count: int
+    seconds: int
+
+    @classmethod
+    def parse(cls, variable: str, text: str) -> RateLimit:
+        count, _, seconds = text.partition("/")
+        if not (count.strip().isdigit() and seconds.strip().isdigit()) or int(seconds) == 0:
+            raise ConfigError(f"{variable}={text!r}: expected COUNT/SECONDS, e.g. 20/86400")
+        return cls(int(count), int(seconds))
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Everything the service reads from its environment (API.md, plus Vigie's extensions)."""
 
@@ -42,6 +57,9 @@ class Settings:
     checkpoint_interval: float = 10.0
     statement_timeout_ms: int = 5000
     log_level: str = "INFO"
+    rate_break_glass: RateLimit = field(default_factory=lambda: RateLimit(20, 86400))
+    rate_export: RateLimit = field(default_factory=lambda: RateLimit(30, 3600))
+    break_glass_daily_flag: int = 3
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -76,6 +94,13 @@ class Settings:
             checkpoint_interval=number("VIGIE_CHECKPOINT_INTERVAL", 10.0),
             statement_timeout_ms=int(number("VIGIE_STATEMENT_TIMEOUT_MS", 5000)),
             log_level=(values.get("VIGIE_LOG_LEVEL") or "INFO").upper(),
+            rate_break_glass=RateLimit.parse(
+                "VIGIE_RATE_BREAK_GLASS", values.get("VIGIE_RATE_BREAK_GLASS") or "20/86400"
+            ),
+            rate_export=RateLimit.parse(
+                "VIGIE_RATE_EXPORT", values.get("VIGIE_RATE_EXPORT") or "30/3600"
+            ),
+            break_glass_daily_flag=int(number("VIGIE_BREAK_GLASS_DAILY_FLAG", 3)),
         )
 
 

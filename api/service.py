@@ -12,11 +12,13 @@ from __future__ import annotations
 import secrets
 import threading
 import uuid
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from api.config import RateLimit
 from engine.decide import PolicyEngine
 from engine.model import (
     AccessRequest,
@@ -27,7 +29,7 @@ from engine.model import (
     Facts,
     Obligation,
 )
-from engine.vocabulary import Action, ActorType, Effect, Reason
+from engine.vocabulary import Action, ActorType, Effect, Mode, Reason
 from ledger import merkle
 from ledger.checkpoint import CheckpointSigner, SignedCheckpoint
 from ledger.entry import Appender, Draft, Entry
@@ -106,6 +108,7 @@ class Vigie:
         signer: CheckpointSignerFactory,
         verifier_key: str,
         clock: Callable[[], datetime] = utc_now,
+        limits: Mapping[str, RateLimit] | None = None,
     ) -> None:
         self.engine = engine
         self.database = database
@@ -113,6 +116,7 @@ class Vigie:
         self.signer = signer
         self.verifier_key = verifier_key
         self.clock = clock
+        self.limits = dict(limits or {})
         self._leader = threading.Lock()
         self._pending_lock = threading.Lock()
         self._pending: list[_Job] = []
@@ -151,15 +155,19 @@ class Vigie:
     def _commit(self, calls: Sequence[Call]) -> list[Outcome]:
         with self.database.unit_of_work() as uow:
             now = self.clock()
-            prepared = [self._prepare(uow, call, now) for call in calls]
+            counted: Counter[tuple[str, str]] = Counter()
+            prepared = [self._prepare(uow, call, now, counted) for call in calls]
             entries = self._append(uow, [p.draft for p in prepared], [p.index for p in prepared])
             outcomes = []
             for item, entry in zip(prepared, entries, strict=True):
                 outcomes.append(self._finish(uow, item, entry, now))
         return outcomes
 
-    def _prepare(self, uow: UnitOfWork, call: Call, now: datetime) -> _Prepared:
-        """Facts, decision and (when permitted) the state change of one call, in ``uow``."""
+    def _prepare(
+        self, uow: UnitOfWork, call: Call, now: datetime, counted: Counter[tuple[str, str]]
+    ) -> _Prepared:
+        """Facts, decision and (when permitted) the state change of one call, in ``uow``.
+        ``counted``: rate-limited requests already prepared in this batch, by actor."""
         request = call.request
         actor = request.actor
         decision_id = str(uuid.uuid4())
@@ -172,6 +180,8 @@ class Vigie:
             decision = self.engine.decide(request, facts, now)
         if call.restrict is not None:
             decision = call.restrict(decision)
+        if self._over_limit(uow, request, now, counted):
+            decision, batch = RATE_LIMITED, None
         result = None
         if decision.permitted and call.effect is not None:
             result = call.effect(uow, now)
@@ -208,6 +218,30 @@ class Vigie:
             draft,
             _index(actor, payload, decision_id),
         )
+
+    def _over_limit(
+        self,
+        uow: UnitOfWork,
+        request: AccessRequest,
+        now: datetime,
+        counted: Counter[tuple[str, str]],
+    ) -> bool:
+        """Whether the actor is over its break-glass or export rate (counted from the ledger,
+        so every instance agrees); the request counts towards the limit either way."""
+        if request.mode is Mode.BREAK_GLASS:
+            kind, filters = "break_glass", {"mode": Mode.BREAK_GLASS.value}
+        elif request.action is Action.TRACES_EXPORT:
+            kind, filters = "export", {"action": Action.TRACES_EXPORT.value}
+        else:
+            return False
+        limit = self.limits.get(kind)
+        if limit is None:
+            return False
+        actor = request.actor.id
+        since = now - timedelta(seconds=limit.seconds)
+        seen = uow.ledger.count_recent(actor, since, **filters) + counted[(actor, kind)]
+        counted[(actor, kind)] += 1
+        return seen >= limit.count
 
     def _finish(self, uow: UnitOfWork, item: _Prepared, entry: Entry, now: datetime) -> Outcome:
         """The outbox rows and the follow-up (an export) of one recorded call."""
@@ -382,6 +416,9 @@ def _index(actor: Actor, payload: dict[str, Any], decision_id: str) -> EntryInde
 
 def deny(reason: Reason) -> Decision:
     return Decision(Effect.DENY, reason)
+
+
+RATE_LIMITED = deny(Reason.RATE_LIMITED)
 
 
 def random_bytes(size: int) -> bytes:

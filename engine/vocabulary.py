@@ -100,6 +100,7 @@ class Reason(StrEnum):
     AGENT_CREATE = "agent.create"
     DOCUMENT_EXISTS = "document.exists"
     POLICY_ERROR = "policy.error"
+    RATE_LIMITED = "rate.limited"
 
 
 #: The reason ids POLICY.md itself defines (every other member is a documented extension).
@@ -107,6 +108,7 @@ CONTRACT_REASONS = frozenset(Reason) - {
     Reason.AGENT_CREATE,
     Reason.DOCUMENT_EXISTS,
     Reason.POLICY_ERROR,
+    Reason.RATE_LIMITED,
 }
 
 

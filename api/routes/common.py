@@ -11,6 +11,7 @@ from api.problem import ProblemError, forbidden, unprocessable
 from api.service import Call, Outcome, Vigie
 from engine.errors import InvalidRequestError
 from engine.model import AccessRequest, Document, Dossier
+from engine.vocabulary import Reason
 
 
 def vigie() -> Vigie:
@@ -32,6 +33,15 @@ def run(call: Call) -> Outcome:
     except InvalidRequestError as exc:
         raise unprocessable(str(exc), exc.field) from None
     g.outcome = outcome
+    if outcome.decision.reason is Reason.RATE_LIMITED:
+        raise ProblemError(
+            429,
+            "Too many requests",
+            "rate limit reached for this kind of access; the attempt is recorded",
+            slug="rate-limited",
+            reason=Reason.RATE_LIMITED.value,
+            extra={"decision": "deny", "decision_id": outcome.decision_id, "trace": outcome.trace},
+        )
     return outcome
 
 

@@ -6,13 +6,14 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from flask import Response
+from flask import Response, current_app
 
+from api.emergency import ReviewQuery, break_glass_queue
 from api.endpoint import ERROR_RESPONSES, RouteTable
 from api.problem import unprocessable
 from api.routes.common import access, decide, vigie
-from api.routes.trace import decode_cursor, page
-from api.schema import AUDIT_QUERY, LIMIT, LIST, PROOF
+from api.routes.trace import decode_cursor, encode_cursor, page
+from api.schema import AUDIT_QUERY, CURSOR, ID, LIMIT, LIST, PROOF, SINCE
 from ledger import merkle
 from models.database import UnitOfWork
 
@@ -156,3 +157,33 @@ def audit_events(query: dict[str, Any] | None = None) -> Any:
         extra_payload={"view": "audit_events", "filters": {k: str(v) for k, v in query.items()}},
     )
     return page(list(outcome.result), limit)
+
+
+@routes.route(
+    "GET",
+    "/v1/audit/break-glass",
+    "Emergency accesses to review, with justifications and anomaly flags (auditors)",
+    query={"actor_id": ID, "since": SINCE, "until": SINCE, "limit": LIMIT, "cursor": CURSOR},
+    responses={200: ("A page, newest first", LIST), **DENIED, **ERROR_RESPONSES},
+)
+def break_glass_review(query: dict[str, Any] | None = None) -> Any:
+    query = query or {}
+    limit = query.get("limit", 50)
+    service = vigie()
+    review = ReviewQuery(
+        since=query.get("since"),
+        until=query.get("until"),
+        actor_id=query.get("actor_id"),
+        before_seq=decode_cursor(query.get("cursor")),
+        limit=limit,
+        daily_flag=current_app.extensions["vigie.settings"].break_glass_daily_flag,
+    )
+    outcome = decide(
+        access("ledger.read", None),
+        effect=lambda uow, now: break_glass_queue(uow, service.appender, review),
+        extra_payload={"view": "break_glass_review"},
+    )
+    items = list(outcome.result)
+    more = len(items) > limit
+    items = items[:limit]
+    return {"items": items, "next_cursor": encode_cursor(items[-1]["seq"]) if more else None}

@@ -378,3 +378,21 @@ def test_postgresql_tampering_is_named(pg_database_url: str, key_files: KeyFiles
         connection.execute("UPDATE ledger_entries SET header = %s WHERE seq = 3", (header,))
         connection.execute("DELETE FROM ledger_entries WHERE seq = 2")
     assert_verify_fails_at(env, 2)
+
+
+def test_audit_break_glass_lists_flags_and_is_itself_traced(
+    demo: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    env = copy_demo(demo, tmp_path)
+    run = vigie("audit", "break-glass", "--json", env=env)
+    assert run.code == 0, run.err
+    items = [json.loads(line) for line in run.out.splitlines()]
+    assert {item["mode"] for item in items} == {"break_glass", "regulation"}
+    glass = next(item for item in items if item["mode"] == "break_glass")
+    assert glass["justification"].startswith("Patiente inconsciente")
+    assert "no_care_relationship" in {flag["flag"] for flag in glass["flags"]}
+    seq = int(run.err.rsplit("ledger entry", 1)[1])
+    rows = sqlite_exec(env, "SELECT action, actor_id FROM ledger_entries WHERE seq = ?", seq)
+    assert rows[0][0] == "ledger.read"
+    assert rows[0][1].startswith("cli:")
+    assert vigie("audit", "break-glass", "--since", "yesterday", env=env).code == 2
