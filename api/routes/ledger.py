@@ -19,7 +19,7 @@ from models.database import UnitOfWork
 
 routes = RouteTable("ledger", "ledger")
 DENIED = {403: ("Denied by the policy; traced", None)}
-SIZE = {"type": "integer", "minimum": 0}
+SIZE = {"type": "integer", "minimum": 0, "maximum": 2**53 - 1}  # seq/sizes are JSON-safe
 
 
 def _b64(hashes: list[bytes]) -> list[str]:
