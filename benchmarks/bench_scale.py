@@ -1,0 +1,339 @@
+"""The ledger at scale on PostgreSQL: 10 k, 1 M (and, on request, 10 M) entries.
+
+Run: .venv/bin/python benchmarks/bench_scale.py [--sizes 10k,1M] [--batch 20000]
+     (10 M: --sizes 10k,1M,10M; generation rate is printed first so the wait is known)
+
+One fresh database (dropped at the end) grows to each size in turn. Entries are generated in
+bulk: valid entries built by ``ledger.entry.Appender`` and ``ledger.merkle.new_nodes`` in big
+batches, stored by ``SqlLedgerStore.append`` (COPY) inside ``Database.unit_of_work``, spread
+over 100,000 patients plus one "hot" patient holding 10,000 entries at every size; a signed
+checkpoint every 1 M entries and at each size. At each size it prints:
+
+- append throughput, one entry per transaction (as the service commits), single writer and 4
+  concurrent writers (threads, each through ``Database.unit_of_work``);
+- whole-ledger verification rate (``ledger.verify.verify_ledger`` over a read-only unit);
+- inclusion proof latency, p50/p99 of 1,000 random proofs through ``SqlLedgerStore``;
+- the hot patient's export (10 k entries): build (``LedgerWriter.export``) and verify;
+- HTTP decision latency: p50/p99 of 500 sequential ``POST /v1/decisions`` against
+  ``vigie serve`` (2 workers) on that database, and each worker's RSS after them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import random
+import secrets
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # before benchmarks/
+
+import harness as h
+import psycopg
+
+from api.config import Settings, load_keys
+from api.demo import CLAIRE, load_story
+from api.logs import configure_logging
+from ledger import merkle
+from ledger.checkpoint import CheckpointSigner
+from ledger.entry import Appender, Draft, PatientHead
+from ledger.export import EXPORT_ACTION, verify_export
+from ledger.verify import verify_ledger
+from ledger.writer import LedgerWriter
+from models.database import Database
+from models.ledger_store import EntryIndex
+
+HOT = "P-HOT-EXPORT"
+PATIENTS = 100_000
+EXPORT_ENTRIES = 10_000
+CHECKPOINT_EVERY = 1_000_000
+POLICY = "0" * 64
+
+
+def parse_size(text: str) -> int:
+    text = text.strip().lower()
+    for suffix, factor in (("k", 1_000), ("m", 1_000_000)):
+        if text.endswith(suffix):
+            return int(float(text[:-1]) * factor)
+    return int(text)
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+class Service:
+    """The appender and checkpoint signer the service would build from the same keys."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        settings = Settings.from_env(env)
+        keys = load_keys(settings)
+        self.secret = keys.patient_ref_secret
+        self.appender = Appender(self.secret, lambda: datetime.now(UTC), secrets.token_bytes)
+        self.verifier = str(keys.ledger_signer.verifier)
+        self.db = Database(settings.database_url, statement_timeout_ms=None)
+
+        def signer(last: str | None) -> CheckpointSigner:
+            return CheckpointSigner.resume(keys.ledger_signer, settings.ledger_origin, last)
+
+        self.signer_factory = signer
+        self.signer = None
+
+    def writer(self, uow) -> LedgerWriter:  # type: ignore[no-untyped-def]
+        if self.signer is None:
+            notes = uow.ledger.checkpoints()
+            self.signer = self.signer_factory(notes[-1] if notes else None)
+        return LedgerWriter(uow.ledger, self.appender, self.signer)
+
+
+def draft(i: int, patient: str) -> Draft:
+    return Draft(
+        kind="decision",
+        action="document.read",
+        mode="normal",
+        decision="permit" if i % 3 else "deny",
+        reason="professional.authorized" if i % 3 else "document.masked",
+        policy_version=POLICY,
+        payload={
+            "actor_id": f"8{i % 9973:011d}",
+            "actor_type": "professional",
+            "document_id": f"DOC-{i % 50_000}",
+            "decision_id": f"{i:032x}",
+        },
+        patient_id=patient,
+    )
+
+
+class Generator:
+    """Grows the ledger by whole batches (one unit of work each); the only writer meanwhile,
+    so the patients' heads are kept in memory between batches."""
+
+    def __init__(self, service: Service, batch: int) -> None:
+        self.service = service
+        self.batch = batch
+        self.heads: dict[str, PatientHead] = {}
+        self.counter = 0
+        self.hot_count = 0
+
+    def grow(self, target: int, progress: Callable[[int, float], None]) -> None:
+        service, appender = self.service, self.service.appender
+        with service.db.read_only() as uow:
+            size = uow.ledger.head().size
+            refs = [appender.patient_ref(f"P{p:06d}") for p in range(PATIENTS)]
+            refs.append(appender.patient_ref(HOT))
+            for chunk in range(0, len(refs), 10_000):
+                self.heads.update(uow.ledger.patient_heads(refs[chunk : chunk + 10_000]))
+            hot = self.heads.get(appender.patient_ref(HOT))
+            self.hot_count = 0 if hot is None else hot.patient_seq + 1
+        start = time.perf_counter()
+        done = 0
+        while size < target:
+            count = min(self.batch, target - size)
+            hot_left = EXPORT_ENTRIES - 1 - self.hot_count  # the export adds the last one
+            every = max(1, (target - size) // max(hot_left, 1))
+            drafts = []
+            for n in range(count):
+                i = self.counter + n
+                if hot_left > 0 and n % every == 0:
+                    patient, hot_left = HOT, hot_left - 1
+                    self.hot_count += 1
+                else:
+                    patient = f"P{i % PATIENTS:06d}"
+                drafts.append(draft(i, patient))
+            self.counter += count
+            with service.db.unit_of_work() as uow:
+                head = uow.ledger.head()
+                batch = appender.build(head, self.heads, drafts)
+                leaves = [e.leaf_hash for e in batch.entries]
+                nodes = merkle.new_nodes(uow.ledger, head.size, leaves)
+                index = [
+                    EntryIndex(d.payload["actor_id"], "professional", d.payload["document_id"],
+                               d.payload["decision_id"])
+                    for d in drafts
+                ]  # fmt: skip
+                uow.ledger.append(batch.entries, nodes, index)
+                self.heads = batch.patient_heads
+                size = batch.head.size
+                if size // CHECKPOINT_EVERY != head.size // CHECKPOINT_EVERY or size >= target:
+                    service.writer(uow).checkpoint()
+            done += count
+            progress(size, done / (time.perf_counter() - start))
+
+
+def append_rate(service: Service, writers: int, seconds: float) -> float:
+    """Entries/s, one entry per unit of work, ``writers`` threads."""
+    counts = [0] * writers
+    stop = time.perf_counter() + seconds
+
+    def work(w: int) -> None:
+        rng = random.Random(w)
+        while time.perf_counter() < stop:
+            with service.db.unit_of_work() as uow:
+                service.writer(uow).append(
+                    [draft(rng.randrange(10**9), f"P{rng.randrange(PATIENTS):06d}")]
+                )
+            counts[w] += 1
+
+    start = time.perf_counter()
+    threads = [threading.Thread(target=work, args=(w,)) for w in range(writers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sum(counts) / (time.perf_counter() - start)
+
+
+def verify_rate(service: Service) -> tuple[int, float]:
+    start = time.perf_counter()
+    with service.db.read_only() as uow:
+        report = verify_ledger(uow.ledger, service.verifier)
+    return report.entries, report.entries / (time.perf_counter() - start)
+
+
+def proof_latency(service: Service, count: int = 1000) -> tuple[float, float, int]:
+    rng = random.Random(1)
+    times = []
+    with service.db.read_only() as uow:
+        size = uow.ledger.head().size
+        for _ in range(count):
+            index = rng.randrange(size)
+            start = time.perf_counter()
+            merkle.inclusion_proof(uow.ledger, index, size)
+            times.append(time.perf_counter() - start)
+    return percentile(times, 50) * 1e3, percentile(times, 99) * 1e3, size
+
+
+def export_time(service: Service) -> tuple[int, float, float]:
+    export = Draft(kind="decision", action=EXPORT_ACTION, mode="normal", decision="permit",
+                   reason="patient.owner", policy_version=POLICY,
+                   payload={"actor_id": HOT, "actor_type": "patient"}, patient_id=HOT)  # fmt: skip
+    start = time.perf_counter()
+    with service.db.unit_of_work() as uow:
+        bundle = service.writer(uow).export(HOT, export)
+    built = time.perf_counter() - start
+    start = time.perf_counter()
+    report = verify_export(json.loads(json.dumps(bundle)), service.verifier)
+    return report.entries, built, time.perf_counter() - start
+
+
+def http_latency(env: dict[str, str], folder: Path, token: str, count: int = 500):  # type: ignore[no-untyped-def]
+    server = h.start_vigie(env, folder, workers=2, threads=4)
+    try:
+        host, port = server.base.removeprefix("http://").split(":")
+        conn = http.client.HTTPConnection(host, int(port), timeout=30)
+        body = json.dumps({"patient_id": CLAIRE, "action": "document.read",
+                           "document_id": "DOC-CLAIRE-VSM"})  # fmt: skip
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        times, statuses = [], set()
+        for n in range(count + 50):  # 50 warm-up requests
+            start = time.perf_counter()
+            conn.request("POST", "/v1/decisions", body, headers)
+            response = conn.getresponse()
+            response.read()
+            if n >= 50:
+                times.append(time.perf_counter() - start)
+                statuses.add(response.status)
+        conn.close()
+        rss = [h.rss_mb(pid) for pid in h.worker_pids(server)]
+    finally:
+        h.stop(server)
+    return percentile(times, 50) * 1e3, percentile(times, 99) * 1e3, rss, statuses
+
+
+def vacuum(url: str) -> float:
+    """VACUUM ANALYZE after a bulk load, as autovacuum would soon do: measure steady state."""
+    start = time.perf_counter()
+    with psycopg.connect(url.replace("+psycopg", ""), autocommit=True) as conn:
+        for table in ("ledger_entries", "merkle_nodes", "ledger_heads"):
+            conn.execute(f"VACUUM (ANALYZE) {table}")
+    return time.perf_counter() - start
+
+
+def main() -> None:  # noqa: PLR0915
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", default="10k,1M", help="e.g. 10k,1M,10M")
+    parser.add_argument("--batch", type=int, default=20_000, help="entries per bulk append")
+    parser.add_argument("--append-seconds", type=float, default=5.0)
+    args = parser.parse_args()
+    sizes = [parse_size(s) for s in args.sizes.split(",")]
+    started = time.monotonic()
+    print(f"bench_scale: sizes {sizes}, load average at start {h.loadavg()}")
+    configure_logging("WARNING")
+    results = []
+    with tempfile.TemporaryDirectory(prefix="vigie-bench-scale-") as tmp, h.pg_database() as url:
+        folder = Path(tmp)
+        env = h.vigie_env(folder, url)
+        env["VIGIE_LOG_LEVEL"] = "WARNING"
+        h.migrate(env)
+        tokens = h.demo_tokens(folder, env)
+        load_story(Settings.from_env(env), tokens)
+        service = Service(env)
+        generator = Generator(service, args.batch)
+        last_print = [0.0]
+
+        def progress(size: int, rate: float) -> None:
+            if time.monotonic() - last_print[0] > 30:
+                last_print[0] = time.monotonic()
+                print(f"  generating: {size:,} entries, {rate:,.0f} entries/s "
+                      f"(load {h.loadavg()})", flush=True)  # fmt: skip
+
+        try:
+            for target in sizes:
+                start = time.perf_counter()
+                with service.db.read_only() as uow:
+                    before = uow.ledger.head().size
+                generator.grow(target, progress)
+                gen_s = time.perf_counter() - start
+                vacuum_s = vacuum(url)
+                with service.db.read_only() as uow:
+                    size = uow.ledger.head().size
+                rate = (size - before) / gen_s if size > before else 0.0
+                print(f"\n== {size:,} entries (generated {size - before:,} in {gen_s:.1f} s, "
+                      f"{rate:,.0f} entries/s; then VACUUM ANALYZE {vacuum_s:.1f} s; "
+                      f"load {h.loadavg()})", flush=True)  # fmt: skip
+                one = append_rate(service, 1, args.append_seconds)
+                four = append_rate(service, 4, args.append_seconds)
+                print(f"append, 1 entry per transaction: 1 writer {one:,.0f} entries/s, "
+                      f"4 writers {four:,.0f} entries/s", flush=True)  # fmt: skip
+                exported, built, checked = export_time(service)
+                print(f"export of {exported:,} entries: build {built:.3f} s + verify "
+                      f"{checked:.3f} s = {built + checked:.3f} s", flush=True)  # fmt: skip
+                verified, vrate = verify_rate(service)
+                print(f"verify: {verified:,} entries at {vrate:,.0f} entries/s", flush=True)
+                p50, p99, at = proof_latency(service)
+                print(f"inclusion proof at {at:,}: p50 {p50:.3f} ms, p99 {p99:.3f} ms", flush=True)
+                service.db.dispose()
+                hp50, hp99, rss, statuses = http_latency(env, folder, tokens["NURSE"])
+                print(f"HTTP POST /v1/decisions x500 sequential: p50 {hp50:.2f} ms, p99 "
+                      f"{hp99:.2f} ms (statuses {sorted(statuses)}); worker RSS "
+                      f"{', '.join(f'{r:.0f}' for r in rss)} MB", flush=True)  # fmt: skip
+                results.append((size, one, four, vrate, p50, p99, built + checked, hp50, hp99,
+                                max(rss)))  # fmt: skip
+        finally:
+            service.db.dispose()
+
+    print(f"\n{'entries':>12} {'append 1w/s':>11} {'4w/s':>7} {'verify/s':>9} {'proof p50':>9} "
+          f"{'p99 ms':>7} {'export s':>8} {'http p50':>8} {'p99 ms':>7} {'RSS MB':>7}")  # fmt: skip
+    for r in results:
+        print(f"{r[0]:>12,} {r[1]:>11,.0f} {r[2]:>7,.0f} {r[3]:>9,.0f} {r[4]:>9.3f} {r[5]:>7.3f}"
+              f" {r[6]:>8.3f} {r[7]:>8.2f} {r[8]:>7.2f} {r[9]:>7.0f}")  # fmt: skip
+    if len(results) > 1:
+        first, last = results[0], results[-1]
+        growth50, growth99 = last[7] / first[7] - 1, last[8] / first[8] - 1
+        print(f"targets at {last[0]:,}: proof p99 < 2 ms: {last[5]:.3f} ms; decision p50 within "
+              f"10% of {first[0]:,}: {growth50:+.1%} (p99 {growth99:+.1%});"
+              f" RSS per worker < 150 MB: {last[9]:.0f} MB; verify >= 200k/s: {last[3]:,.0f}; "
+              f"export < 1 s: {last[6]:.3f} s")  # fmt: skip
+    print(f"bench_scale: {time.monotonic() - started:.0f} s, load average at end {h.loadavg()}")
+
+
+if __name__ == "__main__":
+    main()
