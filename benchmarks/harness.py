@@ -2,8 +2,9 @@
 demo keys and tokens, ``vigie serve`` under gunicorn, and ``wrk`` with a generated Lua script.
 
 Needs psutil (`.venv/bin/pip install psutil`), wrk, npm (for Cerbos) and PostgreSQL at
-``VIGIE_BENCH_PG`` (default postgres@127.0.0.1:5432, trust). Everything listens on 127.0.0.1; every process started here is stopped by its pid, and every
-database created here is dropped, by the context managers below (also on errors and Ctrl-C).
+``VIGIE_BENCH_PG`` (default postgres@127.0.0.1:5432, trust). Everything listens on 127.0.0.1;
+every process started here is stopped by its pid, and every database created here is dropped,
+by the context managers below (also on errors and Ctrl-C).
 """
 
 from __future__ import annotations
