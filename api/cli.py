@@ -75,13 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--key", help="private key PEM (default: VIGIE_TOKEN_KEY or the demo's)")
     token.set_defaults(run=_token)
 
-    ledger = _command(sub, "ledger", "verify the ledger, sign a checkpoint")
-    ledger_sub = ledger.add_subparsers(title="ledger commands", metavar="COMMAND")
-    verify = _command(ledger_sub, "verify", "re-check every entry, chain and checkpoint")
-    verify.add_argument("--quiet", action="store_true", help="no progress lines")
-    verify.set_defaults(run=_ledger_verify)
-    checkpoint = _command(ledger_sub, "checkpoint", "sign a checkpoint now and print it")
-    checkpoint.set_defaults(run=_ledger_checkpoint)
+    _add_ledger_commands(sub)
 
     audit = _command(sub, "audit", "security reviews (each run is itself a ledger entry)")
     audit_sub = audit.add_subparsers(title="audit commands", metavar="COMMAND")
@@ -101,6 +95,27 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--key", required=True, help="file with the verifier key string")
     export.set_defaults(run=_verify_export)
     return parser
+
+
+def _add_ledger_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    ledger = _command(sub, "ledger", "verify the ledger, sign a checkpoint")
+    ledger_sub = ledger.add_subparsers(title="ledger commands", metavar="COMMAND")
+    verify = _command(ledger_sub, "verify", "re-check every entry, chain and checkpoint")
+    verify.add_argument("--quiet", action="store_true", help="no progress lines")
+    verify.set_defaults(run=_ledger_verify)
+    checkpoint = _command(ledger_sub, "checkpoint", "sign a checkpoint now and print it")
+    checkpoint.set_defaults(run=_ledger_checkpoint)
+    erase = _command(
+        ledger_sub,
+        "erase",
+        "end of retention or lawful erasure: destroy a patient's payloads and salts, purge the "
+        "dossier, append the erasure entry (headers, chains and proofs stay valid)",
+    )
+    erase.add_argument("patient_id")
+    erase.add_argument("--legal-basis", required=True, help="e.g. 'CSP R1111-38, 10 years'")
+    erase.add_argument("--by", help="who orders it (default: cli:<user>)")
+    erase.add_argument("--force", action="store_true", help="also when the dossier is open")
+    erase.set_defaults(run=_ledger_erase)
 
 
 def _command(
@@ -308,6 +323,26 @@ def _audit_break_glass(args: argparse.Namespace) -> int:
         f"ledger entry {outcome.entry.seq}",
         file=sys.stderr,
     )
+    return EXIT_OK
+
+
+def _ledger_erase(args: argparse.Namespace) -> int:
+    import getpass
+
+    from api.app import create_app
+
+    settings = Settings.from_env()
+    _check_database(settings)
+    app = create_app(settings, configure_logs=False)
+    service = app.extensions["vigie"]
+    with service.database.read_only() as uow:
+        dossier = uow.dossiers.get(args.patient_id)
+    if dossier is not None and dossier.status.value == "open" and not args.force:
+        raise ConfigError(f"dossier {args.patient_id} is open: close it first, or pass --force")
+    entry, destroyed = service.erase(
+        args.patient_id, args.by or f"cli:{getpass.getuser()}", args.legal_basis
+    )
+    print(f"erased {destroyed} payload(s) of {args.patient_id}; erasure entry seq {entry.seq}")
     return EXIT_OK
 
 

@@ -327,6 +327,34 @@ class Vigie:
         store.append(batch.entries, nodes, index)
         return list(batch.entries)
 
+    # -- retention --------------------------------------------------------------------------
+
+    def erase(self, patient_id: str, erased_by: str, legal_basis: str) -> tuple[Entry, int]:
+        """LEDGER.md retention: destroy the payloads and salts of every entry of the patient,
+        purge the dossier's state, and append the ``erasure`` entry (who, legal basis, how
+        many), all in one transaction. Headers, chains, roots and proofs stay valid. Returns
+        the erasure entry and the number of payloads destroyed."""
+        with self.database.unit_of_work() as uow:
+            destroyed = uow.ledger.erase_patient(self.appender.patient_ref(patient_id))
+            uow.dossiers.purge(patient_id)
+            draft = Draft(
+                kind="erasure",
+                action="ledger.erase",
+                mode=Mode.NORMAL.value,
+                decision=Effect.PERMIT.value,
+                reason="erasure",
+                policy_version=self.engine.policy_version,
+                payload={
+                    "erased_by": erased_by,
+                    "legal_basis": legal_basis,
+                    "erased_entries": destroyed,
+                },
+                patient_id=patient_id,
+            )
+            entry = self._append(uow, [draft], [EntryIndex()])[0]
+            self.sign_checkpoint(uow)
+        return entry, destroyed
+
     # -- checkpoints --------------------------------------------------------------------------
 
     def sign_checkpoint(self, uow: UnitOfWork, size: int | None = None) -> SignedCheckpoint | None:

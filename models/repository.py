@@ -398,6 +398,16 @@ class DossierRepository:
             raise ConflictError(f"document {document_id!r} does not exist")
         return False
 
+    def purge(self, patient_id: str) -> bool:
+        """Delete the dossier and everything hanging from it (documents metadata, lists,
+        accesses, outbox) — the end of retention; False if there was none."""
+        result = self.session.execute(
+            delete(DossierRow)
+            .where(_D.patient_id == patient_id)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
     # -- outbox ------------------------------------------------------------------------------
 
     def add_notifications(

@@ -396,3 +396,32 @@ def test_audit_break_glass_lists_flags_and_is_itself_traced(
     assert rows[0][0] == "ledger.read"
     assert rows[0][1].startswith("cli:")
     assert vigie("audit", "break-glass", "--since", "yesterday", env=env).code == 2
+
+
+def test_erasure_keeps_the_ledger_verifiable_and_exports_show_it(
+    demo: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    env = copy_demo(demo, tmp_path)
+    refused = vigie("ledger", "erase", "2780576123456", "--legal-basis", "test", env=env)
+    assert refused.code == 2
+    assert "open" in refused.err
+    run = vigie(
+        "ledger", "erase", "2780576123456", "--legal-basis", "RGPD art. 17", "--force", env=env
+    )
+    assert run.code == 0, run.err
+    seq = int(run.out.rsplit("seq", 1)[1])
+    kinds = sqlite_exec(env, "SELECT kind, action FROM ledger_entries WHERE seq = ?", seq)
+    assert kinds == [("erasure", "ledger.erase")]
+    left = sqlite_exec(
+        env,
+        "SELECT count(*) FROM ledger_entries WHERE payload IS NOT NULL "
+        "AND patient_ref = (SELECT patient_ref FROM ledger_entries WHERE seq = ?)",
+        seq,
+    )
+    assert left == [(1,)]  # only the erasure entry itself keeps a payload
+    assert sqlite_exec(
+        env, "SELECT count(*) FROM dossiers WHERE patient_id = ?", "2780576123456"
+    ) == [(0,)]
+    verified = vigie("ledger", "verify", env=env)
+    assert verified.code == 0, verified.out + verified.err
+    assert "erased payloads" in verified.out
