@@ -174,9 +174,8 @@ STORY: list[tuple[str, str, str, dict[str, Any] | None]] = [
 ]
 
 
-def _write_key(path: Path) -> None:
-    if path.exists():
-        return
+def write_ed25519(path: Path) -> Ed25519PrivateKey:
+    """A new Ed25519 private key, written to ``path`` as unencrypted PKCS#8 PEM (mode 600)."""
     key = Ed25519PrivateKey.generate()
     path.write_bytes(
         key.private_bytes(
@@ -186,6 +185,12 @@ def _write_key(path: Path) -> None:
         )
     )
     path.chmod(0o600)
+    return key
+
+
+def _write_key(path: Path) -> None:
+    if not path.exists():
+        write_ed25519(path)
 
 
 def make_keys(folder: Path) -> dict[str, str]:

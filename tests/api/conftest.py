@@ -16,6 +16,7 @@ from flask.testing import FlaskClient
 
 from api.app import create_app
 from api.config import Settings
+from api.demo import write_ed25519
 from api.token import issue_token
 
 CAST: dict[str, dict[str, Any]] = {
@@ -45,18 +46,6 @@ CAST: dict[str, dict[str, Any]] = {
     "auditor": {"sub": "AUD-1", "actor_type": "auditor"},
 }
 ISSUER, AUDIENCE = "vigie-test-idp", "vigie-test"
-
-
-def write_ed25519(path: Path) -> Ed25519PrivateKey:
-    key = Ed25519PrivateKey.generate()
-    path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return key
 
 
 @dataclass(frozen=True)
