@@ -19,20 +19,12 @@ from engine.model import (
     FlagChange,
     Settings,
 )
+from engine.sample import CLASSES
 from engine.vocabulary import ActorType, DossierStatus
 
 TABLE = json.loads(Path(__file__).with_name("scenarios.json").read_text(encoding="utf-8"))
 NOW = datetime.fromisoformat(TABLE["now"])
-CLASS_OF = {
-    "11502-2": "10",
-    "11488-4": "10",
-    "68599-0": "11",
-    "DOCPAT03": "90",
-    "ATTEST-RESID": "95",
-    "80788-3": "10",
-    "15508-5": "10",
-    "REMB": "60",
-}
+CLASS_OF = {**CLASSES, "ATTEST-RESID": "95"}  # the policy's type -> class table, as in the mix
 
 
 def actor(key: str) -> Actor:

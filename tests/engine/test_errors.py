@@ -144,3 +144,10 @@ def test_matrix_confirmed_cells_are_marked_arr23(engine: PolicyEngine) -> None:
     assert "ATTEST-RESID" not in engine.tables.readable["10"]
     assert "REMB" not in engine.tables.writable["21"]
     assert "REMB" in engine.tables.readable["21"]
+
+
+def test_the_sample_type_classes_are_the_policys(engine: PolicyEngine) -> None:
+    from engine.sample import CLASSES
+
+    types = engine.tables.document_types
+    assert {code: types[code].class_code for code in CLASSES} == CLASSES
