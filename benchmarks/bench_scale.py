@@ -48,6 +48,7 @@ from ledger.export import EXPORT_ACTION, verify_export
 from ledger.verify import verify_ledger
 from ledger.writer import LedgerWriter
 from models.database import Database
+from models.errors import StoreUnavailableError
 from models.ledger_store import EntryIndex
 
 HOT = "P-HOT-EXPORT"
@@ -124,15 +125,8 @@ class Generator:
         self.hot_count = 0
 
     def grow(self, target: int, progress: Callable[[int, float], None]) -> None:
-        service, appender = self.service, self.service.appender
-        with service.db.read_only() as uow:
-            size = uow.ledger.head().size
-            refs = [appender.patient_ref(f"P{p:06d}") for p in range(PATIENTS)]
-            refs.append(appender.patient_ref(HOT))
-            for chunk in range(0, len(refs), 10_000):
-                self.heads.update(uow.ledger.patient_heads(refs[chunk : chunk + 10_000]))
-            hot = self.heads.get(appender.patient_ref(HOT))
-            self.hot_count = 0 if hot is None else hot.patient_seq + 1
+        service = self.service
+        size = self._load_heads()
         start = time.perf_counter()
         done = 0
         while size < target:
@@ -149,7 +143,34 @@ class Generator:
                     patient = f"P{i % PATIENTS:06d}"
                 drafts.append(draft(i, patient))
             self.counter += count
-            with service.db.unit_of_work() as uow:
+            try:
+                size = self._append(drafts, target)
+            except StoreUnavailableError as error:  # e.g. PostgreSQL restarted by someone else
+                print(f"  generation interrupted ({error}); resuming when PostgreSQL answers")
+                service.db.dispose()
+                h.wait_for_postgres()
+                size = self._load_heads()
+                continue
+            done += count
+            progress(size, done / (time.perf_counter() - start))
+
+    def _load_heads(self) -> int:
+        """The stored size, and every generated patient's head (one probe per patient)."""
+        appender = self.service.appender
+        self.heads = {}
+        with self.service.db.read_only() as uow:
+            size = uow.ledger.head().size
+            refs = [appender.patient_ref(f"P{p:06d}") for p in range(PATIENTS)]
+            refs.append(appender.patient_ref(HOT))
+            for chunk in range(0, len(refs), 10_000):
+                self.heads.update(uow.ledger.patient_heads(refs[chunk : chunk + 10_000]))
+            hot = self.heads.get(appender.patient_ref(HOT))
+            self.hot_count = 0 if hot is None else hot.patient_seq + 1
+        return size
+
+    def _append(self, drafts: list[Draft], target: int) -> int:
+        service, appender = self.service, self.service.appender
+        with service.db.unit_of_work() as uow:
                 head = uow.ledger.head()
                 batch = appender.build(head, self.heads, drafts)
                 leaves = [e.leaf_hash for e in batch.entries]
@@ -164,8 +185,7 @@ class Generator:
                 size = batch.head.size
                 if size // CHECKPOINT_EVERY != head.size // CHECKPOINT_EVERY or size >= target:
                     service.writer(uow).checkpoint()
-            done += count
-            progress(size, done / (time.perf_counter() - start))
+        return size
 
 
 def append_rate(service: Service, writers: int, seconds: float) -> float:

@@ -59,8 +59,22 @@ def pg_database(prefix: str = "vigie_bench") -> Iterator[str]:
     try:
         yield f"{base}/{name}"
     finally:
+        wait_for_postgres()  # the shared server may be restarting: drop it anyway
         with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def wait_for_postgres(timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with psycopg.connect(PG_ADMIN, connect_timeout=3) as conn:
+                conn.execute("SELECT 1")
+            return
+        except psycopg.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1)
 
 
 def pg_setting(url: str, name: str) -> str:
