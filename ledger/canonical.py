@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from typing import Any
 
 import rfc8785
@@ -123,6 +124,22 @@ def parse_strict(data: bytes | str) -> Any:
         )
     except json.JSONDecodeError as exc:
         raise CanonicalJsonError(f"invalid JSON: {exc}") from exc
+
+
+_scan_once: Callable[[str, int], tuple[Any, int]]
+_scan_once = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+
+
+def parse_trusted(data: bytes) -> Any:
+    """Parse JSON this library wrote (canonical bytes out of a store), with no strictness
+    checks: for readers that verify what they get anyway. Falls back to :func:`json.loads`
+    (and its errors) for anything but one bare JSON value."""
+    text = data.decode("utf-8")
+    try:
+        value, end = _scan_once(text, 0)
+    except StopIteration:
+        end = -1
+    return value if end == len(text) else json.loads(text)
 
 
 def parse_canonical(data: bytes) -> Any:

@@ -26,7 +26,6 @@ Payload conventions (free-form JSON object, but these keys are what exports and 
 from __future__ import annotations
 
 import hmac
-import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -34,7 +33,13 @@ from datetime import UTC, datetime
 from hashlib import sha256
 from typing import Any, NamedTuple, TypedDict
 
-from ledger.canonical import MAX_SAFE_INTEGER, canonicalize, parse_canonical, parse_strict
+from ledger.canonical import (
+    MAX_SAFE_INTEGER,
+    canonicalize,
+    parse_canonical,
+    parse_strict,
+    parse_trusted,
+)
 from ledger.errors import CanonicalJsonError, EntryError
 
 HEADER_VERSION = 1
@@ -119,8 +124,8 @@ class Entry:
         ``trusted=True`` skips strict parsing and schema checks (for bytes this library wrote
         and a reader that verifies them anyway, like an export bundle's verifier)."""
         if trusted:
-            header: Any = json.loads(self.header)
-            payload = None if self.payload is None else json.loads(self.payload)
+            header: Any = parse_trusted(self.header)
+            payload = None if self.payload is None else parse_trusted(self.payload)
         else:
             header, payload = self.header_dict(), self.payload_dict()
         return {

@@ -8,11 +8,11 @@ against the checkpoint. The last entry is the export itself (action ``traces.exp
 
 from __future__ import annotations
 
-import base64
 import binascii
 from collections.abc import Sequence
 from dataclasses import dataclass
 from hashlib import sha256
+from itertools import repeat
 from typing import Any
 
 from ledger import merkle
@@ -49,10 +49,17 @@ def build_export(
     if len(entries) != len(proofs):
         raise EntryError(f"{len(entries)} entries but {len(proofs)} proofs")
     items = []
+    encoded: dict[bytes, str] = {}  # proofs share their upper nodes: encode each node once
     for entry, proof in zip(entries, proofs, strict=True):
         item = entry.to_json(trusted=True)  # verify_export checks every byte of it
         item["index"] = entry.seq
-        item["inclusion_proof"] = [base64.b64encode(h).decode("ascii") for h in proof]
+        texts = list(map(encoded.get, proof))
+        if None in texts:
+            for h in proof:
+                if h not in encoded:
+                    encoded[h] = binascii.b2a_base64(h, newline=False).decode("ascii")
+            texts = list(map(encoded.__getitem__, proof))
+        item["inclusion_proof"] = texts
         items.append(item)
     return {
         "format": FORMAT,
@@ -80,7 +87,81 @@ class ExportReport:
 def _b64(text: object) -> bytes:
     if not isinstance(text, str):
         raise ValueError(f"expected a base64 string, got {type(text).__name__}")
-    return base64.b64decode(text.encode("ascii"), validate=True)
+    return binascii.a2b_base64(text, strict_mode=True)
+
+
+class _Inclusions:
+    """Checks the inclusion proofs of one bundle against its checkpoint, sharing work.
+
+    Every proof is checked in full, but the proofs of a patient's entries meet on their way up:
+    once a proof has verified, each node on its path is known to lead to the root with the
+    remaining proof hashes it used. A later proof that reaches the same node with the same hash
+    and carries the very same remaining base64 texts reaches the root by the same computation,
+    so it is accepted there. Anything else (a different hash or text, a malformed proof) goes
+    through :func:`merkle.verify_inclusion`, which decides and says why."""
+
+    def __init__(self, size: int, root: bytes) -> None:
+        self.size, self.root = size, root
+        self.levels = range((size - 1).bit_length()) if size > 0 else range(0)
+        # Node (level, position), keyed position * 64 + level (ints keep the collector idle):
+        # its hash, and the proof (and offset in it) whose remaining hashes took it to the root.
+        self.hashes: dict[int, bytes] = {}
+        self.proofs: dict[int, list[Any]] = {}
+        self.offsets: dict[int, int] = {}
+
+    def check(self, index: int, leaf: bytes, texts: object) -> None:
+        """Raise ValueError, TypeError or InclusionProofError unless ``texts`` (the bundle's
+        base64 proof) proves ``leaf`` at ``index`` under the checkpoint."""
+        if type(texts) is not list or not self._shared(index, leaf, texts):
+            proof = [_b64(h) for h in texts]  # type: ignore[attr-defined]
+            merkle.verify_inclusion(index, self.size, leaf, proof, self.root)
+
+    def _shared(self, index: int, leaf: bytes, texts: list[Any]) -> bool:
+        size = self.size
+        if not 0 <= index < size or len(leaf) != merkle.HASH_SIZE:
+            return False
+        inner = (index ^ (size - 1)).bit_length()
+        if len(texts) != inner + (index >> inner).bit_count():
+            return False
+        hashes = self.hashes
+        path: list[int] = []
+        values: list[bytes] = []
+        offsets: list[int] = []
+        node, position, k = leaf, index, 0
+        for level in self.levels:
+            key = position << 6 | level
+            known = hashes.get(key)
+            if known is not None:
+                j = self.offsets[key]
+                if known != node or self.proofs[key][j:] != texts[k:]:
+                    return False
+                break
+            path.append(key)
+            values.append(node)
+            offsets.append(k)
+            if ((position ^ 1) << level) < size:  # a sibling exists at this level
+                text = texts[k]
+                if type(text) is not str:
+                    return False
+                try:
+                    sibling = binascii.a2b_base64(text, strict_mode=True)
+                except (ValueError, binascii.Error):
+                    return False
+                if len(sibling) != merkle.HASH_SIZE:
+                    return False
+                if position & 1:
+                    node = sha256(b"\x01" + sibling + node).digest()
+                else:
+                    node = sha256(b"\x01" + node + sibling).digest()
+                k += 1
+            position >>= 1
+        else:
+            if node != self.root:
+                return False
+        hashes.update(zip(path, values, strict=True))
+        self.offsets.update(zip(path, offsets, strict=True))
+        self.proofs.update(zip(path, repeat(texts)))
+        return True
 
 
 class _Checks:
@@ -123,7 +204,12 @@ def _open_bundle(bundle: object, key: str, checks: _Checks) -> tuple[Checkpoint,
 
 
 def _check_entry(
-    i: int, item: object, checkpoint: Checkpoint, patient_id: str, checks: _Checks
+    i: int,
+    item: object,
+    checkpoint: Checkpoint,
+    inclusions: _Inclusions,
+    patient_id: str,
+    checks: _Checks,
 ) -> tuple[dict[str, Any], bytes] | None:
     """Per-entry checks that need nothing from other entries; (header, leaf hash) or None."""
     if not isinstance(item, dict) or set(item) != ENTRY_KEYS:
@@ -142,8 +228,7 @@ def _check_entry(
     if item["index"] != seq or type(item["index"]) is not int:
         checks.fail("index", f"index {item['index']!r} differs from header seq {seq}", i, seq)
     try:
-        proof = [_b64(h) for h in item["inclusion_proof"]]
-        merkle.verify_inclusion(seq, checkpoint.size, leaf, proof, checkpoint.root)
+        inclusions.check(seq, leaf, item["inclusion_proof"])
     except (ValueError, TypeError, binascii.Error, InclusionProofError) as exc:
         checks.fail("inclusion proof", f"not included in the checkpoint: {exc}", i, seq)
     payload, salt = item["payload"], item["salt"]
@@ -180,7 +265,11 @@ def verify_export(bundle: dict[str, Any], verifier_key: str) -> ExportReport:
     checks = _Checks()
     checkpoint, items = _open_bundle(bundle, verifier_key, checks)
     patient_id = bundle["patient_id"]
-    opened = [_check_entry(i, item, checkpoint, patient_id, checks) for i, item in enumerate(items)]
+    inclusions = _Inclusions(checkpoint.size, checkpoint.root)
+    opened = [
+        _check_entry(i, item, checkpoint, inclusions, patient_id, checks)
+        for i, item in enumerate(items)
+    ]
     refs = {h["patient_ref"] for h, _ in filter(None, opened)}
     if len(refs) != 1 or None in refs:
         checks.fail(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from hashlib import sha256
+from itertools import repeat
 from typing import Protocol
 
 from ledger.errors import (
@@ -80,6 +81,8 @@ def fold(hashes: Sequence[bytes]) -> bytes:
 
 def _fetch(reader: NodeReader, keys: Collection[NodeKey]) -> Mapping[NodeKey, bytes]:
     found = reader.nodes(keys)
+    if len(found) == len(keys) and all(map(found.__contains__, keys)):
+        return found
     missing = [key for key in keys if key not in found]
     if missing:
         raise MissingNodeError(f"node store lacks {len(missing)} node(s), first {missing[0]}")
@@ -114,23 +117,6 @@ def _inclusion_ranges(index: int, size: int) -> list[tuple[int, int]]:
     return ranges
 
 
-def _inclusion_keys(index: int, size: int) -> list[list[NodeKey]]:
-    """The node keys of each inclusion-proof hash (only the top inner one may be a fold)."""
-    out: list[list[NodeKey]] = []
-    inner = (index ^ (size - 1)).bit_length()
-    for level in range(inner):
-        sibling = (index >> level) ^ 1
-        begin = sibling << level
-        if begin + (1 << level) <= size:
-            out.append([(level, sibling)])
-        else:
-            out.append(range_keys(begin, size))
-    for level in range(inner, size.bit_length()):
-        if (index >> level) & 1:
-            out.append([(level, (index >> level) ^ 1)])
-    return out
-
-
 def inclusion_proof(reader: NodeReader, index: int, size: int) -> list[bytes]:
     """RFC 9162 §2.1.3 inclusion proof of leaf ``index`` in the tree of ``size`` leaves.
 
@@ -141,26 +127,50 @@ def inclusion_proof(reader: NodeReader, index: int, size: int) -> list[bytes]:
 
 
 def inclusion_proofs(reader: NodeReader, indices: Sequence[int], size: int) -> list[list[bytes]]:
-    """Inclusion proofs of many leaves in one tree, with a single batched node fetch."""
-    per_index: list[list[list[NodeKey]]] = []
+    """Inclusion proofs of many leaves in one tree, with a single batched node fetch.
+
+    Works level by level: at level ``L`` the proof of leaf ``i`` holds the sibling node
+    ``s = (i >> L) ^ 1`` when it is a perfect node (``(s + 1) << L <= size``), the fold of the
+    partial range ``[s << L, size)`` when ``s`` is the tree's last node at that level and is not
+    perfect, and nothing when ``s << L >= size``: RFC 9162's order, bottom up. Nodes shared
+    between proofs are fetched and folded once."""
     for index in indices:
         if not 0 <= index < size:
             raise ProofError(f"leaf index {index} is outside a tree of size {size}")
-        per_index.append(_inclusion_keys(index, size))
-    found = _fetch(reader, {key for ranges in per_index for keys in ranges for key in keys})
-    cache: dict[tuple[NodeKey, ...], bytes] = {}
-    proofs: list[list[bytes]] = []
-    for ranges in per_index:
-        proof: list[bytes] = []
-        for keys in ranges:
-            if len(keys) == 1:
-                proof.append(found[keys[0]])
-                continue
-            tkeys = tuple(keys)
-            if tkeys not in cache:
-                cache[tkeys] = fold([found[key] for key in keys])
-            proof.append(cache[tkeys])
-        proofs.append(proof)
+    if not indices:
+        return []
+    siblings: list[list[int]] = []
+    wanted: list[NodeKey] = []  # distinct keys
+    perfect_siblings: list[set[int]] = []
+    partial: dict[int, list[NodeKey]] = {}
+    for level in range((size - 1).bit_length()):
+        row = [(index >> level) ^ 1 for index in indices]
+        siblings.append(row)
+        distinct = set(row)
+        perfect = size >> level
+        perfect_siblings.append({s for s in distinct if s < perfect})
+        wanted.extend(zip(repeat(level), perfect_siblings[-1]))
+        last = (size - 1) >> level
+        if last >= perfect and last in distinct:  # the right edge at this level is partial
+            partial[level] = range_keys(last << level, size)
+    extra = {key for keys in partial.values() for key in keys}
+    wanted.extend(key for key in extra if key[1] not in perfect_siblings[key[0]])
+    found = _fetch(reader, wanted)
+    columns: list[list[bytes | None]] = []
+    uneven: set[int] = set()
+    for level, row in enumerate(siblings):
+        column: list[bytes | None] = list(map(found.get, zip(repeat(level), row)))
+        if level in partial:
+            last, hashed = (size - 1) >> level, fold([found[key] for key in partial[level]])
+            column = [hashed if s == last else h for s, h in zip(row, column, strict=True)]
+        if None in column:  # no sibling at this level for some leaves (right edge)
+            uneven.update(i for i, h in enumerate(column) if h is None)
+        columns.append(column)
+    proofs: list[list[bytes]] = list(map(list, zip(*columns, strict=True)))
+    for i in uneven:
+        proofs[i] = [h for h in proofs[i] if h is not None]
+    if not columns:
+        return [[] for _ in indices]
     return proofs
 
 

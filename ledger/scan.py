@@ -47,7 +47,8 @@ class ScanState:
     """Last patient_seq per patient, keyed by the header part ``patient_ref":"<hex>"``
     (ints and bytes only: the cyclic GC never has to look at them)."""
     patient_leaves: dict[bytes, bytes] = field(default_factory=dict)
-    """Leaf hash (lowercase hex bytes) of each patient's last entry, same keys."""
+    """The ``patient_prev":"<hex>"`` header part the next entry of each patient must hold (the
+    leaf hash of the patient's last entry), same keys."""
     unjustified: dict[bytes, int] = field(default_factory=dict)
     """First erased seq of each patient with no erasure entry yet, same keys."""
     erased: int = 0
@@ -108,8 +109,17 @@ def _columns(headers: list[bytes]) -> list[tuple[bytes, ...]] | None:
     return [tuple(column) for column in columns]
 
 
+def _wrapped(key: bytes, hexes: bytes) -> bytes:
+    """``key":"<hex>"`` parts, newline-separated, from newline-separated hex digests."""
+    return b'%s":"%s"' % (key, hexes.replace(b"\n", b'"\n%s":"' % key))
+
+
 class Scanner:
-    """Runs the fast pass chunk after chunk, remembering validated header parts."""
+    """Runs the fast pass chunk after chunk, remembering validated header parts.
+
+    Known parts are compared a whole column at a time: ``b"\n".join(column)`` against the
+    newline-joined expected parts. No expected part holds a newline, so equal joins mean equal
+    parts, one by one (the column's joins hold at least as many newlines as the expected one)."""
 
     def __init__(self) -> None:
         self._known = _Known()
@@ -119,13 +129,12 @@ class Scanner:
         """Check a whole chunk; advance ``state`` and return True only if everything holds.
         On False, ``state`` is unchanged and the caller runs the reference path."""
         n = len(chunk)
-        headers = [e.header for e in chunk]
-        if leaves != [e.leaf_hash for e in chunk]:
+        if not n or leaves != [e.leaf_hash for e in chunk]:
             return False
-        joined = b"".join(headers)
-        if not joined.isascii():
+        headers = [e.header for e in chunk]
+        if not all(map(bytes.isascii, headers)):
             try:
-                joined.decode("utf-8")
+                b"".join(headers).decode("utf-8")
             except UnicodeDecodeError:
                 return False
         cols = _columns(headers)
@@ -134,90 +143,122 @@ class Scanner:
         p = state.position
         if cols[10].count(V1) != n:
             return False
-        if cols[8] != tuple([b'seq":%d' % i for i in range(p, p + n)]):
+        if b"\n".join(cols[8]) != ('seq":' + '\nseq":'.join(map(str, range(p, p + n)))).encode():
             return False
-        hexes = [hexlify(leaf) for leaf in leaves]
-        first = (
+        hexes = hexlify(b"".join(leaves), b"\n", 32)  # one line per leaf
+        prevs = (
             b'prev":null' if state.last_leaf is None else b'prev":"%s"' % hexlify(state.last_leaf)
         )
-        if cols[6] != (first, *[b'prev":"%s"' % h for h in hexes[:-1]]):
+        if n > 1:
+            prevs += b"\n" + _wrapped(b"prev", hexes[:-65])
+        if b"\n".join(cols[6]) != prevs:
             return False
-        commitments = tuple(
-            [
-                b'payload_hash":"%s"' % hexlify(sha256(e.salt + e.payload).digest())
-                if e.payload is not None and e.salt is not None
-                else b""
-                for e in chunk
-            ]
-        )
-        erased_rows = [i for i, c in enumerate(commitments) if not c]
-        if cols[4] != commitments:
-            if any(c and c != got for c, got in zip(commitments, cols[4], strict=True)):
+        try:
+            digests = b"".join([sha256(e.salt + e.payload).digest() for e in chunk])  # type: ignore[operator]
+        except TypeError:  # a payload or salt is gone
+            erased_rows = self._erased(chunk, cols[4])
+            if erased_rows is None:
                 return False
-            if any(chunk[i].payload is not None or chunk[i].salt is not None for i in erased_rows):
-                return False
-            if any(not cols[4][i].startswith(b'payload_hash":"') for i in erased_rows):
+        else:
+            erased_rows = []
+            if b"\n".join(cols[4]) != _wrapped(b"payload_hash", hexlify(digests, b"\n", 32)):
                 return False
         if not _learn(self._known, cols):
             return False
-        if not self._chains(state, chunk, cols, hexes, erased_rows):
+        parts = _wrapped(b"patient_prev", hexes).split(b"\n")
+        if not self._chains(state, cols, parts, erased_rows):
             return False
         state.last_leaf = leaves[-1]
         return True
 
+    @staticmethod
+    def _erased(chunk: Sequence[Entry], column: tuple[bytes, ...]) -> list[int] | None:
+        """Rows whose payload and salt are both gone (the others must open their commitment);
+        None when a commitment fails or only one of payload and salt is gone."""
+        erased: list[int] = []
+        for i, (e, part) in enumerate(zip(chunk, column, strict=True)):
+            if e.payload is not None and e.salt is not None:
+                if part != b'payload_hash":"%s"' % hexlify(sha256(e.salt + e.payload).digest()):
+                    return None
+            elif e.payload is None and e.salt is None and part.startswith(b'payload_hash":"'):
+                erased.append(i)
+            else:
+                return None
+        return erased
+
     def _chains(
         self,
         state: ScanState,
-        chunk: Sequence[Entry],
         cols: list[tuple[bytes, ...]],
-        hexes: list[bytes],
+        parts: list[bytes],
         erased_rows: list[int],
     ) -> bool:
+        """The patient chains: ``parts[i]`` is ``patient_prev":"<leaf i>"``."""
+        seqs, last_parts = state.patient_seqs, state.patient_leaves
+        seq_parts = self._seq_parts
+        # ints and bytes only, no tuples: a chunk allocates nothing the cyclic GC tracks
+        numbers: dict[bytes, int] = {}  # last patient_seq of each patient seen in the chunk
+        prevs: dict[bytes, bytes] = {}  # and the patient_prev part its next entry must hold
+        want_seqs: list[bytes] = []
+        want_prevs: list[bytes] = []
+        add_seq, add_prev = want_seqs.append, want_prevs.append
+        for ref, part in zip(cols[2], parts, strict=True):
+            number = numbers.get(ref)
+            if number is None:
+                if ref == NULL_REF:
+                    add_seq(NULL_PSEQ)
+                    add_prev(NULL_PREV)
+                    continue
+                number = seqs.get(ref)
+                if number is None:
+                    if REF_RE.fullmatch(ref) is None:
+                        return False
+                    number, prev = -1, NULL_PREV
+                else:
+                    prev = last_parts[ref]
+            else:
+                prev = prevs[ref]
+            number += 1
+            try:
+                add_seq(seq_parts[number])
+            except IndexError:
+                seq_parts.extend(b'patient_seq":%d' % k for k in range(len(seq_parts), 2 * number))
+                add_seq(seq_parts[number])
+            add_prev(prev)
+            numbers[ref] = number
+            prevs[ref] = part
+        if b"\n".join(cols[3]) != b"\n".join(want_seqs):
+            return False
+        if b"\n".join(cols[1]) != b"\n".join(want_prevs):
+            return False
+        unjustified = self._unjustified(state, cols, erased_rows)
+        if unjustified is None:
+            return False
+        seqs.update(numbers)
+        last_parts.update(prevs)
+        state.unjustified = unjustified
+        state.erased += len(erased_rows)
+        state.position += len(parts)
+        return True
+
+    def _unjustified(
+        self, state: ScanState, cols: list[tuple[bytes, ...]], erased_rows: list[int]
+    ) -> dict[bytes, int] | None:
+        """``state.unjustified`` after this chunk's erased payloads and erasure entries (None
+        when one of them is about no patient)."""
         prefixes = self._known.prefixes
         kinds = {pf for pf in set(cols[0]) if prefixes[pf] == b"erasure"}
-        erasures = {i for i, pf in enumerate(cols[0]) if pf in kinds} if kinds else set()
-        erased = set(erased_rows)
-        special = erasures | erased
-        seqs, last_hexes = state.patient_seqs, state.patient_leaves
-        local_seqs: dict[bytes, int] = {}
-        local_hexes: dict[bytes, bytes] = {}
-        seq_parts = self._seq_parts
+        erasures = [i for i, pf in enumerate(cols[0]) if pf in kinds] if kinds else []
+        if not erasures and not erased_rows:
+            return state.unjustified
         unjustified = dict(state.unjustified)
-        p = state.position
-        for i, (prev_part, ref_part, seq_part) in enumerate(
-            zip(cols[1], cols[2], cols[3], strict=True)
-        ):
-            if ref_part == NULL_REF:
-                if seq_part != NULL_PSEQ or prev_part != NULL_PREV or i in special:
-                    return False
-                continue
-            last = local_seqs.get(ref_part)
-            if last is None:
-                last = seqs.get(ref_part)
-            if last is None:
-                if REF_RE.fullmatch(ref_part) is None:
-                    return False
-                if seq_part != b'patient_seq":0' or prev_part != NULL_PREV:
-                    return False
-                number = 0
+        erasure_set = set(erasures)
+        for i in sorted(erasure_set.union(erased_rows)):
+            ref = cols[2][i]
+            if ref == NULL_REF:
+                return None
+            if i not in erasure_set:
+                unjustified.setdefault(ref, state.position + i)
             else:
-                number = last + 1
-                if number >= len(seq_parts):
-                    more = range(len(seq_parts), number * 2)
-                    seq_parts.extend(b'patient_seq":%d' % k for k in more)
-                last_hex = local_hexes.get(ref_part) or last_hexes[ref_part]
-                if seq_part != seq_parts[number] or prev_part[15:-1] != last_hex:
-                    return False
-            local_seqs[ref_part] = number
-            local_hexes[ref_part] = hexes[i]
-            if i in special:
-                if i in erased:
-                    unjustified.setdefault(ref_part, p + i)
-                if i in erasures:
-                    unjustified.pop(ref_part, None)
-        seqs.update(local_seqs)
-        last_hexes.update(local_hexes)
-        state.unjustified = unjustified
-        state.erased += len(erased)
-        state.position = p + len(chunk)
-        return True
+                unjustified.pop(ref, None)
+        return unjustified

@@ -25,6 +25,10 @@ from ledger.note import NoteVerifier, parse_note
 from ledger.scan import Scanner, ScanState
 from ledger.store import LedgerStore
 
+SCAN_BLOCK = 1024
+"""Entries the fast pass takes at a time, whatever the read size: a block's headers and their
+parts stay in the CPU caches (4096 at a time ran about 25% slower)."""
+
 Progress = Callable[[int, int], None]
 """Called as progress(entries_done, entries_total) after each chunk."""
 
@@ -145,7 +149,7 @@ def _check_one(
     if ref is not None:
         last = state.patient_seqs.get(ref)
         want_seq = 0 if last is None else last + 1
-        want_prev = None if last is None else state.patient_leaves[ref].decode()
+        want_prev = None if last is None else state.patient_leaves[ref][15:-1].decode()
         if header["patient_seq"] != want_seq or header["patient_prev"] != want_prev:
             raise _FaultError(
                 p,
@@ -158,7 +162,7 @@ def _check_one(
         state.unjustified.pop(ref, None)
     if ref is not None:
         state.patient_seqs[ref] = want_seq
-        state.patient_leaves[ref] = leaf.hex().encode()
+        state.patient_leaves[ref] = b'patient_prev":"%s"' % leaf.hex().encode()
     state.last_leaf = leaf
     state.position = p + 1
     return leaf
@@ -221,9 +225,8 @@ def _chunk_levels(leaves: list[bytes]) -> list[list[bytes]]:
     levels = [leaves]
     while len(levels[-1]) > 1:
         row = levels[-1]
-        levels.append(
-            [sha256(b"\x01" + row[i] + row[i + 1]).digest() for i in range(0, len(row) - 1, 2)]
-        )
+        pairs = zip(row[0 : len(row) - 1 : 2], row[1::2], strict=True)
+        levels.append([sha256(b"\x01" + left + right).digest() for left, right in pairs])
     return levels
 
 
@@ -276,11 +279,14 @@ def verify_ledger(
             chunk = ledger.entries(state.position, chunk_size)
             if not chunk:
                 break
-            leaves = [sha256(b"\x00" + e.header).digest() for e in chunk]
-            if not scanner.chunk(state, chunk, leaves):
-                _slow_chunk(ledger, state, chunk, tree, checkpoints)
-                continue
-            _advance_tree(tree, leaves, checkpoints)
+            block = min(chunk_size, SCAN_BLOCK)
+            for start in range(0, len(chunk), block):
+                entries = chunk[start : start + block]
+                leaves = [sha256(b"\x00" + e.header).digest() for e in entries]
+                if scanner.chunk(state, entries, leaves):
+                    _advance_tree(tree, leaves, checkpoints)
+                else:
+                    _slow_chunk(ledger, state, entries, tree, checkpoints)
             if progress is not None:
                 progress(state.position, total)
         checkpoints.settle()

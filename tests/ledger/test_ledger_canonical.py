@@ -15,6 +15,7 @@ from ledger.canonical import (
     canonicalize_reference,
     parse_canonical,
     parse_strict,
+    parse_trusted,
 )
 from ledger.errors import CanonicalJsonError
 
@@ -117,3 +118,17 @@ def test_canonicalize_equals_rfc8785_on_any_json(value: object) -> None:
     canonical = canonicalize(value)
     assert canonical == canonicalize_reference(value)
     assert parse_canonical(canonical) == json.loads(canonical)
+
+
+@settings(max_examples=200)
+@given(any_json)
+def test_trusted_parse_equals_strict_parse_on_canonical_bytes(value: object) -> None:
+    canonical = canonicalize(value)
+    assert parse_trusted(canonical) == parse_strict(canonical) == json.loads(canonical)
+
+
+def test_trusted_parse_keeps_json_errors_and_whitespace() -> None:
+    assert parse_trusted(b' {"a": [1, 2]} ') == {"a": [1, 2]}
+    for bad in (b'{"a":1} x', b"", b"{", b"[1,]", b"1 2"):
+        with pytest.raises(json.JSONDecodeError):
+            parse_trusted(bad)

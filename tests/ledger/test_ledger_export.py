@@ -206,3 +206,31 @@ def test_fhir_bundle_validates_with_r4b_models(
         if entry.patient_ref is not None:
             assert agent["who"]["identifier"]["system"] == "urn:oid:1.2.250.1.71.4.2.1"
             assert event["entity"][0]["what"]["identifier"]["value"].startswith("P")
+
+
+def test_every_proof_is_checked_even_where_proofs_share_nodes(
+    exported: tuple[LedgerWriter, dict[str, Any]],
+) -> None:
+    """The verifier shares the upper part of paths already proven; any changed proof hash,
+    at any entry and any height, still fails that entry, and only that entry."""
+    w, original = exported
+    key = _key(w)
+    entries = original["entries"]
+    for i, item in enumerate(entries):
+        for position, text in enumerate(item["inclusion_proof"]):
+            raw = bytearray(base64.b64decode(text))
+            raw[position % 32] ^= 0x80
+            for bad in (base64.b64encode(bytes(raw)).decode(), text[:-2] + "=", text + "AAAA", 7):
+                bundle = copy.deepcopy(original)
+                bundle["entries"][i]["inclusion_proof"][position] = bad
+                with pytest.raises(ExportError) as caught:
+                    verify_export(bundle, key)
+                assert [(f.check, f.entry) for f in caught.value.failures] == [
+                    ("inclusion proof", i)
+                ], (i, position, bad)
+        for bad_proof in (item["inclusion_proof"][:-1], [*item["inclusion_proof"], "AA=="], "x"):
+            bundle = copy.deepcopy(original)
+            bundle["entries"][i]["inclusion_proof"] = bad_proof
+            with pytest.raises(ExportError) as caught:
+                verify_export(bundle, key)
+            assert [(f.check, f.entry) for f in caught.value.failures] == [("inclusion proof", i)]

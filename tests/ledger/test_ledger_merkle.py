@@ -249,3 +249,46 @@ def test_missing_nodes_and_bad_arguments_raise() -> None:
     assert merkle.consistency_proof(reader, 10, 10) == []
     with pytest.raises(InclusionProofError, match="bytes"):
         merkle.verify_inclusion(0, 2, b"x" * 32, [b"short"], b"r" * 32)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.integers(1, 300), st.data())
+def test_batched_proofs_equal_single_proofs(n: int, data: st.DataObject) -> None:
+    """Any subset of leaves, in any order, with repeats: one batched fetch of distinct keys,
+    and each proof equal to the single-leaf proof (and the naive one)."""
+    leaves = _leaves(n, 4)
+    reader = Levels()
+    reader.append(leaves)
+    size = data.draw(st.integers(1, n))
+    indices = data.draw(st.lists(st.integers(0, size - 1), max_size=40))
+    reader.calls = reader.fetched = 0
+    proofs = merkle.inclusion_proofs(reader, indices, size)
+    assert reader.calls == (1 if indices else 0)
+    assert reader.fetched <= len({key for i in set(indices) for key in _keys_of(i, size)})
+    assert proofs == [naive.path(i, leaves[:size]) for i in indices]
+    assert proofs == [merkle.inclusion_proof(reader, i, size) for i in indices]
+
+
+def _keys_of(index: int, size: int) -> set[NodeKey]:
+    """Every node a proof of ``index`` may read (perfect siblings and partial-range parts)."""
+    keys: set[NodeKey] = set()
+    for level in range((size - 1).bit_length()):
+        sibling = (index >> level) ^ 1
+        if (sibling + 1) << level <= size:
+            keys.add((level, sibling))
+        elif sibling << level < size:
+            keys.update(merkle.range_keys(sibling << level, size))
+    return keys
+
+
+def test_batched_proofs_refuse_bad_indices_and_missing_nodes() -> None:
+    reader = Levels()
+    reader.append(_leaves(10, 5))
+    with pytest.raises(ProofError):
+        merkle.inclusion_proofs(reader, [0, 10], 10)
+    with pytest.raises(ProofError):
+        merkle.inclusion_proofs(reader, [-1], 10)
+    assert merkle.inclusion_proofs(reader, [0, 0], 1) == [[], []]
+    del reader.rows[(0, 3)]
+    with pytest.raises(MissingNodeError):
+        merkle.inclusion_proofs(reader, [2, 7], 10)

@@ -213,3 +213,26 @@ def test_state_is_unchanged_when_the_fast_scan_declines(
     bad[10] = dataclasses.replace(bad[10], salt=b"\x00" * 32)
     assert not scanner.chunk(state, bad, [e.leaf_hash for e in bad])
     assert (state.position, state.patient_seqs, state.patient_leaves) == before
+
+
+def test_reads_of_many_scan_blocks_locate_faults_in_any_block() -> None:
+    """A read of 4096 entries is scanned a block at a time; a fault in a later block is still
+    located, erasures in any block are accounted for, and the state carries across blocks."""
+    w = lf.build(2600, patients=30, checkpoints=(1500, 2600), batch=100, seed=3)
+    w.erase_patient("P0007", erased_by="dpo", legal_basis="art. 17", policy_version=lf.POLICY)
+    assert isinstance(w.store, InMemoryLedgerStore)
+    key = str(w.signer.verifier)
+    report = verify_ledger(w.store, key)
+    assert (report.entries, report.checkpoints) == (2601, 2)
+    assert report.erased == len(w.store.entries_for_patient(w.appender.patient_ref("P0007"))) - 1
+    records = list(w.store.records)
+    for j in (5, 1030, 2100, 2599):
+        entry = records[j]
+        if entry.payload is None:
+            continue
+        w.store.records = list(records)
+        w.store.records[j] = dataclasses.replace(entry, payload=entry.payload + b" ")
+        with pytest.raises(LedgerFault) as caught:
+            verify_ledger(w.store, key)
+        assert (caught.value.seq, caught.value.kind) == (j, "payload_mismatch")
+    w.store.records = records
