@@ -1,0 +1,107 @@
+"""Header limits and slow clients against `vigie serve` (gunicorn, 2 workers x 4 threads, the
+settings of api/server.py) over a real socket, on a migrated SQLite file."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from models.database import Database
+from tests.api.conftest import AUDIENCE, ISSUER, KeyFiles
+
+VIGIE = str(Path(sys.executable).with_name("vigie"))
+
+
+def _get(port: int, raw: bytes, timeout: float) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as connection:
+        connection.sendall(raw)
+        return connection.recv(4096)
+
+
+@pytest.fixture
+def server(tmp_path: Path, key_files: KeyFiles) -> Iterator[int]:
+    url = f"sqlite:///{tmp_path / 'vigie.db'}"
+    database = Database(url)
+    database.upgrade()
+    database.dispose()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIE_")}
+    env.update(
+        VIGIE_DATABASE_URL=url,
+        VIGIE_JWT_KEYS=str(key_files.jwt_keys),
+        VIGIE_LEDGER_KEY=str(key_files.ledger_key),
+        VIGIE_PATIENT_REF_SECRET=str(key_files.secret),
+        VIGIE_JWT_ISSUER=ISSUER,
+        VIGIE_JWT_AUDIENCE=AUDIENCE,
+    )
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    process = subprocess.Popen(
+        [VIGIE, "serve", "--port", str(port), "--workers", "2", "--threads", "4"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                if b" 200 " in _get(port, b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n", 2):
+                    break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            pytest.fail("vigie serve did not start")
+        yield port
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+@pytest.mark.slow
+def test_oversized_header_is_refused(server: int) -> None:
+    """limit_request_field_size (16 KiB): a 20 KB header line is a 431, the server stays up."""
+    answer = _get(
+        server, b"GET /healthz HTTP/1.1\r\nHost: t\r\nX-Big: " + b"a" * 20_000 + b"\r\n\r\n", 10
+    )
+    assert answer.startswith(b"HTTP/1.1 431"), answer[:100]
+    assert b" 200 " in _get(server, b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n", 5)
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="FINDING: gunicorn's gthread worker reads request headers in a pool thread with "
+    "no header timeout (timeout=30 is the worker heartbeat), so a dozen connections (four in "
+    "some runs) that send partial headers and stop hold the threads a legitimate request "
+    "needs: /healthz does not answer within 5 s (nor within 100 s in a manual run). Needs a "
+    "front proxy that buffers headers, or an async worker class, in api/server.py.",
+)
+def test_slowloris_does_not_starve_other_clients(server: int) -> None:
+    idle = []
+    try:
+        for _ in range(12):
+            connection = socket.create_connection(("127.0.0.1", server), timeout=5)
+            connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n")  # never finished
+            idle.append(connection)
+        time.sleep(0.5)
+        started = time.monotonic()
+        answer = _get(server, b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n", 5)
+        assert b" 200 " in answer and time.monotonic() - started < 5
+    finally:
+        for connection in idle:
+            connection.close()
