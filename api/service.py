@@ -34,6 +34,7 @@ from ledger import merkle
 from ledger.checkpoint import CheckpointSigner, SignedCheckpoint
 from ledger.entry import Appender, Draft, Entry
 from models.database import Database, UnitOfWork
+from models.errors import StoreUnavailableError
 from models.ledger_store import EntryIndex
 
 STATE_CHANGING = frozenset(
@@ -142,6 +143,10 @@ class Vigie:
     def _run(self, jobs: list[_Job]) -> None:
         try:
             outcomes = self._commit([job.call for job in jobs])
+        except StoreUnavailableError as error:
+            for job in jobs:  # the database is away: retrying each call would only wait again
+                job.fail(error)
+            return
         except Exception as error:
             if len(jobs) == 1:
                 jobs[0].fail(error)
