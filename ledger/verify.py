@@ -302,6 +302,12 @@ def verify_ledger(
                 "truncated",
                 f"{state.position} entries stored, a checkpoint signed {max(beyond)}",
             )
+        if state.position < total:
+            raise _FaultError(
+                state.position,
+                "deleted",
+                f"the store's head says {total} entries, only {state.position} remain",
+            )
     except _FaultError as fault:
         raise LedgerFault(fault.seq, fault.kind, fault.detail) from None
     largest = max(checkpoints.by_size, default=0)

@@ -240,3 +240,21 @@ def test_search_columns_are_checked_against_the_entries(db: Database) -> None:
         )
     with db.read_only() as unit, pytest.raises(IndexMismatchError, match=r"seq 3.*'decision'"):
         unit.ledger.check_search_columns()
+
+
+def test_entries_deleted_after_the_last_checkpoint_are_found(db: Database) -> None:
+    """Rows removed beyond the last signed checkpoint still disagree with the stored head."""
+    from sqlalchemy import delete as sql_delete
+
+    from models.table import LedgerEntryRow
+
+    ledger = Ledger(db)
+    ledger.append([lf.draft(i, "P1") for i in range(6)])
+    with db.unit_of_work() as unit:
+        ledger.writer(unit).checkpoint()
+    ledger.append([lf.draft(i, "P1") for i in range(6, 9)])
+    with db.unit_of_work() as unit:
+        unit.session.execute(sql_delete(LedgerEntryRow).where(LedgerEntryRow.seq >= 7))
+    with db.read_only() as unit, pytest.raises(LedgerFault) as caught:
+        verify_ledger(unit.ledger, ledger.signer.verifier)
+    assert (caught.value.seq, caught.value.kind) == (7, "deleted")
