@@ -37,7 +37,7 @@ def run_gunicorn(settings: Settings, host: str, port: int, workers: int, threads
             "bind": f"{host}:{port}",
             "workers": workers,
             "threads": threads,
-            "worker_class": "gthread" if threads > 1 else "sync",
+            "worker_class": "api.worker.VigieThreadWorker",
             "timeout": 30,
             "graceful_timeout": 10,
             "accesslog": None,
