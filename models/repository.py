@@ -29,6 +29,7 @@ from engine.model import (
 )
 from engine.vocabulary import ActorType, DocumentStatus, DossierStatus
 from models.errors import ConflictError
+from models.fastread import FactsReader
 from models.record import (
     DOCUMENT_COLUMNS,
     DOSSIER_COLUMNS,
@@ -83,16 +84,25 @@ class DossierRepository:
         """What the engine needs for ``actor``'s request on ``patient_id``: the dossier (None
         if absent), the documents named by ``document_ids`` (None: every document, for a
         listing; absent ids are left out), and whether a professional's access would be its
-        first. At most three queries."""
-        row = self.session.execute(
-            select(*DOSSIER_COLUMNS).where(_D.patient_id == patient_id)
-        ).one_or_none()
+        first. At most three queries, on the driver (models/fastread.py: this runs for every
+        decision)."""
+        reader = FactsReader(self.session)
+        row = reader.dossier(patient_id)
         if row is None:
             return Facts(None)
-        sets = self._id_sets(patient_id, actor.id if actor.type is ActorType.PROFESSIONAL else None)
+        professional = actor.type is ActorType.PROFESSIONAL
+        sets: dict[str, set[str]] = {
+            k: set() for k in (_AUTHORIZED, _BLOCKED, _OPPOSED, _REPRESENTATIVE, _ACCESSED)
+        }
+        for kind, identifier in reader.id_sets(patient_id, actor.id if professional else None):
+            sets[kind].add(identifier)
         dossier = _dossier(patient_id, row, sets)
-        documents = {} if document_ids == () else self.documents(patient_id, document_ids)
-        first = actor.type is ActorType.PROFESSIONAL and actor.id not in sets[_ACCESSED]
+        documents = (
+            {}
+            if document_ids == ()
+            else {r[0]: document_from_row(r) for r in reader.documents(patient_id, document_ids)}
+        )
+        first = professional and actor.id not in sets[_ACCESSED]
         return Facts(dossier, documents, first)
 
     def get(self, patient_id: str) -> Dossier | None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import timedelta, timezone
 
 import pytest
-from sqlalchemy import event
 
 from engine.model import Document, DocumentDraft, Dossier, FlagChange, Obligation, Settings
 from engine.vocabulary import (
@@ -18,6 +17,7 @@ from engine.vocabulary import (
 )
 from models.database import Database, UnitOfWork
 from models.errors import ConflictError, StoreError
+from models.fastread import FactsReader
 from models.repository import AccessBasis
 from tests.models.conftest import AUDITOR, DOCTOR, NURSE, PARENT, PATIENT, T0, later
 
@@ -74,12 +74,19 @@ def test_facts_for_non_professionals_never_flag_a_first_access(
     assert facts.first_access is False
 
 
-def test_facts_for_a_professional_and_first_access(dossier: Database) -> None:
+def test_facts_for_a_professional_and_first_access(
+    dossier: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
     statements: list[str] = []
-    event.listen(dossier.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    real_rows = FactsReader._rows
+
+    def counted(reader: FactsReader, sql: str, parameters: dict[str, object]) -> list[object]:
+        statements.append(sql)
+        return real_rows(reader, sql, parameters)
+
+    monkeypatch.setattr(FactsReader, "_rows", counted)  # a spy: the real reads still run
     with dossier.unit_of_work() as unit:
         repo = unit.dossiers
-        del statements[:]
         facts = repo.facts(PID, DOCTOR, ["D1", "nope"])
         assert len(statements) == 3
         assert facts.first_access is True
@@ -256,3 +263,40 @@ def test_notifications_outbox_newest_first(dossier: Database) -> None:
     assert listed[1].created_at == later(1)
     assert {n.status for n in listed} == {"pending"}
     assert [n.id for n in page] == [listed[1].id]
+
+
+def test_facts_on_the_driver_equal_the_sqlalchemy_reads(db: Database) -> None:
+    """models/fastread.py converts exactly as the SQLAlchemy columns do, on both backends."""
+    from sqlalchemy import select as sql_select
+
+    from engine.model import DocumentDraft, Facts
+    from models.table import ProfessionalAccessRow
+
+    with db.unit_of_work() as unit:
+        repo = unit.dossiers
+        repo.create("P1", minor=True, representatives=["R1"], settings=Settings(), now=T0)
+        repo.grant("P1", DOCTOR.id, False, T0)
+        repo.block("P1", "810000000099", T0)
+        repo.add_opposition("P1", NURSE.id, "conflit", T0)
+        repo.close("P1", T0 + timedelta(days=1))
+        repo.add_document("P1", DocumentDraft("D1", "11502-2", masked=True), "10", DOCTOR, T0)
+        repo.add_document("P1", DocumentDraft("D2", "DOCPAT01"), "90", PATIENT, T0)
+        repo.record_access("P1", DOCTOR.id, T0)
+    with db.read_only() as unit:
+        repo = unit.dossiers
+        for actor in (DOCTOR, NURSE, PATIENT, PARENT):
+            for ids in (None, (), ("D1",), ("D2", "nope")):
+                accessed = set(
+                    unit.session.scalars(
+                        sql_select(ProfessionalAccessRow.professional_id).where(
+                            ProfessionalAccessRow.patient_id == "P1"
+                        )
+                    )
+                )
+                expected = Facts(
+                    repo.get("P1"),
+                    {} if ids == () else repo.documents("P1", ids),
+                    actor.type.value == "professional" and actor.id not in accessed,
+                )
+                assert repo.facts("P1", actor, ids) == expected
+        assert repo.facts("P9", DOCTOR, None) == Facts(None)
