@@ -32,8 +32,8 @@ from typing import Any
 import psycopg
 import rfc8785
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from api.demo import write_ed25519
 from api.token import issue_token
 
 VIGIE = str(Path(sys.executable).with_name("vigie"))
@@ -276,13 +276,13 @@ class Drill:
         self.report = Report(name)
         self.folder = Path(tempfile.mkdtemp(prefix=f"vigie-drill-{name}-"))
         self.db_name = f"vigie_drill_{name}_{uuid.uuid4().hex[:8]}"
-        self.idp = _write_key(self.folder / "idp-private.pem")
+        self.idp = write_ed25519(self.folder / "idp-private.pem")
         (self.folder / "idp-public.pem").write_bytes(
             self.idp.public_key().public_bytes(
                 serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
             )
         )
-        _write_key(self.folder / "ledger.pem")
+        write_ed25519(self.folder / "ledger.pem")
         (self.folder / "patient-ref.secret").write_text(uuid.uuid4().hex * 2)
         base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
         self.url = f"{base}/{self.db_name}"
@@ -584,18 +584,6 @@ def _group_alive(server: Server) -> bool:
 
 def _leaf_hash(header: dict[str, Any]) -> str:
     return hashlib.sha256(b"\x00" + rfc8785.dumps(header)).hexdigest()
-
-
-def _write_key(path: Path) -> Ed25519PrivateKey:
-    key = Ed25519PrivateKey.generate()
-    path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return key
 
 
 @contextlib.contextmanager
