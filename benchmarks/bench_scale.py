@@ -32,6 +32,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # before benchmarks/
 
@@ -51,6 +52,7 @@ from models.database import Database
 from models.errors import StoreUnavailableError
 from models.ledger_store import EntryIndex
 
+T = TypeVar("T")
 HOT = "P-HOT-EXPORT"
 PATIENTS = 100_000
 EXPORT_ENTRIES = 10_000
@@ -171,20 +173,20 @@ class Generator:
     def _append(self, drafts: list[Draft], target: int) -> int:
         service, appender = self.service, self.service.appender
         with service.db.unit_of_work() as uow:
-                head = uow.ledger.head()
-                batch = appender.build(head, self.heads, drafts)
-                leaves = [e.leaf_hash for e in batch.entries]
-                nodes = merkle.new_nodes(uow.ledger, head.size, leaves)
-                index = [
+            head = uow.ledger.head()
+            batch = appender.build(head, self.heads, drafts)
+            leaves = [e.leaf_hash for e in batch.entries]
+            nodes = merkle.new_nodes(uow.ledger, head.size, leaves)
+            index = [
                     EntryIndex(d.payload["actor_id"], "professional", d.payload["document_id"],
                                d.payload["decision_id"])
                     for d in drafts
                 ]  # fmt: skip
-                uow.ledger.append(batch.entries, nodes, index)
-                self.heads = batch.patient_heads
-                size = batch.head.size
-                if size // CHECKPOINT_EVERY != head.size // CHECKPOINT_EVERY or size >= target:
-                    service.writer(uow).checkpoint()
+            uow.ledger.append(batch.entries, nodes, index)
+            self.heads = batch.patient_heads
+            size = batch.head.size
+            if size // CHECKPOINT_EVERY != head.size // CHECKPOINT_EVERY or size >= target:
+                service.writer(uow).checkpoint()
         return size
 
 
@@ -268,6 +270,20 @@ def http_latency(env: dict[str, str], folder: Path, token: str, count: int = 500
     return percentile(times, 50) * 1e3, percentile(times, 99) * 1e3, rss, statuses
 
 
+def retrying(step: Callable[[], T], service: Service, tries: int = 3) -> T:
+    """Run a measurement again if the shared PostgreSQL server restarts under it."""
+    for attempt in range(tries):
+        try:
+            return step()
+        except StoreUnavailableError as error:
+            if attempt == tries - 1:
+                raise
+            print(f"  measurement interrupted ({error}); again when PostgreSQL answers")
+            service.db.dispose()
+            h.wait_for_postgres()
+    raise AssertionError("unreachable")
+
+
 def vacuum(url: str) -> float:
     """VACUUM ANALYZE after a bulk load, as autovacuum would soon do: measure steady state."""
     start = time.perf_counter()
@@ -319,16 +335,16 @@ def main() -> None:  # noqa: PLR0915
                 print(f"\n== {size:,} entries (generated {size - before:,} in {gen_s:.1f} s, "
                       f"{rate:,.0f} entries/s; then VACUUM ANALYZE {vacuum_s:.1f} s; "
                       f"load {h.loadavg()})", flush=True)  # fmt: skip
-                one = append_rate(service, 1, args.append_seconds)
-                four = append_rate(service, 4, args.append_seconds)
+                one = retrying(lambda: append_rate(service, 1, args.append_seconds), service)
+                four = retrying(lambda: append_rate(service, 4, args.append_seconds), service)
                 print(f"append, 1 entry per transaction: 1 writer {one:,.0f} entries/s, "
                       f"4 writers {four:,.0f} entries/s", flush=True)  # fmt: skip
-                exported, built, checked = export_time(service)
+                exported, built, checked = retrying(lambda: export_time(service), service)
                 print(f"export of {exported:,} entries: build {built:.3f} s + verify "
                       f"{checked:.3f} s = {built + checked:.3f} s", flush=True)  # fmt: skip
-                verified, vrate = verify_rate(service)
+                verified, vrate = retrying(lambda: verify_rate(service), service)
                 print(f"verify: {verified:,} entries at {vrate:,.0f} entries/s", flush=True)
-                p50, p99, at = proof_latency(service)
+                p50, p99, at = retrying(lambda: proof_latency(service), service)
                 print(f"inclusion proof at {at:,}: p50 {p50:.3f} ms, p99 {p99:.3f} ms", flush=True)
                 service.db.dispose()
                 hp50, hp99, rss, statuses = http_latency(env, folder, tokens["NURSE"])
