@@ -22,7 +22,6 @@ from api.config import RateLimit
 from engine.decide import PolicyEngine
 from engine.model import (
     AccessRequest,
-    Actor,
     BatchDecision,
     Decision,
     DocumentDecision,
@@ -35,7 +34,6 @@ from ledger.checkpoint import CheckpointSigner, SignedCheckpoint
 from ledger.entry import Appender, Draft, Entry
 from models.database import Database, UnitOfWork
 from models.errors import StoreUnavailableError
-from models.ledger_store import EntryIndex
 
 STATE_CHANGING = frozenset(
     {
@@ -162,7 +160,7 @@ class Vigie:
             now = self.clock()
             counted: Counter[tuple[str, str]] = Counter()
             prepared = [self._prepare(uow, call, now, counted) for call in calls]
-            entries = self._append(uow, [p.draft for p in prepared], [p.index for p in prepared])
+            entries = self._append(uow, [p.draft for p in prepared])
             outcomes = []
             for item, entry in zip(prepared, entries, strict=True):
                 outcomes.append(self._finish(uow, item, entry, now))
@@ -221,7 +219,6 @@ class Vigie:
             result,
             obligations,
             draft,
-            _index(actor, payload, decision_id),
         )
 
     def _over_limit(
@@ -321,15 +318,13 @@ class Vigie:
         payload.update(call.extra_payload)
         return payload
 
-    def _append(
-        self, uow: UnitOfWork, drafts: Sequence[Draft], index: Sequence[EntryIndex]
-    ) -> list[Entry]:
+    def _append(self, uow: UnitOfWork, drafts: Sequence[Draft]) -> list[Entry]:
         store = uow.ledger
         head = store.head()
         patient_heads = store.patient_heads(self.appender.patient_refs(drafts))
         batch = self.appender.build(head, patient_heads, drafts)
         nodes = merkle.new_nodes(store, head.size, [e.leaf_hash for e in batch.entries])
-        store.append(batch.entries, nodes, index)
+        store.append(batch.entries, nodes)  # search columns come from each payload
         return list(batch.entries)
 
     # -- retention --------------------------------------------------------------------------
@@ -356,7 +351,7 @@ class Vigie:
                 },
                 patient_id=patient_id,
             )
-            entry = self._append(uow, [draft], [EntryIndex()])[0]
+            entry = self._append(uow, [draft])[0]
             self.sign_checkpoint(uow)
         return entry, destroyed
 
@@ -424,7 +419,6 @@ class _Prepared:
     result: Any
     obligations: tuple[Obligation, ...]
     draft: Draft
-    index: EntryIndex
 
 
 def _all_obligations(decision: Decision, batch: BatchDecision | None) -> tuple[Obligation, ...]:
@@ -436,15 +430,6 @@ def _all_obligations(decision: Decision, batch: BatchDecision | None) -> tuple[O
             if document.decision.permitted:
                 seen.update(dict.fromkeys(document.decision.obligations))
     return tuple(seen)
-
-
-def _index(actor: Actor, payload: dict[str, Any], decision_id: str) -> EntryIndex:
-    return EntryIndex(
-        actor_id=actor.id,
-        actor_type=actor.type.value,
-        document_id=payload.get("document_id"),
-        decision_id=decision_id,
-    )
 
 
 def deny(reason: Reason) -> Decision:
