@@ -3,6 +3,7 @@ PostgreSQL) behind ``create_app``; ``api`` wraps Flask's test client with an act
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,6 +72,27 @@ def key_files(tmp_path_factory: pytest.TempPathFactory) -> KeyFiles:
     return KeyFiles(
         folder, idp, folder / "idp-public.pem", folder / "ledger.pem", folder / "patient-ref.secret"
     )
+
+
+def serve_env(folder: Path, keys: KeyFiles) -> dict[str, str]:
+    """The environment of a ``vigie serve`` subprocess on a migrated SQLite file in ``folder``
+    (this process's VIGIE_* variables left out)."""
+    from models.database import Database
+
+    url = f"sqlite:///{folder / 'vigie.db'}"
+    database = Database(url)
+    database.upgrade()
+    database.dispose()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIE_")}
+    env.update(
+        VIGIE_DATABASE_URL=url,
+        VIGIE_JWT_KEYS=str(keys.jwt_keys),
+        VIGIE_LEDGER_KEY=str(keys.ledger_key),
+        VIGIE_PATIENT_REF_SECRET=str(keys.secret),
+        VIGIE_JWT_ISSUER=ISSUER,
+        VIGIE_JWT_AUDIENCE=AUDIENCE,
+    )
+    return env
 
 
 def settings_for(db_url: str, keys: KeyFiles) -> Settings:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -19,8 +18,7 @@ import pytest
 
 from api.token import issue_token
 from ledger.export import verify_export
-from models.database import Database
-from tests.api.conftest import AUDIENCE, ISSUER, KeyFiles
+from tests.api.conftest import AUDIENCE, ISSUER, KeyFiles, serve_env
 
 VIGIE = str(Path(sys.executable).with_name("vigie"))
 READY_WITHIN = 20.0
@@ -84,21 +82,7 @@ class Server:
 
 @pytest.fixture
 def serve(tmp_path: Path, key_files: KeyFiles) -> Iterator[Any]:
-    url = f"sqlite:///{tmp_path / 'vigie.db'}"
-    database = Database(url)
-    database.upgrade()
-    database.dispose()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIE_")}
-    env.update(
-        {
-            "VIGIE_DATABASE_URL": url,
-            "VIGIE_JWT_KEYS": str(key_files.jwt_keys),
-            "VIGIE_LEDGER_KEY": str(key_files.ledger_key),
-            "VIGIE_PATIENT_REF_SECRET": str(key_files.secret),
-            "VIGIE_JWT_ISSUER": ISSUER,
-            "VIGIE_JWT_AUDIENCE": AUDIENCE,
-        }
-    )
+    env = serve_env(tmp_path, key_files)
     servers: list[Server] = []
 
     def start(*args: str) -> Server:

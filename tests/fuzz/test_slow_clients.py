@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from models.database import Database
-from tests.api.conftest import AUDIENCE, ISSUER, KeyFiles
+from tests.api.conftest import KeyFiles, serve_env
 
 VIGIE = str(Path(sys.executable).with_name("vigie"))
 
@@ -28,19 +27,7 @@ def _get(port: int, raw: bytes, timeout: float) -> bytes:
 
 @pytest.fixture
 def server(tmp_path: Path, key_files: KeyFiles) -> Iterator[int]:
-    url = f"sqlite:///{tmp_path / 'vigie.db'}"
-    database = Database(url)
-    database.upgrade()
-    database.dispose()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIE_")}
-    env.update(
-        VIGIE_DATABASE_URL=url,
-        VIGIE_JWT_KEYS=str(key_files.jwt_keys),
-        VIGIE_LEDGER_KEY=str(key_files.ledger_key),
-        VIGIE_PATIENT_REF_SECRET=str(key_files.secret),
-        VIGIE_JWT_ISSUER=ISSUER,
-        VIGIE_JWT_AUDIENCE=AUDIENCE,
-    )
+    env = serve_env(tmp_path, key_files)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = int(probe.getsockname()[1])
