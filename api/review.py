@@ -9,8 +9,9 @@ from typing import Any
 from engine.decide import PolicyEngine
 from engine.feature import hidden_from_patient
 from engine.model import Document, Dossier
-from engine.vocabulary import ActorType, DocumentStatus
+from engine.vocabulary import DocumentStatus
 from models.database import UnitOfWork
+from models.record import AccessBasis
 
 
 def review(engine: PolicyEngine, uow: UnitOfWork, patient_id: str, now: datetime) -> dict[str, Any]:
@@ -21,7 +22,9 @@ def review(engine: PolicyEngine, uow: UnitOfWork, patient_id: str, now: datetime
     ]
     return {
         "patient_id": patient_id,
-        "professionals": _professionals(dossier, documents),
+        "professionals": _professionals(
+            dossier, documents, uow.dossiers.professionals_with_access(patient_id)
+        ),
         "emergency": {
             "break_glass": _emergency(dossier, documents, dossier.settings.break_glass_allowed),
             "regulation": _emergency(dossier, documents, dossier.settings.regulation_allowed),
@@ -33,30 +36,33 @@ def review(engine: PolicyEngine, uow: UnitOfWork, patient_id: str, now: datetime
     }
 
 
-def _professionals(dossier: Dossier, documents: list[Document]) -> list[dict[str, Any]]:
-    bases: dict[str, set[str]] = {}
-    for ps in dossier.authorized:
-        bases.setdefault(ps, set()).add("authorized")
-    if dossier.treating_doctor:
-        bases.setdefault(dossier.treating_doctor, set()).add("treating_doctor")
-    for document in documents:
-        if document.author_type is ActorType.PROFESSIONAL:
-            bases.setdefault(document.author_id, set()).add("author")
+def _professionals(
+    dossier: Dossier, documents: list[Document], bases: dict[str, AccessBasis]
+) -> list[dict[str, Any]]:
     listed = []
-    for ps, basis in sorted(bases.items()):
-        if ps in dossier.blocked:
+    for ps, basis in bases.items():
+        if basis.blocked:
             continue
-        consent = "authorized" in basis or "treating_doctor" in basis
-        treating = ps == dossier.treating_doctor
+        consent = basis.authorized or basis.treating_doctor
         readable = [
             d.document_id
             for d in documents
-            if consent and (not d.masked or treating or d.author_id == ps)
+            if consent and (not d.masked or basis.treating_doctor or d.author_id == ps)
+        ]
+        names = [
+            name
+            for name, present in (
+                ("authorized", basis.authorized),
+                ("self_declared", basis.self_declared),
+                ("treating_doctor", basis.treating_doctor),
+                ("author", bool(basis.authored)),
+            )
+            if present
         ]
         listed.append(
             {
                 "professional_id": ps,
-                "basis": sorted(basis),
+                "basis": names,
                 "documents": readable,
                 "feeding_opposed": ps in dossier.feeding_oppositions,
             }

@@ -55,6 +55,7 @@ ACTOR_TYPES: dict[str, tuple[str, str]] = {
 }
 BASES: dict[str, tuple[str, str]] = {
     "authorized": ("autorisé par vous", "authorised by you"),
+    "self_declared": ("s'est déclaré autorisé", "declared itself authorised"),
     "treating_doctor": ("médecin traitant", "treating doctor"),
     "author": ("auteur de documents", "author of documents"),
 }
