@@ -8,6 +8,8 @@ into the configured JWKS, never a path.
 from __future__ import annotations
 
 import re
+import threading
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -24,6 +26,9 @@ REQUIRED_CLAIMS = ("sub", "actor_type", "iss", "aud", "exp", "iat")
 #: request schemas), codes are short; an over-long claim would otherwise fail in the database.
 MAX_CLAIM_CHARS = {"sub": 128, "profession": 64, "specialty": 64, "structure": 64, "name": 256}
 MAX_ROLES, MAX_ROLE_CHARS = 16, 64
+VERIFIED_CACHE_SIZE = 4096
+"""Tokens whose signature and claims were verified, kept so that a client reusing its token
+(the usual case: one token per session, many calls) pays the signature check once."""
 
 
 class AuthenticationError(Exception):
@@ -38,16 +43,33 @@ class TokenVerifier:
         self._single = keys[0] if len(keys) == 1 and keys[0].kid is None else None
         self._issuer = issuer
         self._audience = audience
+        self._verified: dict[str, tuple[Actor, Mapping[str, Any], float]] = {}
+        self._verified_lock = threading.Lock()
 
     def actor(self, authorization: str | None) -> tuple[Actor, Mapping[str, Any]]:
-        """The actor of an ``Authorization: Bearer`` header value, and its verified claims."""
+        """The actor of an ``Authorization: Bearer`` header value, and its verified claims.
+
+        A token verified before (same bytes, so same signature) is not verified again: only
+        its expiry is checked against the clock, with the same leeway; ``nbf`` and ``iat``
+        cannot become false as time moves forward. Only accepted tokens are kept, at most
+        ``VERIFIED_CACHE_SIZE`` of them (the oldest goes first)."""
         token = _bearer(authorization)
+        known = self._verified.get(token)
+        if known is not None:
+            actor, claims, expires = known
+            if time.time() > expires + LEEWAY_SECONDS:
+                raise AuthenticationError("token expired")
+            return actor, claims
         claims = self.claims(token)
         try:
             actor = Actor.from_claims(claims)
         except InvalidRequestError as exc:
             raise AuthenticationError(f"token claim {exc.field}: {exc.message}") from None
         _check_claim_text(claims)
+        with self._verified_lock:
+            if len(self._verified) >= VERIFIED_CACHE_SIZE:
+                del self._verified[next(iter(self._verified))]
+            self._verified[token] = (actor, claims, float(claims["exp"]))
         return actor, claims
 
     def claims(self, token: str) -> Mapping[str, Any]:

@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask import Flask
 from flask.testing import FlaskClient
 
+from api import auth
 from api.app import create_app
 from api.config import ConfigError, Settings, load_token_keys
 from api.token import issue_token
@@ -299,6 +300,39 @@ def test_leeway_is_60_seconds(app: Flask, key_files: KeyFiles) -> None:
     assert_accepted(app, slightly_early)
     no_nbf = jwt.encode(claims(nbf=None), key, algorithm="EdDSA")
     assert_accepted(app, no_nbf)
+
+
+def test_a_verified_token_still_expires(
+    app: Flask, key_files: KeyFiles, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second use of a token skips the signature check but not the expiry."""
+    now = time.time()
+    token = issue_token(
+        key_files.idp_private, PATIENT, issuer=ISSUER, audience=AUDIENCE, ttl_seconds=5, now=now
+    )
+    assert_accepted(app, token)
+    assert_accepted(app, token)  # from the verified-token cache
+    monkeypatch.setattr(auth.time, "time", lambda: now + 5 + 61)
+    assert "expired" in assert_rejected(app, f"Bearer {token}")["detail"]
+
+
+def test_the_verified_token_cache_is_bounded_and_keeps_only_accepted_tokens(
+    key_files: KeyFiles, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(auth, "VERIFIED_CACHE_SIZE", 3)
+    verifier = auth.TokenVerifier(load_token_keys(key_files.jwt_keys), ISSUER, AUDIENCE)
+    tokens = [
+        issue_token(key_files.idp_private, {**PATIENT, "sub": f"P{i}"}, issuer=ISSUER,
+                    audience=AUDIENCE)  # fmt: skip
+        for i in range(5)
+    ]
+    for token in tokens:
+        assert verifier.actor(f"Bearer {token}")[0].id == f"P{tokens.index(token)}"
+    assert list(verifier._verified) == tokens[2:]  # the oldest went first
+    forged = tokens[4][:-4] + ("AAAA" if not tokens[4].endswith("AAAA") else "BBBB")
+    with pytest.raises(auth.AuthenticationError):
+        verifier.actor(f"Bearer {forged}")
+    assert forged not in verifier._verified
 
 
 def test_a_good_token_is_recorded_with_its_actor(app: Flask, key_files: KeyFiles) -> None:
