@@ -322,8 +322,9 @@ def test_the_verified_token_cache_is_bounded_and_keeps_only_accepted_tokens(
     monkeypatch.setattr(auth, "VERIFIED_CACHE_SIZE", 3)
     verifier = auth.TokenVerifier(load_token_keys(key_files.jwt_keys), ISSUER, AUDIENCE)
     tokens = [
-        issue_token(key_files.idp_private, {**PATIENT, "sub": f"P{i}"}, issuer=ISSUER,
-                    audience=AUDIENCE)  # fmt: skip
+        issue_token(
+            key_files.idp_private, {**PATIENT, "sub": f"P{i}"}, issuer=ISSUER, audience=AUDIENCE
+        )
         for i in range(5)
     ]
     for token in tokens:
