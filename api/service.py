@@ -14,7 +14,7 @@ import threading
 import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -158,23 +158,38 @@ class Vigie:
     def _commit(self, calls: Sequence[Call]) -> list[Outcome]:
         with self.database.unit_of_work() as uow:
             now = self.clock()
-            counted: Counter[tuple[str, str]] = Counter()
-            prepared = [self._prepare(uow, call, now, counted) for call in calls]
+            batch = _Batch(self._preload(uow, calls))
+            prepared = [self._prepare(uow, i, call, now, batch) for i, call in enumerate(calls)]
             entries = self._append(uow, [p.draft for p in prepared])
             outcomes = []
             for item, entry in zip(prepared, entries, strict=True):
                 outcomes.append(self._finish(uow, item, entry, now))
         return outcomes
 
+    def _preload(self, uow: UnitOfWork, calls: Sequence[Call]) -> dict[int, Facts]:
+        """The facts of every call of the batch that changes no dossier state, read together
+        (one round trip), by position in the batch."""
+        wanted = [
+            (i, call.request)
+            for i, call in enumerate(calls)
+            if call.effect is None and call.request.patient_id
+        ]
+        if not wanted:
+            return {}
+        read = uow.dossiers.facts_many(
+            [(r.patient_id, r.actor, _document_ids(r)) for _, r in wanted]  # type: ignore[misc]
+        )
+        return {i: facts for (i, _), facts in zip(wanted, read, strict=True)}
+
     def _prepare(
-        self, uow: UnitOfWork, call: Call, now: datetime, counted: Counter[tuple[str, str]]
+        self, uow: UnitOfWork, position: int, call: Call, now: datetime, batch_state: _Batch
     ) -> _Prepared:
         """Facts, decision and (when permitted) the state change of one call, in ``uow``.
-        ``counted``: rate-limited requests already prepared in this batch, by actor."""
+        ``batch_state``: what the calls prepared before it in this batch did."""
         request = call.request
         actor = request.actor
         decision_id = str(uuid.uuid4())
-        facts = self._facts(uow, request)
+        facts = batch_state.facts(position, request) or self._facts(uow, request)
         batch: BatchDecision | None = None
         if call.documents:
             batch = self.engine.decide_documents(request, facts, now)
@@ -183,12 +198,13 @@ class Vigie:
             decision = self.engine.decide(request, facts, now)
         if call.restrict is not None:
             decision = call.restrict(decision)
-        if self._over_limit(uow, request, now, counted):
+        if self._over_limit(uow, request, now, batch_state.counted):
             decision, batch = RATE_LIMITED, None
         result = None
+        patient = request.patient_id
         if decision.permitted and call.effect is not None:
             result = call.effect(uow, now)
-        patient = request.patient_id
+            batch_state.changed.add(patient)
         if (
             decision.permitted
             and patient
@@ -197,6 +213,7 @@ class Vigie:
             and facts.first_access
         ):
             uow.dossiers.record_access(patient, actor.id, now)
+            batch_state.accessed.add((patient, actor.id))
         payload = self._payload(call, decision_id, facts, batch)
         obligations = _all_obligations(decision, batch)
         draft = Draft(
@@ -265,14 +282,7 @@ class Vigie:
     def _facts(self, uow: UnitOfWork, request: AccessRequest) -> Facts:
         if not request.patient_id:
             return Facts(None)
-        ids: Sequence[str] | None
-        if request.action is Action.DOCUMENT_LIST:
-            ids = None
-        elif request.action is Action.DOCUMENT_ADD and request.draft is not None:
-            ids = (request.draft.document_id,)
-        else:
-            ids = request.document_ids
-        return uow.dossiers.facts(request.patient_id, request.actor, ids)
+        return uow.dossiers.facts(request.patient_id, request.actor, _document_ids(request))
 
     def _payload(
         self, call: Call, decision_id: str, facts: Facts, batch: BatchDecision | None
@@ -321,9 +331,12 @@ class Vigie:
     def _append(self, uow: UnitOfWork, drafts: Sequence[Draft]) -> list[Entry]:
         store = uow.ledger
         head = store.head()
-        patient_heads = store.patient_heads(self.appender.patient_refs(drafts))
+        patient_heads, frontier = store.append_reads(
+            self.appender.patient_refs(drafts), merkle.frontier_keys(head.size)
+        )
         batch = self.appender.build(head, patient_heads, drafts)
-        nodes = merkle.new_nodes(store, head.size, [e.leaf_hash for e in batch.entries])
+        leaves = [e.leaf_hash for e in batch.entries]
+        nodes = merkle.new_nodes(merkle.Nodes(frontier), head.size, leaves)
         store.append(batch.entries, nodes)  # search columns come from each payload
         return list(batch.entries)
 
@@ -383,6 +396,35 @@ class Vigie:
 
 
 CheckpointSignerFactory = Callable[[str | None], CheckpointSigner]
+
+
+def _document_ids(request: AccessRequest) -> Sequence[str] | None:
+    """The documents whose facts a request needs (None: all, for a listing)."""
+    if request.action is Action.DOCUMENT_LIST:
+        return None
+    if request.action is Action.DOCUMENT_ADD and request.draft is not None:
+        return (request.draft.document_id,)
+    return request.document_ids
+
+
+@dataclass
+class _Batch:
+    """What the calls of one group commit did so far, for the calls after them: facts read
+    ahead stay valid until a call changes that dossier; a professional's access recorded by
+    an earlier call is no longer a first access; rate-limited requests counted by actor."""
+
+    preloaded: dict[int, Facts]
+    changed: set[str | None] = field(default_factory=set)
+    accessed: set[tuple[str, str]] = field(default_factory=set)
+    counted: Counter[tuple[str, str]] = field(default_factory=Counter)
+
+    def facts(self, position: int, request: AccessRequest) -> Facts | None:
+        facts = self.preloaded.get(position)
+        if facts is None or request.patient_id in self.changed:
+            return None
+        if facts.first_access and (request.patient_id, request.actor.id) in self.accessed:
+            return replace(facts, first_access=False)
+        return facts
 
 
 class _Job:

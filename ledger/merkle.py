@@ -39,6 +39,16 @@ class NodeReader(Protocol):
         ...
 
 
+class Nodes:
+    """A NodeReader over nodes already read (e.g. a frontier fetched with other queries)."""
+
+    def __init__(self, known: Mapping[NodeKey, bytes]) -> None:
+        self._known = known
+
+    def nodes(self, keys: Collection[NodeKey]) -> Mapping[NodeKey, bytes]:
+        return {key: self._known[key] for key in keys if key in self._known}
+
+
 def hash_leaf(data: bytes) -> bytes:
     """RFC 9162 leaf hash: SHA-256(0x00 || data)."""
     return sha256(b"\x00" + data).digest()
@@ -189,15 +199,21 @@ def consistency_proof(reader: NodeReader, size1: int, size2: int) -> list[bytes]
     return _range_hashes(reader, ranges)
 
 
+def frontier_keys(size: int) -> list[NodeKey]:
+    """The right edge of a tree of ``size`` leaves: the roots of its maximal perfect
+    subtrees, the only nodes an append combines with (what :func:`new_nodes` reads)."""
+    if size < 0:
+        raise ProofError(f"negative tree size {size}")
+    return [
+        (level, (size >> level) - 1) for level in range(size.bit_length()) if (size >> level) & 1
+    ]
+
+
 def new_nodes(reader: NodeReader, size: int, leaves: Sequence[bytes]) -> list[Node]:
     """The nodes to persist when ``leaves`` are appended to a tree of ``size`` leaves: every
     new leaf (level 0) and every perfect subtree they complete. Reads the O(log n) frontier
     nodes in one batch. Precondition: the store holds all nodes of the first ``size`` leaves."""
-    if size < 0:
-        raise ProofError(f"negative tree size {size}")
-    wanted = [
-        (level, (size >> level) - 1) for level in range(size.bit_length()) if (size >> level) & 1
-    ]
+    wanted = frontier_keys(size)
     frontier = _fetch(reader, wanted) if wanted else {}
     out: list[Node] = []
     level = 0

@@ -24,17 +24,17 @@ import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from ledger.entry import LedgerHead
 from models import migrate
 from models.connection import SQLITE_BEGIN, make_engine
+from models.driver import Driver
 from models.errors import SchemaOutdatedError, wrap_errors
-from models.ledger_store import SqlLedgerStore
+from models.ledger_store import HEAD_SQL, SqlLedgerStore
 from models.repository import DossierRepository
-from models.table import LedgerHeadRow
 
 
 def _forget_pool(engine: Engine | None) -> None:
@@ -128,14 +128,10 @@ class Database:
 
     @staticmethod
     def _lock(session: Session) -> LedgerHead:
-        locked = session.execute(
-            select(LedgerHeadRow.size, LedgerHeadRow.leaf_hash)
-            .where(LedgerHeadRow.id == 1)
-            .with_for_update()
-        ).one_or_none()
-        if locked is None:
+        rows = Driver(session).rows(HEAD_SQL + " FOR UPDATE", {})
+        if not rows:
             raise SchemaOutdatedError("ledger_heads has no row 1: run `vigie db upgrade`")
-        return LedgerHead(locked[0], locked[1])
+        return LedgerHead(rows[0][0], rows[0][1])
 
     def check_ready(self) -> None:
         """Raise StoreUnavailableError if the database cannot be reached, SchemaOutdatedError

@@ -25,24 +25,21 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select, text, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from ledger.checkpoint import SignedCheckpoint
 from ledger.entry import Entry, LedgerHead, PatientHead
 from ledger.errors import LedgerStoreError
 from ledger.merkle import Node, NodeKey
+from models.driver import Driver, stored_time
 from models.errors import IndexMismatchError
 from models.table import (
     CheckpointRow,
     LedgerEntryRow,
-    LedgerHeadRow,
-    MerkleNodeRow,
     table_of,
 )
 
-_ENTRIES = table_of(LedgerEntryRow)
-_NODES = table_of(MerkleNodeRow)
 _CHECKPOINTS = table_of(CheckpointRow)
 _E = LedgerEntryRow
 _ENTRY_COLUMNS = (
@@ -67,28 +64,37 @@ _INDEX_COLUMNS = (
     _E.decision_id,
 )
 _INDEX_KEYS = ("actor_id", "actor_type", "document_id", "decision_id")
-_PG_PATIENT_HEADS = text(
-    "SELECT e.patient_ref, e.patient_seq, e.leaf_hash"
+# The statements of every append run on the driver (models/driver.py). The node fetch has
+# one SQL text whatever the number of keys, so it is parsed and planned once.
+_PATIENT_HEADS = {
+    "postgresql": "SELECT e.patient_ref, e.patient_seq, e.leaf_hash"
     " FROM unnest(CAST(:refs AS varchar[])) AS r(ref)"
     " CROSS JOIN LATERAL (SELECT patient_ref, patient_seq, leaf_hash FROM ledger_entries"
-    " WHERE patient_ref = r.ref ORDER BY patient_seq DESC LIMIT 1) AS e"
-)
-_SQLITE_PATIENT_HEADS = text(
-    "SELECT e.patient_ref, e.patient_seq, e.leaf_hash"
+    " WHERE patient_ref = r.ref ORDER BY patient_seq DESC LIMIT 1) AS e",
+    "sqlite": "SELECT e.patient_ref, e.patient_seq, e.leaf_hash"
     " FROM json_each(:refs) AS r JOIN ledger_entries AS e ON e.patient_ref = r.value"
     " AND e.patient_seq = (SELECT max(m.patient_seq) FROM ledger_entries AS m"
-    " WHERE m.patient_ref = r.value)"
-)
-# The node fetch has one SQL text whatever the number of keys, so it is parsed and planned once.
-_PG_NODES = text(
-    "SELECT n.level, n.idx, n.hash FROM merkle_nodes AS n"
+    " WHERE m.patient_ref = r.value)",
+}
+_NODES_BY_KEY = {
+    "postgresql": "SELECT n.level, n.idx, n.hash FROM merkle_nodes AS n"
     " JOIN unnest(CAST(:levels AS smallint[]), CAST(:idxs AS bigint[])) AS k(level, idx)"
-    " ON n.level = k.level AND n.idx = k.idx"
+    " ON n.level = k.level AND n.idx = k.idx",
+    "sqlite": "SELECT n.level, n.idx, n.hash FROM json_each(:keys) AS k JOIN merkle_nodes AS n"
+    " ON n.level = json_extract(k.value, '$[0]') AND n.idx = json_extract(k.value, '$[1]')",
+}
+HEAD_SQL = "SELECT size, leaf_hash FROM ledger_heads WHERE id = 1"
+_MOVE_HEAD = (
+    "UPDATE ledger_heads SET size = :size, leaf_hash = :leaf_hash WHERE id = 1 AND size = :first"
 )
-_SQLITE_NODES = text(
-    "SELECT n.level, n.idx, n.hash FROM json_each(:keys) AS k JOIN merkle_nodes AS n"
-    " ON n.level = json_extract(k.value, '$[0]') AND n.idx = json_extract(k.value, '$[1]')"
-)
+_ROW_KEYS = (
+    "seq", "header", "payload", "salt", "leaf_hash", "patient_ref", "patient_seq", "time",
+    "kind", "action", "mode", "decision", "reason", "actor_id", "actor_type", "document_id",
+    "decision_id",
+)  # fmt: skip
+_COLUMNS, _VALUES = ", ".join(_ROW_KEYS), ", ".join(":" + key for key in _ROW_KEYS)
+_INSERT_ENTRY = f"INSERT INTO ledger_entries ({_COLUMNS}) VALUES ({_VALUES})"  # noqa: S608
+_INSERT_NODE = "INSERT INTO merkle_nodes (level, idx, hash) VALUES (:level, :idx, :hash)"
 COPY_THRESHOLD = 64
 """Batches at least this long go to PostgreSQL by ``COPY`` (several times faster than
 ``executemany`` for bulk loads; smaller ones use plain inserts)."""
@@ -158,7 +164,8 @@ def _index_from_payload(payload: bytes | None) -> EntryIndex:
     return EntryIndex(*(text(name) for name in _INDEX_KEYS))
 
 
-def _entry_row(entry: Entry, index: EntryIndex | None) -> dict[str, Any]:
+def _entry_row(entry: Entry, index: EntryIndex | None, backend: str) -> dict[str, Any]:
+    """The column values of ``entry`` as the driver binds them."""
     header = json.loads(entry.header)
     if index is None:
         index = _index_from_payload(entry.payload)
@@ -170,7 +177,7 @@ def _entry_row(entry: Entry, index: EntryIndex | None) -> dict[str, Any]:
         "leaf_hash": entry.leaf_hash,
         "patient_ref": entry.patient_ref,
         "patient_seq": entry.patient_seq,
-        "time": datetime.fromisoformat(header["time"]),
+        "time": stored_time(datetime.fromisoformat(header["time"]), backend),
         "kind": header["kind"],
         "action": header["action"],
         "mode": header["mode"],
@@ -212,29 +219,49 @@ class SqlLedgerStore:
 
     def __init__(self, session: Session, locked_head: LedgerHead | None = None) -> None:
         self.session = session
+        self.driver = Driver(session)
         self._head = locked_head  # known while this transaction holds the append lock
 
     def head(self) -> LedgerHead:
         if self._head is not None:
             return self._head
-        row = self.session.execute(
-            select(LedgerHeadRow.size, LedgerHeadRow.leaf_hash).where(LedgerHeadRow.id == 1)
-        ).one_or_none()
-        if row is None:
+        rows = self.driver.rows(HEAD_SQL, {})
+        if not rows:
             raise LedgerStoreError("ledger_heads has no row 1: the schema is not migrated")
-        return LedgerHead(row[0], row[1])
+        return LedgerHead(rows[0][0], rows[0][1])
 
     def patient_heads(self, patient_refs: Collection[str]) -> dict[str, PatientHead]:
         """One query: a top-1 index probe per patient (a GROUP BY would read every entry of
         those patients, or the whole table)."""
         if not patient_refs:
             return {}
-        refs = sorted(set(patient_refs))
-        if self.session.get_bind().dialect.name == "postgresql":
-            rows = self.session.execute(_PG_PATIENT_HEADS, {"refs": refs})
-        else:
-            rows = self.session.execute(_SQLITE_PATIENT_HEADS, {"refs": json.dumps(refs)})
+        rows = self.driver.rows(*self._patient_heads_query(patient_refs))
         return {ref: PatientHead(patient_seq, leaf) for ref, patient_seq, leaf in rows}
+
+    def _patient_heads_query(self, patient_refs: Collection[str]) -> tuple[str, dict[str, Any]]:
+        refs = sorted(set(patient_refs))
+        backend = self.driver.backend
+        return _PATIENT_HEADS[backend], {
+            "refs": refs if backend == "postgresql" else json.dumps(refs)
+        }
+
+    def append_reads(
+        self, patient_refs: Collection[str], node_keys: Collection[NodeKey]
+    ) -> tuple[dict[str, PatientHead], dict[NodeKey, bytes]]:
+        """:meth:`patient_heads` and :meth:`nodes` in one round trip: what an append under the
+        lock reads (the patients' heads and the tree's frontier)."""
+        statements = []
+        if patient_refs:
+            statements.append(self._patient_heads_query(patient_refs))
+        if node_keys:
+            statements.append(self._nodes_query(node_keys))
+        results = self.driver.queries(statements)
+        heads = results.pop(0) if patient_refs else []
+        nodes = results.pop(0) if node_keys else []
+        return (
+            {ref: PatientHead(patient_seq, leaf) for ref, patient_seq, leaf in heads},
+            {(level, idx): digest for level, idx, digest in nodes},
+        )
 
     def append(
         self,
@@ -246,7 +273,11 @@ class SqlLedgerStore:
         head, in the caller's transaction. ``index`` (same length as ``entries``) gives the
         personal search columns; None reads them from each payload. Raises
         LedgerStoreError, writing nothing, if the first seq is not the stored size or the
-        seqs are not consecutive."""
+        seqs are not consecutive.
+
+        Under the append lock (the head is known) the check is made before anything is sent
+        and the head update and the inserts go in one round trip; otherwise the head is
+        moved first, and only if it moved are the rows inserted."""
         if not entries:
             if nodes:
                 raise LedgerStoreError("Merkle nodes given without entries")
@@ -257,30 +288,37 @@ class SqlLedgerStore:
         for offset, entry in enumerate(entries):
             if entry.seq != first + offset:
                 raise LedgerStoreError(f"append of seq {entry.seq} at position {first + offset}")
-        moved = self.session.execute(
-            update(LedgerHeadRow)
-            .where(LedgerHeadRow.id == 1, LedgerHeadRow.size == first)
-            .values(size=first + len(entries), leaf_hash=entries[-1].leaf_hash)
-            .execution_options(synchronize_session=False)
-        )
-        if moved.rowcount != 1:  # type: ignore[attr-defined]
-            self._head = None
-            size = self.head().size
-            raise LedgerStoreError(f"append of seq {first} at size {size}")
-        if self._head is not None:
-            self._head = LedgerHead(first + len(entries), entries[-1].leaf_hash)
+        if self._head is not None and self._head.size != first:
+            raise LedgerStoreError(f"append of seq {first} at size {self._head.size}")
+        backend = self.driver.backend
         rows = [
-            _entry_row(entry, None if index is None else index[i])
+            _entry_row(entry, None if index is None else index[i], backend)
             for i, entry in enumerate(entries)
         ]
         node_rows = [{"level": level, "idx": idx, "hash": digest} for level, idx, digest in nodes]
-        if len(rows) >= COPY_THRESHOLD and self.session.get_bind().dialect.name == "postgresql":
+        move = {"size": first + len(entries), "leaf_hash": entries[-1].leaf_hash, "first": first}
+        if len(rows) >= COPY_THRESHOLD and backend == "postgresql":  # bulk: COPY, no pipeline
+            self._move_head(move)
             self._copy("ledger_entries", rows)
             self._copy("merkle_nodes", node_rows)
-            return
-        self.session.execute(_ENTRIES.insert(), rows)
-        if node_rows:
-            self.session.execute(_NODES.insert(), node_rows)
+        elif self._head is None:
+            self._move_head(move)
+            self.driver.executemany(_INSERT_ENTRY, rows)
+            self.driver.executemany(_INSERT_NODE, node_rows)
+        else:
+            with self.driver.batch():
+                moved = self.driver.counted(_MOVE_HEAD, move)
+                self.driver.executemany(_INSERT_ENTRY, rows)
+                self.driver.executemany(_INSERT_NODE, node_rows)
+            if moved.rowcount != 1:  # cannot happen under the lock; the caller rolls back
+                raise LedgerStoreError(f"append of seq {first}: the head moved under the lock")
+        if self._head is not None:
+            self._head = LedgerHead(first + len(entries), entries[-1].leaf_hash)
+
+    def _move_head(self, move: dict[str, Any]) -> None:
+        if self.driver.execute(_MOVE_HEAD, move) != 1:
+            self._head = None
+            raise LedgerStoreError(f"append of seq {move['first']} at size {self.head().size}")
 
     def _copy(self, table: str, rows: list[dict[str, Any]]) -> None:
         """PostgreSQL ``COPY FROM STDIN`` of ``rows`` (all with the same keys, values already
@@ -307,20 +345,18 @@ class SqlLedgerStore:
         return [_entry(row) for row in rows]
 
     def nodes(self, keys: Collection[NodeKey]) -> dict[NodeKey, bytes]:
-        """One query: the wanted indices grouped by level."""
-        by_level: dict[int, set[int]] = {}
-        for level, idx in keys:
-            by_level.setdefault(level, set()).add(idx)
-        if not by_level:
+        """One query, whatever the number of keys."""
+        if not keys:
             return {}
-        levels = [level for level, indices in by_level.items() for _ in indices]
-        indices = [idx for group in by_level.values() for idx in group]
-        if self.session.get_bind().dialect.name == "postgresql":
-            rows = self.session.execute(_PG_NODES, {"levels": levels, "idxs": indices})
-        else:
-            wanted = json.dumps([[level, idx] for level, idx in zip(levels, indices, strict=True)])
-            rows = self.session.execute(_SQLITE_NODES, {"keys": wanted})
+        rows = self.driver.rows(*self._nodes_query(keys))
         return {(level, idx): digest for level, idx, digest in rows}
+
+    def _nodes_query(self, keys: Collection[NodeKey]) -> tuple[str, dict[str, Any]]:
+        unique = sorted(set(keys))
+        if self.driver.backend == "postgresql":
+            levels = [level for level, _ in unique]
+            return _NODES_BY_KEY["postgresql"], {"levels": levels, "idxs": [i for _, i in unique]}
+        return _NODES_BY_KEY["sqlite"], {"keys": json.dumps([list(key) for key in unique])}
 
     def checkpoints(self) -> list[str]:
         return list(self.session.scalars(select(CheckpointRow.note).order_by(CheckpointRow.id)))

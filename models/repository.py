@@ -9,7 +9,7 @@ said so under the append lock); a missing dossier or document raises ConflictErr
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
@@ -29,7 +29,7 @@ from engine.model import (
 )
 from engine.vocabulary import ActorType, DocumentStatus, DossierStatus
 from models.errors import ConflictError
-from models.fastread import FactsReader
+from models.fastread import FactRows, FactsReader
 from models.record import (
     DOCUMENT_COLUMNS,
     DOSSIER_COLUMNS,
@@ -70,6 +70,39 @@ def _dossier(patient_id: str, row: Any, sets: Mapping[str, set[str]]) -> Dossier
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _State:
+    """A dossier as read for some requests: its facts for each of them are cut from it."""
+
+    dossier: Dossier | None
+    documents: dict[str, Document]
+    accessed: frozenset[str]
+
+
+def _state(patient_id: str, rows: FactRows) -> _State:
+    row, id_sets, document_rows = rows
+    if row is None:
+        return _State(None, {}, frozenset())
+    sets: dict[str, set[str]] = {
+        k: set() for k in (_AUTHORIZED, _BLOCKED, _OPPOSED, _REPRESENTATIVE, _ACCESSED)
+    }
+    for kind, identifier in id_sets:
+        sets[kind].add(identifier)
+    documents = {r[0]: document_from_row(r) for r in document_rows}
+    return _State(_dossier(patient_id, row, sets), documents, frozenset(sets[_ACCESSED]))
+
+
+def _facts(state: _State, actor: Actor, ids: Sequence[str] | None) -> Facts:
+    if state.dossier is None:
+        return Facts(None)
+    documents = state.documents
+    if ids is not None:  # the wanted ones, in the dossier's order
+        wanted = set(ids)
+        documents = {i: d for i, d in documents.items() if i in wanted}
+    professional = actor.type is ActorType.PROFESSIONAL
+    return Facts(state.dossier, documents, professional and actor.id not in state.accessed)
+
+
 class DossierRepository:
     """Dossier state over one SQLAlchemy session (see the module docstring)."""
 
@@ -84,26 +117,33 @@ class DossierRepository:
         """What the engine needs for ``actor``'s request on ``patient_id``: the dossier (None
         if absent), the documents named by ``document_ids`` (None: every document, for a
         listing; absent ids are left out), and whether a professional's access would be its
-        first. At most three queries, on the driver (models/fastread.py: this runs for every
-        decision)."""
-        reader = FactsReader(self.session)
-        row = reader.dossier(patient_id)
-        if row is None:
-            return Facts(None)
-        professional = actor.type is ActorType.PROFESSIONAL
-        sets: dict[str, set[str]] = {
-            k: set() for k in (_AUTHORIZED, _BLOCKED, _OPPOSED, _REPRESENTATIVE, _ACCESSED)
-        }
-        for kind, identifier in reader.id_sets(patient_id, actor.id if professional else None):
-            sets[kind].add(identifier)
-        dossier = _dossier(patient_id, row, sets)
-        documents = (
-            {}
-            if document_ids == ()
-            else {r[0]: document_from_row(r) for r in reader.documents(patient_id, document_ids)}
+        first. Three queries in one round trip, on the driver (models/fastread.py: this runs
+        for every decision)."""
+        return self.facts_many([(patient_id, actor, document_ids)])[0]
+
+    def facts_many(
+        self, requests: Sequence[tuple[str, Actor, Sequence[str] | None]]
+    ) -> list[Facts]:
+        """:meth:`facts` of each (patient id, actor, document ids), in one round trip and one
+        read per dossier, whatever the number of requests on it."""
+        wanted: dict[str, tuple[set[str], set[str] | None]] = {}
+        for patient_id, actor, ids in requests:
+            professionals, documents = wanted.setdefault(patient_id, (set(), set()))
+            if actor.type is ActorType.PROFESSIONAL:
+                professionals.add(actor.id)
+            if documents is not None:
+                if ids is None:
+                    wanted[patient_id] = (professionals, None)
+                else:
+                    documents.update(ids)
+        read = FactsReader(self.session).read_many(
+            [(patient_id, ps, ids) for patient_id, (ps, ids) in wanted.items()]
         )
-        first = professional and actor.id not in sets[_ACCESSED]
-        return Facts(dossier, documents, first)
+        by_patient = {
+            patient_id: _state(patient_id, rows)
+            for patient_id, rows in zip(wanted, read, strict=True)
+        }
+        return [_facts(by_patient[patient_id], actor, ids) for patient_id, actor, ids in requests]
 
     def get(self, patient_id: str) -> Dossier | None:
         """The dossier, or None if there is none."""

@@ -5,10 +5,11 @@ on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import ledger_factory as lf
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import text
 from store_contract import LedgerStoreContract
 
 from ledger import merkle
@@ -18,6 +19,7 @@ from ledger.export import verify_export
 from ledger.store import LedgerStore
 from ledger.verify import verify_ledger
 from models.database import Database, UnitOfWork
+from models.driver import Driver
 from models.ledger_store import COPY_THRESHOLD, EntryIndex
 from tests.models.conftest import Ledger
 
@@ -172,12 +174,19 @@ def test_search_filters_and_pages_newest_first(db: Database, ledger: Ledger) -> 
             search(limit=0)
 
 
-def test_nodes_and_patient_heads_are_one_query_each(db: Database, ledger: Ledger) -> None:
+def test_nodes_and_patient_heads_are_one_query_each(
+    db: Database, ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ledger.append([lf.draft(i, f"P{i % 5:04d}") for i in range(64)])
     statements: list[str] = []
-    event.listen(db.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    real_rows = Driver.rows
+
+    def counted(driver: Driver, sql: str, parameters: Any) -> list[Any]:
+        statements.append(sql)
+        return real_rows(driver, sql, parameters)
+
+    monkeypatch.setattr(Driver, "rows", counted)  # a spy: the real queries still run
     with db.read_only() as unit:
-        del statements[:]
         keys = merkle.range_keys(0, 64) + merkle.range_keys(0, 63) + [(0, 64), (7, 0)]
         found = unit.ledger.nodes(keys)
         assert len(statements) == 1
@@ -258,3 +267,17 @@ def test_entries_deleted_after_the_last_checkpoint_are_found(db: Database) -> No
     with db.read_only() as unit, pytest.raises(LedgerFault) as caught:
         verify_ledger(unit.ledger, ledger.signer.verifier)
     assert (caught.value.seq, caught.value.kind) == (7, "deleted")
+
+
+def test_append_reads_are_the_patient_heads_and_the_frontier(db: Database, ledger: Ledger) -> None:
+    ledger.append([lf.draft(i, f"P{i % 3:04d}") for i in range(45)])
+    refs = [ledger.appender.patient_ref(f"P{i:04d}") for i in range(4)]
+    keys = merkle.frontier_keys(45)
+    assert keys == [(0, 44), (2, 10), (3, 4), (5, 0)]  # 45 = 32 + 8 + 4 + 1
+    with db.read_only() as unit:
+        heads, frontier = unit.ledger.append_reads(refs, keys)
+        assert heads == unit.ledger.patient_heads(refs) and set(heads) == set(refs[:3])
+        assert frontier == unit.ledger.nodes(keys) and set(frontier) == set(keys)
+        assert unit.ledger.append_reads([], []) == ({}, {})
+        nodes = merkle.new_nodes(merkle.Nodes(frontier), 45, [merkle.hash_leaf(b"x")] * 3)
+        assert nodes == merkle.new_nodes(unit.ledger, 45, [merkle.hash_leaf(b"x")] * 3)

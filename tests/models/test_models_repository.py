@@ -3,7 +3,9 @@ outbox and the access review, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta, timezone
+from typing import Any
 
 import pytest
 
@@ -16,8 +18,8 @@ from engine.vocabulary import (
     Recipient,
 )
 from models.database import Database, UnitOfWork
+from models.driver import Driver
 from models.errors import ConflictError, StoreError
-from models.fastread import FactsReader
 from models.repository import AccessBasis
 from tests.models.conftest import AUDITOR, DOCTOR, NURSE, PARENT, PATIENT, T0, later
 
@@ -77,18 +79,18 @@ def test_facts_for_non_professionals_never_flag_a_first_access(
 def test_facts_for_a_professional_and_first_access(
     dossier: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    statements: list[str] = []
-    real_rows = FactsReader._rows
+    sent: list[int] = []
+    real_queries = Driver.queries
 
-    def counted(reader: FactsReader, sql: str, parameters: dict[str, object]) -> list[object]:
-        statements.append(sql)
-        return real_rows(reader, sql, parameters)
+    def counted(driver: Driver, statements: Sequence[tuple[str, Any]]) -> list[list[Any]]:
+        sent.append(len(statements))
+        return real_queries(driver, statements)
 
-    monkeypatch.setattr(FactsReader, "_rows", counted)  # a spy: the real reads still run
+    monkeypatch.setattr(Driver, "queries", counted)  # a spy: the real reads still run
     with dossier.unit_of_work() as unit:
         repo = unit.dossiers
         facts = repo.facts(PID, DOCTOR, ["D1", "nope"])
-        assert len(statements) == 3
+        assert sent == [3]  # three statements, one round trip on PostgreSQL
         assert facts.first_access is True
         assert set(facts.documents) == {"D1"}
         assert repo.record_access(PID, DOCTOR.id, later(3)) is True
@@ -300,3 +302,40 @@ def test_facts_on_the_driver_equal_the_sqlalchemy_reads(db: Database) -> None:
                 )
                 assert repo.facts("P1", actor, ids) == expected
         assert repo.facts("P9", DOCTOR, None) == Facts(None)
+
+
+def test_facts_of_a_batch_are_each_requests_facts_in_one_round_trip(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A group commit reads the facts of all its calls at once (one read per dossier); each
+    call gets exactly what its own ``facts`` call would have returned."""
+    with db.unit_of_work() as unit:
+        repo = unit.dossiers
+        for pid in ("P1", "P2"):
+            repo.create(pid, minor=pid == "P2", representatives=["R1"], settings=Settings(), now=T0)
+            repo.add_document(pid, DocumentDraft("D1", "11502-2", masked=True), "10", DOCTOR, T0)
+            repo.add_document(pid, DocumentDraft("D2", "DOCPAT01"), "90", PATIENT, later(1))
+        repo.grant("P1", DOCTOR.id, False, T0)
+        repo.block("P2", NURSE.id, T0)
+        repo.record_access("P1", DOCTOR.id, T0)
+    requests = [
+        (pid, actor, ids)
+        for pid in ("P1", "P2", "P9")
+        for actor in (DOCTOR, NURSE, PATIENT, PARENT)
+        for ids in (None, (), ("D2",), ("D2", "D1", "nope"))
+    ]
+    sent: list[int] = []
+    real_queries = Driver.queries
+
+    def counted(driver: Driver, statements: Sequence[tuple[str, Any]]) -> list[list[Any]]:
+        sent.append(len(statements))
+        return real_queries(driver, statements)
+
+    with db.read_only() as unit:
+        one_by_one = [unit.dossiers.facts(*request) for request in requests]
+        monkeypatch.setattr(Driver, "queries", counted)
+        together = unit.dossiers.facts_many(requests)
+    assert together == one_by_one
+    assert sent == [3 * 3]  # three dossiers (one absent), three statements each, one trip
+    assert [list(f.documents) for f in together[:4]] == [["D1", "D2"], [], ["D2"], ["D1", "D2"]]
+    assert together[0].first_access is False and together[4].first_access is True
