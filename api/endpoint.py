@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import fastjsonschema
 from flask import Blueprint, current_app, g, request
 from jsonschema import Draft202012Validator, FormatChecker
 
@@ -74,7 +75,7 @@ class RouteTable:
                 self.tag,
             )
             self.endpoints.append(endpoint)
-            body_validator = Draft202012Validator(body, format_checker=_FORMATS) if body else None
+            body_validator = BodyValidator(body) if body else None
 
             def view(**path_args: Any) -> Any:
                 if auth:
@@ -104,6 +105,24 @@ def _field_of(error: Any) -> str:
         missing = error.message.split("'")[1] if "'" in error.message else ""
         return ".".join(filter(None, [path, missing]))
     return path
+
+
+class BodyValidator:
+    """A request body schema. jsonschema is the reference and names the faulty field, but it
+    walks the schema for every value (1.4 ms of CPU for a batch of 50 ids); a compiled check
+    (fastjsonschema: the schema turned into Python code) accepts valid bodies quickly, and
+    whatever it refuses is judged again by jsonschema (tests/api check they agree)."""
+
+    def __init__(self, schema: Schema) -> None:
+        self.full = Draft202012Validator(schema, format_checker=_FORMATS)
+        self._fast = fastjsonschema.compile(schema)
+
+    def check(self, document: Any) -> None:
+        """Return if ``document`` is valid; raise the 422 problem of its first error."""
+        try:
+            self._fast(document)
+        except fastjsonschema.JsonSchemaException:
+            _first_error(self.full, document)  # the reference decides
 
 
 def _first_error(validator: Draft202012Validator, instance: Any) -> None:
@@ -164,7 +183,7 @@ def _check_text(document: Any) -> None:
             pending.extend((f"{path}.{index}", item) for index, item in enumerate(value))
 
 
-def _parse_body(validator: Draft202012Validator) -> Any:
+def _parse_body(validator: BodyValidator) -> Any:
     raw = request.get_data(cache=True)
     if not raw:
         raise bad_request("a JSON body is required")
@@ -180,7 +199,7 @@ def _parse_body(validator: Draft202012Validator) -> Any:
     if not isinstance(document, dict):
         raise unprocessable("the body must be a JSON object")
     _check_text(document)
-    _first_error(validator, document)
+    validator.check(document)
     return document
 
 

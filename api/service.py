@@ -34,6 +34,7 @@ from ledger.checkpoint import CheckpointSigner, SignedCheckpoint
 from ledger.entry import Appender, Draft, Entry
 from models.database import Database, UnitOfWork
 from models.errors import StoreUnavailableError
+from models.ledger_store import AppendReads
 
 STATE_CHANGING = frozenset(
     {
@@ -125,61 +126,72 @@ class Vigie:
     def handle(self, call: Call) -> Outcome:
         """Decide, change state, record; return once the transaction holding all of it
         committed. Concurrent calls of this process are group-committed: one thread at a time
-        (the leader) takes every call waiting, runs them in one transaction (one append lock,
-        one append, one commit) and hands each its outcome; a batch that fails is retried call
-        by call, so one bad call cannot sink the others."""
+        (the leader) opens a transaction, waits for the append lock, and only then takes
+        every call waiting (those that arrived during the wait included), runs them all (one
+        read of their facts, one append, one commit) and hands each its outcome. A batch
+        that fails is retried call by call, so one bad call cannot sink the others."""
         job = _Job(call)
         with self._pending_lock:
             self._pending.append(job)
         with self._leader:
             if not job.finished:
-                with self._pending_lock:
-                    batch, self._pending = self._pending, []
-                self._run(batch)
+                self._run(self._take_pending)
         return job.outcome()
 
-    def _run(self, jobs: list[_Job]) -> None:
+    def _take_pending(self) -> list[_Job]:
+        with self._pending_lock:
+            jobs, self._pending = self._pending, []
+        return jobs
+
+    def _run(self, take: Callable[[], list[_Job]]) -> None:
+        """Run the calls ``take`` returns (called once the append lock is held) in one
+        transaction; settle each job with its outcome or error."""
+        jobs: list[_Job] = []
+
+        def taken() -> list[Call]:
+            jobs.extend(take())
+            return [job.call for job in jobs]
+
         try:
-            outcomes = self._commit([job.call for job in jobs])
+            outcomes = self._commit(taken)
         except StoreUnavailableError as error:
-            for job in jobs:  # the database is away: retrying each call would only wait again
+            for job in jobs or take():  # the database is away: a retry would only wait again
                 job.fail(error)
             return
         except Exception as error:
+            jobs = jobs or take()
             if len(jobs) == 1:
                 jobs[0].fail(error)
                 return
             for job in jobs:
-                self._run([job])
+                self._run(_just(job))
             return
         for job, outcome in zip(jobs, outcomes, strict=True):
             job.succeed(outcome)
 
-    def _commit(self, calls: Sequence[Call]) -> list[Outcome]:
+    def _commit(self, take: Callable[[], list[Call]]) -> list[Outcome]:
+        """One transaction: the append lock; the calls; one round trip reading the ledger's
+        head and frontier, the patients' heads and the facts of every call that changes no
+        dossier; each call decided (and applied) in order; the entries; the commit."""
         with self.database.unit_of_work() as uow:
+            calls = take()
+            ahead = [
+                (i, patient, call.request)
+                for i, call in enumerate(calls)
+                if call.effect is None and (patient := call.request.patient_id)
+            ]
+            refs = {self.appender.patient_ref(p) for c in calls if (p := c.request.patient_id)}
+            reads, facts = uow.read_batch(
+                [(patient, r.actor, _document_ids(r)) for _, patient, r in ahead], refs
+            )
             now = self.clock()
-            batch = _Batch(self._preload(uow, calls))
+            batch = _Batch({i: f for (i, _, _), f in zip(ahead, facts, strict=True)})
             prepared = [self._prepare(uow, i, call, now, batch) for i, call in enumerate(calls)]
-            entries = self._append(uow, [p.draft for p in prepared])
+            entries = self._append(uow, [p.draft for p in prepared], reads)
             outcomes = []
             for item, entry in zip(prepared, entries, strict=True):
                 outcomes.append(self._finish(uow, item, entry, now))
         return outcomes
-
-    def _preload(self, uow: UnitOfWork, calls: Sequence[Call]) -> dict[int, Facts]:
-        """The facts of every call of the batch that changes no dossier state, read together
-        (one round trip), by position in the batch."""
-        wanted = [
-            (i, call.request)
-            for i, call in enumerate(calls)
-            if call.effect is None and call.request.patient_id
-        ]
-        if not wanted:
-            return {}
-        read = uow.dossiers.facts_many(
-            [(r.patient_id, r.actor, _document_ids(r)) for _, r in wanted]  # type: ignore[misc]
-        )
-        return {i: facts for (i, _), facts in zip(wanted, read, strict=True)}
 
     def _prepare(
         self, uow: UnitOfWork, position: int, call: Call, now: datetime, batch_state: _Batch
@@ -328,16 +340,17 @@ class Vigie:
         payload.update(call.extra_payload)
         return payload
 
-    def _append(self, uow: UnitOfWork, drafts: Sequence[Draft]) -> list[Entry]:
-        store = uow.ledger
-        head = store.head()
-        patient_heads, frontier = store.append_reads(
-            self.appender.patient_refs(drafts), merkle.frontier_keys(head.size)
-        )
-        batch = self.appender.build(head, patient_heads, drafts)
+    def _append(
+        self, uow: UnitOfWork, drafts: Sequence[Draft], reads: AppendReads | None = None
+    ) -> list[Entry]:
+        """Chain, hash and insert the entries of ``drafts``; ``reads``: the head, frontier
+        and patient heads read under this unit's lock (None: read them now)."""
+        if reads is None:
+            reads, _ = uow.read_batch(patient_refs=self.appender.patient_refs(drafts))
+        batch = self.appender.build(reads.head, reads.patient_heads, drafts)
         leaves = [e.leaf_hash for e in batch.entries]
-        nodes = merkle.new_nodes(merkle.Nodes(frontier), head.size, leaves)
-        store.append(batch.entries, nodes)  # search columns come from each payload
+        nodes = merkle.new_nodes(merkle.Nodes(reads.frontier), reads.head.size, leaves)
+        uow.ledger.append(batch.entries, nodes)  # search columns come from each payload
         return list(batch.entries)
 
     # -- retention --------------------------------------------------------------------------
@@ -396,6 +409,10 @@ class Vigie:
 
 
 CheckpointSignerFactory = Callable[[str | None], CheckpointSigner]
+
+
+def _just(job: _Job) -> Callable[[], list[_Job]]:
+    return lambda: [job]
 
 
 def _document_ids(request: AccessRequest) -> Sequence[str] | None:

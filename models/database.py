@@ -21,19 +21,20 @@ from __future__ import annotations
 import contextlib
 import os
 import weakref
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from engine.model import Actor, Facts
 from ledger.entry import LedgerHead
 from models import migrate
 from models.connection import SQLITE_BEGIN, make_engine
 from models.driver import Driver
 from models.errors import SchemaOutdatedError, wrap_errors
-from models.ledger_store import HEAD_SQL, SqlLedgerStore
+from models.ledger_store import HEAD_SQL, AppendReads, SqlLedgerStore
 from models.repository import DossierRepository
 
 
@@ -51,6 +52,19 @@ class UnitOfWork:
         self.session = session
         self.ledger = SqlLedgerStore(session, locked_head)
         self.dossiers = DossierRepository(session)
+
+    def read_batch(
+        self,
+        facts: Sequence[tuple[str, Actor, Sequence[str] | None]] = (),
+        patient_refs: Collection[str] = (),
+    ) -> tuple[AppendReads, list[Facts]]:
+        """In one round trip (PostgreSQL pipeline): what an append needs (ledger head,
+        frontier, the heads of ``patient_refs``) and the facts of each (patient id, actor,
+        document ids). Everything is as of now, under the append lock this unit holds."""
+        reads, read_facts = Driver(self.session).run(
+            self.ledger.append_plan(patient_refs), self.dossiers.facts_plan(facts)
+        )
+        return reads, read_facts
 
 
 class Database:

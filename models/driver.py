@@ -15,14 +15,16 @@ pipeline mode); on SQLite (in-process, no round trip) it simply runs them in ord
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy.orm import Session
 
+T = TypeVar("T")
 _NAMED = re.compile(r"(?<!:):([a-z_]+)")
 
 
@@ -49,6 +51,15 @@ def read_time(value: Any) -> datetime | None:
         return None
     moment: datetime = datetime.fromisoformat(value) if isinstance(value, str) else value
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Plan(Generic[T]):
+    """Queries to send and how to read their rows, so that several plans can share one round
+    trip (:meth:`Driver.run`)."""
+
+    statements: Sequence[tuple[str, Mapping[str, Any]]]
+    parse: Callable[[list[list[Any]]], T]
 
 
 class Driver:
@@ -122,3 +133,13 @@ class Driver:
         finally:
             for cursor in cursors:
                 cursor.close()
+
+    def run(self, *plans: Plan[Any]) -> list[Any]:
+        """Every plan's statements in one round trip; each plan's parsed result, in order."""
+        results = self.queries([statement for plan in plans for statement in plan.statements])
+        out, at = [], 0
+        for plan in plans:
+            count = len(plan.statements)
+            out.append(plan.parse(results[at : at + count]))
+            at += count
+        return out

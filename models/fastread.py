@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from models.driver import Driver, read_time
+from models.driver import Driver, Plan, read_time
 
 _DOSSIER = (
     "SELECT status, closed_at, minor, treating_doctor, break_glass_allowed,"
@@ -64,6 +64,13 @@ class FactsReader:
     ) -> list[FactRows]:
         """:meth:`read` for each (patient id, professional ids, document ids), all in one
         round trip."""
+        result: list[FactRows] = self.driver.run(self.plan(requests))[0]
+        return result
+
+    def plan(
+        self, requests: Sequence[tuple[str, Collection[str], Collection[str] | None]]
+    ) -> Plan[list[FactRows]]:
+        """:meth:`read_many` as a plan, to share a round trip with other reads."""
         backend = self.driver.backend
 
         def listed(values: Collection[str]) -> Any:
@@ -82,15 +89,18 @@ class FactsReader:
                 (_SETS + _IN_PS[backend], {"pid": patient_id, "ps": listed(professionals)}),
                 (documents + _ORDER, parameters),
             ]
-        results = self.driver.queries(statements)
-        return [
-            (
-                _dossier(results[i]),
-                [(k, v) for k, v in results[i + 1]],
-                [_document(r) for r in results[i + 2]],
-            )
-            for i in range(0, len(results), 3)
-        ]
+        return Plan(statements, _parse)
+
+
+def _parse(results: list[list[Any]]) -> list[FactRows]:
+    return [
+        (
+            _dossier(results[i]),
+            [(k, v) for k, v in results[i + 1]],
+            [_document(r) for r in results[i + 2]],
+        )
+        for i in range(0, len(results), 3)
+    ]
 
 
 def _dossier(rows: list[Any]) -> Any:

@@ -20,7 +20,7 @@ is one ``executemany`` per table.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -32,7 +32,7 @@ from ledger.checkpoint import SignedCheckpoint
 from ledger.entry import Entry, LedgerHead, PatientHead
 from ledger.errors import LedgerStoreError
 from ledger.merkle import Node, NodeKey
-from models.driver import Driver, stored_time
+from models.driver import Driver, Plan, stored_time
 from models.errors import IndexMismatchError
 from models.table import (
     CheckpointRow,
@@ -84,6 +84,15 @@ _NODES_BY_KEY = {
     " ON n.level = json_extract(k.value, '$[0]') AND n.idx = json_extract(k.value, '$[1]')",
 }
 HEAD_SQL = "SELECT size, leaf_hash FROM ledger_heads WHERE id = 1"
+# The frontier of the stored tree (merkle.frontier_keys of its size), keys computed in SQL so
+# that it can be read in the same round trip as the head.
+_FRONTIER = (
+    "WITH RECURSIVE levels(level) AS (SELECT 0 UNION ALL SELECT level + 1 FROM levels"
+    " WHERE level < 62)"
+    " SELECT n.level, n.idx, n.hash FROM ledger_heads AS h CROSS JOIN levels AS l"
+    " JOIN merkle_nodes AS n ON n.level = l.level AND n.idx = (h.size >> l.level) - 1"
+    " WHERE h.id = 1 AND ((h.size >> l.level) & 1) = 1"
+)
 _MOVE_HEAD = (
     "UPDATE ledger_heads SET size = :size, leaf_hash = :leaf_hash WHERE id = 1 AND size = :first"
 )
@@ -98,6 +107,16 @@ _INSERT_NODE = "INSERT INTO merkle_nodes (level, idx, hash) VALUES (:level, :idx
 COPY_THRESHOLD = 64
 """Batches at least this long go to PostgreSQL by ``COPY`` (several times faster than
 ``executemany`` for bulk loads; smaller ones use plain inserts)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AppendReads:
+    """What an append under the lock needs, read with the lock: the ledger head, the heads
+    of the patients it appends for, and the tree's frontier nodes."""
+
+    head: LedgerHead
+    patient_heads: dict[str, PatientHead]
+    frontier: dict[NodeKey, bytes]
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,23 +264,29 @@ class SqlLedgerStore:
             "refs": refs if backend == "postgresql" else json.dumps(refs)
         }
 
-    def append_reads(
-        self, patient_refs: Collection[str], node_keys: Collection[NodeKey]
-    ) -> tuple[dict[str, PatientHead], dict[NodeKey, bytes]]:
-        """:meth:`patient_heads` and :meth:`nodes` in one round trip: what an append under the
-        lock reads (the patients' heads and the tree's frontier)."""
-        statements = []
+    def append_plan(self, patient_refs: Collection[str]) -> Plan[AppendReads]:
+        """Read what an append needs (the head, the tree's frontier, the heads of
+        ``patient_refs``) in one round trip, possibly with other reads. Precondition: the
+        transaction holds the append lock, so none of it can change before the append."""
+        statements: list[tuple[str, Mapping[str, Any]]] = [(HEAD_SQL, {}), (_FRONTIER, {})]
         if patient_refs:
             statements.append(self._patient_heads_query(patient_refs))
-        if node_keys:
-            statements.append(self._nodes_query(node_keys))
-        results = self.driver.queries(statements)
-        heads = results.pop(0) if patient_refs else []
-        nodes = results.pop(0) if node_keys else []
-        return (
-            {ref: PatientHead(patient_seq, leaf) for ref, patient_seq, leaf in heads},
-            {(level, idx): digest for level, idx, digest in nodes},
-        )
+
+        def parse(results: list[list[Any]]) -> AppendReads:
+            if not results[0]:
+                raise LedgerStoreError("ledger_heads has no row 1: the schema is not migrated")
+            (size, leaf_hash), *_ = results[0]
+            frontier = {(level, idx): digest for level, idx, digest in results[1]}
+            if len(frontier) != size.bit_count():
+                raise LedgerStoreError(f"node store lacks frontier nodes of size {size}")
+            heads = results[2] if patient_refs else []
+            return AppendReads(
+                LedgerHead(size, leaf_hash),
+                {ref: PatientHead(patient_seq, leaf) for ref, patient_seq, leaf in heads},
+                frontier,
+            )
+
+        return Plan(statements, parse)
 
     def append(
         self,

@@ -28,6 +28,7 @@ from engine.model import (
     Settings,
 )
 from engine.vocabulary import ActorType, DocumentStatus, DossierStatus
+from models.driver import Driver, Plan
 from models.errors import ConflictError
 from models.fastread import FactRows, FactsReader
 from models.record import (
@@ -126,6 +127,13 @@ class DossierRepository:
     ) -> list[Facts]:
         """:meth:`facts` of each (patient id, actor, document ids), in one round trip and one
         read per dossier, whatever the number of requests on it."""
+        facts: list[Facts] = Driver(self.session).run(self.facts_plan(requests))[0]
+        return facts
+
+    def facts_plan(
+        self, requests: Sequence[tuple[str, Actor, Sequence[str] | None]]
+    ) -> Plan[list[Facts]]:
+        """:meth:`facts_many` as a plan, to share a round trip with other reads."""
         wanted: dict[str, tuple[set[str], set[str] | None]] = {}
         for patient_id, actor, ids in requests:
             professionals, documents = wanted.setdefault(patient_id, (set(), set()))
@@ -136,14 +144,18 @@ class DossierRepository:
                     wanted[patient_id] = (professionals, None)
                 else:
                     documents.update(ids)
-        read = FactsReader(self.session).read_many(
+        read = FactsReader(self.session).plan(
             [(patient_id, ps, ids) for patient_id, (ps, ids) in wanted.items()]
         )
-        by_patient = {
-            patient_id: _state(patient_id, rows)
-            for patient_id, rows in zip(wanted, read, strict=True)
-        }
-        return [_facts(by_patient[patient_id], actor, ids) for patient_id, actor, ids in requests]
+
+        def parse(results: list[list[Any]]) -> list[Facts]:
+            by_patient = {
+                patient_id: _state(patient_id, rows)
+                for patient_id, rows in zip(wanted, read.parse(results), strict=True)
+            }
+            return [_facts(by_patient[pid], actor, ids) for pid, actor, ids in requests]
+
+        return Plan(read.statements, parse)
 
     def get(self, patient_id: str) -> Dossier | None:
         """The dossier, or None if there is none."""

@@ -269,15 +269,25 @@ def test_entries_deleted_after_the_last_checkpoint_are_found(db: Database) -> No
     assert (caught.value.seq, caught.value.kind) == (7, "deleted")
 
 
-def test_append_reads_are_the_patient_heads_and_the_frontier(db: Database, ledger: Ledger) -> None:
-    ledger.append([lf.draft(i, f"P{i % 3:04d}") for i in range(45)])
+@pytest.mark.parametrize("size", [0, 1, 45, 64])
+def test_a_batch_reads_the_head_the_frontier_and_the_patient_heads(
+    db: Database, ledger: Ledger, size: int
+) -> None:
+    """What a group commit reads under the lock, in one round trip; the frontier's keys are
+    computed in SQL from the stored size and equal merkle.frontier_keys."""
+    if size:
+        ledger.append([lf.draft(i, f"P{i % 3:04d}") for i in range(size)])
     refs = [ledger.appender.patient_ref(f"P{i:04d}") for i in range(4)]
-    keys = merkle.frontier_keys(45)
-    assert keys == [(0, 44), (2, 10), (3, 4), (5, 0)]  # 45 = 32 + 8 + 4 + 1
-    with db.read_only() as unit:
-        heads, frontier = unit.ledger.append_reads(refs, keys)
-        assert heads == unit.ledger.patient_heads(refs) and set(heads) == set(refs[:3])
-        assert frontier == unit.ledger.nodes(keys) and set(frontier) == set(keys)
-        assert unit.ledger.append_reads([], []) == ({}, {})
-        nodes = merkle.new_nodes(merkle.Nodes(frontier), 45, [merkle.hash_leaf(b"x")] * 3)
-        assert nodes == merkle.new_nodes(unit.ledger, 45, [merkle.hash_leaf(b"x")] * 3)
+    keys = merkle.frontier_keys(size)
+    assert merkle.frontier_keys(45) == [(0, 44), (2, 10), (3, 4), (5, 0)]  # 32 + 8 + 4 + 1
+    with db.unit_of_work() as unit:
+        reads, facts = unit.read_batch([], refs)
+        assert facts == []
+        assert reads.head == unit.ledger.head() and reads.head.size == size
+        assert reads.patient_heads == unit.ledger.patient_heads(refs)
+        assert set(reads.patient_heads) == set(refs[: min(size, 3)])
+        assert reads.frontier == unit.ledger.nodes(keys) and set(reads.frontier) == set(keys)
+        leaves = [merkle.hash_leaf(b"x")] * 3
+        assert merkle.new_nodes(merkle.Nodes(reads.frontier), size, leaves) == merkle.new_nodes(
+            unit.ledger, size, leaves
+        )
