@@ -51,6 +51,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=16,
         help="threads per worker (default 16: more concurrent calls share each group commit)",
     )
+    serve.add_argument(
+        "--connections",
+        type=int,
+        default=None,
+        help="open client connections per worker (default: --threads, so that connections "
+        "spread over the workers; raise it for many idle keep-alive clients)",
+    )
     serve.add_argument("--dev", action="store_true", help="Flask's development server")
     serve.set_defaults(run=_serve)
 
@@ -144,7 +151,8 @@ def _serve(args: argparse.Namespace) -> int:
         return EXIT_OK
     from api.server import run_gunicorn
 
-    run_gunicorn(settings, args.host, args.port, args.workers, args.threads)
+    connections = args.connections or args.threads
+    run_gunicorn(settings, args.host, args.port, args.workers, args.threads, connections)
     return EXIT_OK
 
 

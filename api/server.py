@@ -30,13 +30,25 @@ def _post_worker_init(worker: Any) -> None:
     gc.freeze()  # start-up objects leave the collector's generations: steadier p99
 
 
-def run_gunicorn(settings: Settings, host: str, port: int, workers: int, threads: int) -> None:
+def run_gunicorn(
+    settings: Settings,
+    host: str,
+    port: int,
+    workers: int,
+    threads: int,
+    connections: int | None = None,
+) -> None:
+    """gunicorn with Vigie's worker class. ``connections``: client connections one worker
+    holds at most (default 1000): a worker at its limit stops accepting, so a burst of new
+    connections spreads over the workers instead of piling on the fastest to accept (each
+    worker group-commits its own calls, so an idle worker is throughput lost)."""
     VigieServer(
         settings,
         {
             "bind": f"{host}:{port}",
             "workers": workers,
             "threads": threads,
+            "worker_connections": connections or 1000,
             "worker_class": "api.worker.VigieThreadWorker",
             "timeout": 30,
             "graceful_timeout": 10,

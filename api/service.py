@@ -117,9 +117,9 @@ class Vigie:
         self.verifier_key = verifier_key
         self.clock = clock
         self.limits = dict(limits or {})
-        self._leader = threading.Lock()
         self._pending_lock = threading.Lock()
         self._pending: list[_Job] = []
+        self._leading = False  # a thread is running a batch (under _pending_lock)
 
     # -- decisions ----------------------------------------------------------------------------
 
@@ -128,15 +128,32 @@ class Vigie:
         committed. Concurrent calls of this process are group-committed: one thread at a time
         (the leader) opens a transaction, waits for the append lock, and only then takes
         every call waiting (those that arrived during the wait included), runs them all (one
-        read of their facts, one append, one commit) and hands each its outcome. A batch
-        that fails is retried call by call, so one bad call cannot sink the others."""
+        read of their facts, one append, one commit) and hands each its outcome; then the
+        oldest call still waiting leads the next batch. A batch that fails is retried call
+        by call, so one bad call cannot sink the others."""
         job = _Job(call)
         with self._pending_lock:
             self._pending.append(job)
-        with self._leader:
-            if not job.finished:
-                self._run(self._take_pending)
+            lead = not self._leading
+            self._leading = True
+        if not lead:
+            job.woken.wait()  # finished, or asked to lead the next batch
+        if not job.finished:
+            self._lead()
         return job.outcome()
+
+    def _lead(self) -> None:
+        """Run one batch (the leader's own call is in it), then hand the lead to the oldest
+        call still waiting, if any: each thread is woken once, by its own event, instead of
+        all of them queueing on one lock to find out whether they are done."""
+        try:
+            self._run(self._take_pending)
+        finally:
+            with self._pending_lock:
+                if self._pending:
+                    self._pending[0].woken.set()
+                else:
+                    self._leading = False
 
     def _take_pending(self) -> list[_Job]:
         with self._pending_lock:
@@ -450,19 +467,22 @@ class _Job:
     def __init__(self, call: Call) -> None:
         self.call = call
         self.finished = False
+        self.woken = threading.Event()
         self._outcome: Outcome | None = None
         self._error: BaseException | None = None
 
     def succeed(self, outcome: Outcome) -> None:
         self._outcome, self.finished = outcome, True
+        self.woken.set()
 
     def fail(self, error: BaseException) -> None:
         self._error, self.finished = error, True
+        self.woken.set()
 
     def outcome(self) -> Outcome:
         if self._error is not None:
             raise self._error
-        assert self._outcome is not None  # finished, under the leader lock
+        assert self._outcome is not None  # finished: woken after succeed()
         return self._outcome
 
 
