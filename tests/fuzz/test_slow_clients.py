@@ -89,3 +89,28 @@ def test_slowloris_is_bounded_by_the_client_timeout(server: int) -> None:
     finally:
         for connection in idle:
             connection.close()
+
+
+def test_keep_alive_and_pipelined_requests_on_one_connection(server: int) -> None:
+    """A kept-alive connection stays in its thread while requests follow (api/worker.py): two
+    requests in a row, then two sent in one write, all answered on the same connection, and
+    a connection idle past the short wait still gets its next answer (from the poller)."""
+    request = b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n"
+
+    def answers(connection: socket.socket, count: int) -> bytes:
+        data = b""
+        while data.count(b"HTTP/1.1 200") < count or not data.rstrip().endswith(b"}"):
+            chunk = connection.recv(65536)
+            assert chunk, f"connection closed after {data.count(b'HTTP/1.1 200')} answers"
+            data += chunk
+        return data
+
+    with socket.create_connection(("127.0.0.1", server), timeout=10) as connection:
+        for _ in range(2):
+            connection.sendall(request)
+            assert answers(connection, 1).count(b"HTTP/1.1 200") == 1
+        connection.sendall(request + request)
+        assert answers(connection, 2).count(b"HTTP/1.1 200") == 2
+        time.sleep(0.3)  # beyond the in-thread wait, within gunicorn's keep-alive (2 s)
+        connection.sendall(request)
+        assert answers(connection, 1).count(b"HTTP/1.1 200") == 1
