@@ -218,7 +218,9 @@ class Vigie:
         request = call.request
         actor = request.actor
         decision_id = str(uuid.uuid4())
-        facts = batch_state.facts(position, request) or self._facts(uow, request)
+        facts = batch_state.facts(position, request)
+        if facts is None:  # not read ahead, or its dossier changed earlier in the batch
+            facts = self._facts(uow, request)
         batch: BatchDecision | None = None
         if call.documents:
             batch = self.engine.decide_documents(request, facts, now)
