@@ -248,7 +248,10 @@ class SqlLedgerStore:
     def head(self) -> LedgerHead:
         if self._head is not None:
             return self._head
-        rows = self.driver.rows(HEAD_SQL, {})
+        return self._read_head(self.driver.rows(HEAD_SQL, {}))
+
+    @staticmethod
+    def _read_head(rows: list[Any]) -> LedgerHead:
         if not rows:
             raise LedgerStoreError("ledger_heads has no row 1: the schema is not migrated")
         return LedgerHead(rows[0][0], rows[0][1])
@@ -270,22 +273,25 @@ class SqlLedgerStore:
 
     def append_plan(self, patient_refs: Collection[str]) -> Plan[AppendReads]:
         """Read what an append needs (the head, the tree's frontier, the heads of
-        ``patient_refs``) in one round trip, possibly with other reads. Precondition: the
-        transaction holds the append lock, so none of it can change before the append."""
-        statements: list[tuple[str, Mapping[str, Any]]] = [(HEAD_SQL, {}), (_FRONTIER, {})]
+        ``patient_refs``) in one round trip, possibly with other reads; the head is read
+        only if taking the lock did not already. Precondition: the transaction holds the
+        append lock, so none of it can change before the append."""
+        known = self._head
+        statements: list[tuple[str, Mapping[str, Any]]] = [(_FRONTIER, {})]
+        if known is None:
+            statements.append((HEAD_SQL, {}))
         if patient_refs:
             statements.append(self._patient_heads_query(patient_refs))
 
         def parse(results: list[list[Any]]) -> AppendReads:
-            if not results[0]:
-                raise LedgerStoreError("ledger_heads has no row 1: the schema is not migrated")
-            (size, leaf_hash), *_ = results[0]
-            frontier = {(level, idx): digest for level, idx, digest in results[1]}
-            if len(frontier) != size.bit_count():
-                raise LedgerStoreError(f"node store lacks frontier nodes of size {size}")
-            heads = results[2] if patient_refs else []
+            frontier_rows, *rest = results
+            head = known if known is not None else self._read_head(rest.pop(0))
+            frontier = {(level, idx): digest for level, idx, digest in frontier_rows}
+            if len(frontier) != head.size.bit_count():
+                raise LedgerStoreError(f"node store lacks frontier nodes of size {head.size}")
+            heads = rest[0] if patient_refs else []
             return AppendReads(
-                LedgerHead(size, leaf_hash),
+                head,
                 {ref: PatientHead(patient_seq, leaf) for ref, patient_seq, leaf in heads},
                 frontier,
             )
