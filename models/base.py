@@ -20,6 +20,22 @@ NAMING_CONVENTION = {
 }
 
 
+def as_utc(moment: datetime) -> datetime:
+    """``moment`` in UTC. Precondition: it is timezone-aware (a naive datetime is refused,
+    since its zone would be a guess)."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"naive datetime {moment!r}: timestamps must be timezone-aware")
+    return moment.astimezone(UTC)
+
+
+def read_time(value: Any) -> datetime | None:
+    """A stored timestamp (a datetime, or SQLite's text) as an aware UTC datetime."""
+    if value is None:
+        return None
+    moment: datetime = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
 class UtcDateTime(TypeDecorator[datetime]):
     """A timestamp stored in UTC and always read back as an aware UTC datetime.
 
@@ -32,18 +48,11 @@ class UtcDateTime(TypeDecorator[datetime]):
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise ValueError(f"naive datetime {value!r}: timestamps must be timezone-aware")
-        value = value.astimezone(UTC)
+        value = as_utc(value)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        moment: datetime = datetime.fromisoformat(value) if isinstance(value, str) else value
-        if moment.tzinfo is None:
-            return moment.replace(tzinfo=UTC)
-        return moment.astimezone(UTC)
+        return read_time(value)
 
 
 #: A 64-bit integer that is SQLite's rowid when it is the whole primary key.

@@ -18,11 +18,13 @@ import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import lru_cache
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy.orm import Session
+
+from models.base import as_utc
 
 T = TypeVar("T")
 _NAMED = re.compile(r"(?<!:):([a-z_]+)")
@@ -37,20 +39,8 @@ def styled(sql: str, backend: str) -> str:
 def stored_time(moment: datetime, backend: str) -> datetime | str:
     """An aware datetime as ``models.base.UtcDateTime`` binds it: UTC; on SQLite the text
     SQLAlchemy's DateTime writes (so comparisons with values bound by SQLAlchemy hold)."""
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError(f"naive datetime {moment!r}: timestamps must be timezone-aware")
-    moment = moment.astimezone(UTC)
-    if backend == "sqlite":
-        return moment.strftime("%Y-%m-%d %H:%M:%S.%f")
-    return moment
-
-
-def read_time(value: Any) -> datetime | None:
-    """A stored timestamp as an aware UTC datetime (what ``UtcDateTime`` returns)."""
-    if value is None:
-        return None
-    moment: datetime = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    moment = as_utc(moment)
+    return moment.strftime("%Y-%m-%d %H:%M:%S.%f") if backend == "sqlite" else moment
 
 
 @dataclass(frozen=True, slots=True)

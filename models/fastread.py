@@ -13,9 +13,8 @@ import json
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy.orm import Session
-
-from models.driver import Driver, Plan, read_time
+from models.base import read_time
+from models.driver import Plan
 
 _DOSSIER = (
     "SELECT status, closed_at, minor, treating_doctor, break_glass_allowed,"
@@ -46,50 +45,31 @@ FactRows = tuple[Any, list[tuple[str, str]], list[tuple[Any, ...]]]
 """A dossier row (None if absent), its id sets as (kind, id) and its document rows."""
 
 
-class FactsReader:
-    """Reads the facts of one request on the session's connection (its transaction)."""
+def plan(
+    backend: str, requests: Sequence[tuple[str, Collection[str], Collection[str] | None]]
+) -> Plan[list[FactRows]]:
+    """For each (patient id, professional ids, document ids): the dossier row (None if
+    absent), the id sets (kind, id; accesses only of those professionals) and the document
+    rows (ids None: all). Three statements per patient, sent in one round trip by
+    ``Driver.run``, possibly with other reads."""
 
-    def __init__(self, session: Session) -> None:
-        self.driver = Driver(session)
+    def listed(values: Collection[str]) -> Any:
+        wanted = sorted(set(values))
+        return wanted if backend == "postgresql" else json.dumps(wanted)
 
-    def read(
-        self, patient_id: str, professionals: Collection[str], ids: Collection[str] | None
-    ) -> FactRows:
-        """The dossier row (None if absent), the id sets (kind, id; accesses only of
-        ``professionals``) and the document rows (``ids`` None: all), in one round trip."""
-        return self.read_many([(patient_id, professionals, ids)])[0]
-
-    def read_many(
-        self, requests: Sequence[tuple[str, Collection[str], Collection[str] | None]]
-    ) -> list[FactRows]:
-        """:meth:`read` for each (patient id, professional ids, document ids), all in one
-        round trip."""
-        result: list[FactRows] = self.driver.run(self.plan(requests))[0]
-        return result
-
-    def plan(
-        self, requests: Sequence[tuple[str, Collection[str], Collection[str] | None]]
-    ) -> Plan[list[FactRows]]:
-        """:meth:`read_many` as a plan, to share a round trip with other reads."""
-        backend = self.driver.backend
-
-        def listed(values: Collection[str]) -> Any:
-            wanted = sorted(set(values))
-            return wanted if backend == "postgresql" else json.dumps(wanted)
-
-        statements: list[tuple[str, dict[str, Any]]] = []
-        for patient_id, professionals, ids in requests:
-            documents = _DOCUMENTS
-            parameters: dict[str, Any] = {"pid": patient_id}
-            if ids is not None:
-                documents += _BY_ID[backend]
-                parameters["ids"] = listed(ids)
-            statements += [
-                (_DOSSIER, {"pid": patient_id}),
-                (_SETS + _IN_PS[backend], {"pid": patient_id, "ps": listed(professionals)}),
-                (documents + _ORDER, parameters),
-            ]
-        return Plan(statements, _parse)
+    statements: list[tuple[str, dict[str, Any]]] = []
+    for patient_id, professionals, ids in requests:
+        documents = _DOCUMENTS
+        parameters: dict[str, Any] = {"pid": patient_id}
+        if ids is not None:
+            documents += _BY_ID[backend]
+            parameters["ids"] = listed(ids)
+        statements += [
+            (_DOSSIER, {"pid": patient_id}),
+            (_SETS + _IN_PS[backend], {"pid": patient_id, "ps": listed(professionals)}),
+            (documents + _ORDER, parameters),
+        ]
+    return Plan(statements, _parse)
 
 
 def _parse(results: list[list[Any]]) -> list[FactRows]:

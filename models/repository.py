@@ -28,9 +28,10 @@ from engine.model import (
     Settings,
 )
 from engine.vocabulary import ActorType, DocumentStatus, DossierStatus
+from models import fastread
 from models.driver import Driver, Plan
 from models.errors import ConflictError
-from models.fastread import FactRows, FactsReader
+from models.fastread import FactRows
 from models.record import (
     DOCUMENT_COLUMNS,
     DOSSIER_COLUMNS,
@@ -144,8 +145,9 @@ class DossierRepository:
                     wanted[patient_id] = (professionals, None)
                 else:
                     documents.update(ids)
-        read = FactsReader(self.session).plan(
-            [(patient_id, ps, ids) for patient_id, (ps, ids) in wanted.items()]
+        read = fastread.plan(
+            self.session.get_bind().dialect.name,
+            [(patient_id, ps, ids) for patient_id, (ps, ids) in wanted.items()],
         )
 
         def parse(results: list[list[Any]]) -> list[Facts]:
