@@ -8,6 +8,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,6 +22,7 @@ from ledger.checkpoint import CheckpointSigner
 from ledger.entry import Draft, Entry
 from ledger.writer import LedgerWriter
 from models.database import Database, UnitOfWork
+from models.driver import Driver
 
 T0 = datetime(2026, 3, 2, 9, 15, 30, 123456, tzinfo=UTC)
 DOCTOR = Actor("810000000001", ActorType.PROFESSIONAL, profession="10")
@@ -75,3 +77,17 @@ def later(seconds: float) -> datetime:
 
 def settings(**changes: bool) -> Settings:
     return Settings(**changes)
+
+
+def spy_driver(monkeypatch: pytest.MonkeyPatch, method: str) -> list[Any]:
+    """Record the first argument of every ``Driver.<method>`` call (the SQL of ``rows``, the
+    statement list of ``queries``); the real method still runs."""
+    calls: list[Any] = []
+    real = getattr(Driver, method)
+
+    def recorded(driver: Driver, first: Any, *rest: Any) -> Any:
+        calls.append(first)
+        return real(driver, first, *rest)
+
+    monkeypatch.setattr(Driver, method, recorded)
+    return calls

@@ -5,7 +5,6 @@ on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 import ledger_factory as lf
 import pytest
@@ -19,9 +18,8 @@ from ledger.export import verify_export
 from ledger.store import LedgerStore
 from ledger.verify import verify_ledger
 from models.database import Database, UnitOfWork
-from models.driver import Driver
 from models.ledger_store import COPY_THRESHOLD, EntryIndex
-from tests.models.conftest import Ledger
+from tests.models.conftest import Ledger, spy_driver
 
 
 class TestSqlLedgerStoreContract(LedgerStoreContract):
@@ -178,14 +176,7 @@ def test_nodes_and_patient_heads_are_one_query_each(
     db: Database, ledger: Ledger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ledger.append([lf.draft(i, f"P{i % 5:04d}") for i in range(64)])
-    statements: list[str] = []
-    real_rows = Driver.rows
-
-    def counted(driver: Driver, sql: str, parameters: Any) -> list[Any]:
-        statements.append(sql)
-        return real_rows(driver, sql, parameters)
-
-    monkeypatch.setattr(Driver, "rows", counted)  # a spy: the real queries still run
+    statements = spy_driver(monkeypatch, "rows")
     with db.read_only() as unit:
         keys = merkle.range_keys(0, 64) + merkle.range_keys(0, 63) + [(0, 64), (7, 0)]
         found = unit.ledger.nodes(keys)

@@ -3,9 +3,7 @@ outbox and the access review, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import timedelta, timezone
-from typing import Any
 
 import pytest
 
@@ -18,10 +16,9 @@ from engine.vocabulary import (
     Recipient,
 )
 from models.database import Database, UnitOfWork
-from models.driver import Driver
 from models.errors import ConflictError, StoreError
 from models.repository import AccessBasis
-from tests.models.conftest import AUDITOR, DOCTOR, NURSE, PARENT, PATIENT, T0, later
+from tests.models.conftest import AUDITOR, DOCTOR, NURSE, PARENT, PATIENT, T0, later, spy_driver
 
 PID = "P1"
 
@@ -79,18 +76,11 @@ def test_facts_for_non_professionals_never_flag_a_first_access(
 def test_facts_for_a_professional_and_first_access(
     dossier: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    sent: list[int] = []
-    real_queries = Driver.queries
-
-    def counted(driver: Driver, statements: Sequence[tuple[str, Any]]) -> list[list[Any]]:
-        sent.append(len(statements))
-        return real_queries(driver, statements)
-
-    monkeypatch.setattr(Driver, "queries", counted)  # a spy: the real reads still run
+    sent = spy_driver(monkeypatch, "queries")
     with dossier.unit_of_work() as unit:
         repo = unit.dossiers
         facts = repo.facts(PID, DOCTOR, ["D1", "nope"])
-        assert sent == [3]  # three statements, one round trip on PostgreSQL
+        assert [len(s) for s in sent] == [3]  # three statements, one round trip
         assert facts.first_access is True
         assert set(facts.documents) == {"D1"}
         assert repo.record_access(PID, DOCTOR.id, later(3)) is True
@@ -324,18 +314,11 @@ def test_facts_of_a_batch_are_each_requests_facts_in_one_round_trip(
         for actor in (DOCTOR, NURSE, PATIENT, PARENT)
         for ids in (None, (), ("D2",), ("D2", "D1", "nope"))
     ]
-    sent: list[int] = []
-    real_queries = Driver.queries
-
-    def counted(driver: Driver, statements: Sequence[tuple[str, Any]]) -> list[list[Any]]:
-        sent.append(len(statements))
-        return real_queries(driver, statements)
-
     with db.read_only() as unit:
         one_by_one = [unit.dossiers.facts(*request) for request in requests]
-        monkeypatch.setattr(Driver, "queries", counted)
+        sent = spy_driver(monkeypatch, "queries")
         together = unit.dossiers.facts_many(requests)
     assert together == one_by_one
-    assert sent == [3 * 3]  # three dossiers (one absent), three statements each, one trip
+    assert [len(s) for s in sent] == [3 * 3]  # 3 dossiers (one absent) x 3 statements, 1 trip
     assert [list(f.documents) for f in together[:4]] == [["D1", "D2"], [], ["D2"], ["D1", "D2"]]
     assert together[0].first_access is False and together[4].first_access is True
