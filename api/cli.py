@@ -114,6 +114,13 @@ def _add_ledger_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
     ledger_sub = ledger.add_subparsers(title="ledger commands", metavar="COMMAND")
     verify = _command(ledger_sub, "verify", "re-check every entry, chain and checkpoint")
     verify.add_argument("--quiet", action="store_true", help="no progress lines")
+    verify.add_argument(
+        "--workers",
+        type=_positive,
+        default=os.cpu_count() or 1,
+        help="processes reading and checking chunks in parallel on ledgers of 131,072 entries "
+        "or more (default: one per CPU; 1: all in this process)",
+    )
     verify.set_defaults(run=_ledger_verify)
     checkpoint = _command(ledger_sub, "checkpoint", "sign a checkpoint now and print it")
     checkpoint.set_defaults(run=_ledger_checkpoint)
@@ -128,6 +135,17 @@ def _add_ledger_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
     erase.add_argument("--by", help="who orders it (default: cli:<user>)")
     erase.add_argument("--force", action="store_true", help="also when the dossier is open")
     erase.set_defaults(run=_ledger_erase)
+
+
+def _positive(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return value
 
 
 def _command(
@@ -256,6 +274,8 @@ def _ledger_verify(args: argparse.Namespace) -> int:
                 keys.ledger_signer.verifier,
                 origin=settings.ledger_origin,
                 progress=progress,
+                reader=database.ledger_reader(),
+                workers=args.workers,
             )
             uow.ledger.check_search_columns()
     except LedgerError as exc:

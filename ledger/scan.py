@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from hashlib import sha256
+from typing import NamedTuple
 
 from ledger.entry import Entry
 
@@ -93,7 +94,7 @@ def _learn(known: _Known, cols: list[tuple[bytes, ...]]) -> bool:
 _BLOCK = 256
 
 
-def _columns(headers: list[bytes]) -> list[tuple[bytes, ...]] | None:
+def _columns(headers: Sequence[bytes]) -> list[tuple[bytes, ...]] | None:
     """The 11 parts of every header, as columns; None when a header does not have 11.
 
     Split in small blocks so the per-header lists die young (a whole chunk of live lists
@@ -114,12 +115,67 @@ def _wrapped(key: bytes, hexes: bytes) -> bytes:
     return b'%s":"%s"' % (key, hexes.replace(b"\n", b'"\n%s":"' % key))
 
 
+class Columns(NamedTuple):
+    """A chunk of stored entries as columns (what the fast pass reads of them)."""
+
+    headers: Sequence[bytes]
+    payloads: Sequence[bytes | None]
+    salts: Sequence[bytes | None]
+    leaf_hashes: Sequence[bytes]
+
+    @classmethod
+    def of(cls, entries: Sequence[Entry]) -> Columns:
+        return cls(
+            [e.header for e in entries],
+            [e.payload for e in entries],
+            [e.salt for e in entries],
+            [e.leaf_hash for e in entries],
+        )
+
+    def rows(self, start: int, stop: int) -> Columns:
+        """Rows ``start`` to ``stop`` (excluded)."""
+        return Columns(
+            self.headers[start:stop],
+            self.payloads[start:stop],
+            self.salts[start:stop],
+            self.leaf_hashes[start:stop],
+        )
+
+
+@dataclass(slots=True)
+class Local:
+    """What one chunk proved on its own (anywhere: in a worker process too), and what only the
+    ledger state before it can still refute. Column parts are newline-joined bytes: cheap to
+    send between processes and to compare."""
+
+    start: int
+    count: int
+    last_leaf: bytes
+    first_prev: bytes
+    """The first header's ``prev":...`` part (the others were checked within the chunk)."""
+    refs: bytes
+    """Every header's ``patient_ref":...`` part."""
+    seqs: bytes
+    """Every header's ``patient_seq":...`` part."""
+    patient_prevs: bytes
+    """Every header's ``patient_prev":...`` part."""
+    parts: bytes
+    """``patient_prev":"<leaf>"`` of each row: what its patient's next entry must hold."""
+    erasures: list[int]
+    """Rows of kind ``erasure``."""
+    erased: list[int]
+    """Rows whose payload and salt are both gone."""
+
+
 class Scanner:
     """Runs the fast pass chunk after chunk, remembering validated header parts.
 
     Known parts are compared a whole column at a time: ``b"\n".join(column)`` against the
     newline-joined expected parts. No expected part holds a newline, so equal joins mean equal
-    parts, one by one (the column's joins hold at least as many newlines as the expected one)."""
+    parts, one by one (the column's joins hold at least as many newlines as the expected one).
+
+    :meth:`local` needs nothing but the chunk and where it starts; :meth:`apply` checks the
+    rest against the state left by the chunks before. :meth:`chunk` does both."""
 
     def __init__(self) -> None:
         self._known = _Known()
@@ -128,81 +184,109 @@ class Scanner:
     def chunk(self, state: ScanState, chunk: Sequence[Entry], leaves: list[bytes]) -> bool:
         """Check a whole chunk; advance ``state`` and return True only if everything holds.
         On False, ``state`` is unchanged and the caller runs the reference path."""
-        n = len(chunk)
-        if not n or leaves != [e.leaf_hash for e in chunk]:
-            return False
-        headers = [e.header for e in chunk]
+        local = self.local(state.position, Columns.of(chunk), leaves)
+        return local is not None and self.apply(state, local)
+
+    def local(self, start: int, chunk: Columns, leaves: list[bytes]) -> Local | None:
+        """The checks of a chunk whose first entry should be ``start`` that need no state: leaf
+        hashes (``leaves``, computed from the headers), header shape, seqs, prev links inside
+        the chunk, payload commitments. None when any fails or is in doubt."""
+        headers = chunk.headers
+        n = len(headers)
+        if not n or leaves != list(chunk.leaf_hashes):
+            return None
         if not all(map(bytes.isascii, headers)):
             try:
                 b"".join(headers).decode("utf-8")
             except UnicodeDecodeError:
-                return False
+                return None
         cols = _columns(headers)
         if cols is None:
-            return False
-        p = state.position
+            return None
         if cols[10].count(V1) != n:
-            return False
-        if b"\n".join(cols[8]) != ('seq":' + '\nseq":'.join(map(str, range(p, p + n)))).encode():
-            return False
+            return None
+        seqs = 'seq":' + '\nseq":'.join(map(str, range(start, start + n)))
+        if b"\n".join(cols[8]) != seqs.encode():
+            return None
         hexes = hexlify(b"".join(leaves), b"\n", 32)  # one line per leaf
-        prevs = (
-            b'prev":null' if state.last_leaf is None else b'prev":"%s"' % hexlify(state.last_leaf)
-        )
-        if n > 1:
-            prevs += b"\n" + _wrapped(b"prev", hexes[:-65])
-        if b"\n".join(cols[6]) != prevs:
-            return False
+        if n > 1 and b"\n".join(cols[6][1:]) != _wrapped(b"prev", hexes[:-65]):
+            return None
         try:
-            digests = b"".join([sha256(e.salt + e.payload).digest() for e in chunk])  # type: ignore[operator]
+            opened = map(bytes.__add__, chunk.salts, chunk.payloads)  # type: ignore[arg-type]
+            digests = b"".join([sha256(data).digest() for data in opened])
         except TypeError:  # a payload or salt is gone
             erased_rows = self._erased(chunk, cols[4])
             if erased_rows is None:
-                return False
+                return None
         else:
             erased_rows = []
             if b"\n".join(cols[4]) != _wrapped(b"payload_hash", hexlify(digests, b"\n", 32)):
-                return False
+                return None
         if not _learn(self._known, cols):
+            return None
+        prefixes = self._known.prefixes
+        kinds = {pf for pf in set(cols[0]) if prefixes[pf] == b"erasure"}
+        erasures = [i for i, pf in enumerate(cols[0]) if pf in kinds] if kinds else []
+        if any(cols[2][i] == NULL_REF for i in (*erasures, *erased_rows)):
+            return None  # an erasure, or an erased payload, about no patient
+        return Local(
+            start=start,
+            count=n,
+            last_leaf=leaves[-1],
+            first_prev=cols[6][0],
+            refs=b"\n".join(cols[2]),
+            seqs=b"\n".join(cols[3]),
+            patient_prevs=b"\n".join(cols[1]),
+            parts=_wrapped(b"patient_prev", hexes),
+            erasures=erasures,
+            erased=erased_rows,
+        )
+
+    def apply(self, state: ScanState, local: Local) -> bool:
+        """Check ``local`` against ``state`` (the chunk must start at ``state.position`` and
+        link to its last leaf; the patient chains and erasures must continue), and advance
+        ``state`` when it all holds. On False, ``state`` is unchanged."""
+        if local.start != state.position:
             return False
-        parts = _wrapped(b"patient_prev", hexes).split(b"\n")
-        if not self._chains(state, cols, parts, erased_rows):
+        first_prev = (
+            b'prev":null' if state.last_leaf is None else b'prev":"%s"' % hexlify(state.last_leaf)
+        )
+        if local.first_prev != first_prev:
             return False
-        state.last_leaf = leaves[-1]
+        if not self._chains(state, local):
+            return False
+        state.last_leaf = local.last_leaf
         return True
 
     @staticmethod
-    def _erased(chunk: Sequence[Entry], column: tuple[bytes, ...]) -> list[int] | None:
+    def _erased(chunk: Columns, column: tuple[bytes, ...]) -> list[int] | None:
         """Rows whose payload and salt are both gone (the others must open their commitment);
         None when a commitment fails or only one of payload and salt is gone."""
         erased: list[int] = []
-        for i, (e, part) in enumerate(zip(chunk, column, strict=True)):
-            if e.payload is not None and e.salt is not None:
-                if part != b'payload_hash":"%s"' % hexlify(sha256(e.salt + e.payload).digest()):
+        rows = zip(chunk.salts, chunk.payloads, column, strict=True)
+        for i, (salt, payload, part) in enumerate(rows):
+            if payload is not None and salt is not None:
+                if part != b'payload_hash":"%s"' % hexlify(sha256(salt + payload).digest()):
                     return None
-            elif e.payload is None and e.salt is None and part.startswith(b'payload_hash":"'):
+            elif payload is None and salt is None and part.startswith(b'payload_hash":"'):
                 erased.append(i)
             else:
                 return None
         return erased
 
-    def _chains(
-        self,
-        state: ScanState,
-        cols: list[tuple[bytes, ...]],
-        parts: list[bytes],
-        erased_rows: list[int],
-    ) -> bool:
-        """The patient chains: ``parts[i]`` is ``patient_prev":"<leaf i>"``."""
+    def _chains(self, state: ScanState, local: Local) -> bool:
+        """The patient chains and erasures of ``local``; advances ``state`` when they hold."""
         seqs, last_parts = state.patient_seqs, state.patient_leaves
         seq_parts = self._seq_parts
+        refs = local.refs.split(b"\n")
+        parts = local.parts.split(b"\n")
         # ints and bytes only, no tuples: a chunk allocates nothing the cyclic GC tracks
         numbers: dict[bytes, int] = {}  # last patient_seq of each patient seen in the chunk
         prevs: dict[bytes, bytes] = {}  # and the patient_prev part its next entry must hold
         want_seqs: list[bytes] = []
         want_prevs: list[bytes] = []
         add_seq, add_prev = want_seqs.append, want_prevs.append
-        for ref, part in zip(cols[2], parts, strict=True):
+        for ref, part in zip(refs, parts, strict=True):
             number = numbers.get(ref)
             if number is None:
                 if ref == NULL_REF:
@@ -227,38 +311,30 @@ class Scanner:
             add_prev(prev)
             numbers[ref] = number
             prevs[ref] = part
-        if b"\n".join(cols[3]) != b"\n".join(want_seqs):
+        if local.seqs != b"\n".join(want_seqs):
             return False
-        if b"\n".join(cols[1]) != b"\n".join(want_prevs):
+        if local.patient_prevs != b"\n".join(want_prevs):
             return False
-        unjustified = self._unjustified(state, cols, erased_rows)
-        if unjustified is None:
-            return False
+        unjustified = _unjustified(state, local, refs)
         seqs.update(numbers)
         last_parts.update(prevs)
         state.unjustified = unjustified
-        state.erased += len(erased_rows)
-        state.position += len(parts)
+        state.erased += len(local.erased)
+        state.position += local.count
         return True
 
-    def _unjustified(
-        self, state: ScanState, cols: list[tuple[bytes, ...]], erased_rows: list[int]
-    ) -> dict[bytes, int] | None:
-        """``state.unjustified`` after this chunk's erased payloads and erasure entries (None
-        when one of them is about no patient)."""
-        prefixes = self._known.prefixes
-        kinds = {pf for pf in set(cols[0]) if prefixes[pf] == b"erasure"}
-        erasures = [i for i, pf in enumerate(cols[0]) if pf in kinds] if kinds else []
-        if not erasures and not erased_rows:
-            return state.unjustified
-        unjustified = dict(state.unjustified)
-        erasure_set = set(erasures)
-        for i in sorted(erasure_set.union(erased_rows)):
-            ref = cols[2][i]
-            if ref == NULL_REF:
-                return None
-            if i not in erasure_set:
-                unjustified.setdefault(ref, state.position + i)
-            else:
-                unjustified.pop(ref, None)
-        return unjustified
+
+def _unjustified(state: ScanState, local: Local, refs: list[bytes]) -> dict[bytes, int]:
+    """``state.unjustified`` after this chunk's erased payloads and erasure entries (rows
+    about no patient were refused by :meth:`Scanner.local`)."""
+    if not local.erasures and not local.erased:
+        return state.unjustified
+    unjustified = dict(state.unjustified)
+    erasure_set = set(local.erasures)
+    for i in sorted(erasure_set.union(local.erased)):
+        ref = refs[i]
+        if i not in erasure_set:
+            unjustified.setdefault(ref, state.position + i)
+        else:
+            unjustified.pop(ref, None)
+    return unjustified

@@ -13,8 +13,12 @@ entry-by-entry path, which is the reference and names the fault.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+import multiprocessing
+import threading
+from collections import deque
+from collections.abc import Callable, Collection, Sequence
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
 from hashlib import sha256
 
 from ledger import merkle
@@ -22,7 +26,7 @@ from ledger.checkpoint import Checkpoint, verify_checkpoint
 from ledger.entry import Entry, Header, parse_header
 from ledger.errors import CheckpointError, EntryError, FaultKind, LedgerFault, NoteError
 from ledger.note import NoteVerifier, parse_note
-from ledger.scan import Scanner, ScanState
+from ledger.scan import Columns, Local, Scanner, ScanState
 from ledger.store import LedgerStore
 
 SCAN_BLOCK = 1024
@@ -31,6 +35,18 @@ parts stay in the CPU caches (4096 at a time ran about 25% slower)."""
 
 Progress = Callable[[int, int], None]
 """Called as progress(entries_done, entries_total) after each chunk."""
+
+ChunkReader = Callable[[int, int], Columns]
+"""``reader(first, limit)``: up to ``limit`` stored entries from seq ``first`` on, in seq order,
+as :meth:`LedgerStore.entries` gives them but as columns, callable in a worker process:
+picklable, opening its own connection there (``models.database.LedgerReader``)."""
+
+AHEAD = 3
+"""Chunks read ahead per worker in a parallel verification."""
+
+PARALLEL_MIN = 1 << 17
+"""Below this many entries a parallel verification runs in one process (starting workers
+takes longer than it saves)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,26 +246,165 @@ def _chunk_levels(leaves: list[bytes]) -> list[list[bytes]]:
     return levels
 
 
+def _subtree_nodes(
+    start: int, leaves: list[bytes], sizes: Collection[int]
+) -> dict[merkle.NodeKey, bytes] | None:
+    """The nodes, keyed (level, index) inside the chunk, that extending a tree of ``start``
+    leaves by ``leaves`` and checking the checkpoint ``sizes`` within it will need; None when
+    the chunk is not an aligned subtree (``start`` a multiple of its power-of-two span)."""
+    if start % (1 << max(len(leaves) - 1, 0).bit_length()):
+        return None
+    levels = _chunk_levels(leaves)
+    end = start + len(leaves)
+    keys = set(merkle.range_keys(0, len(leaves)))
+    for size in sizes:
+        if start < size <= end:
+            keys.update(merkle.range_keys(0, size - start))
+    return {(lv, ix): levels[lv][ix] for lv, ix in keys}
+
+
+def _push_nodes(
+    tree: merkle.CompactRange,
+    count: int,
+    nodes: dict[merkle.NodeKey, bytes],
+    checkpoints: _Checkpoints,
+) -> None:
+    """Extend ``tree`` by an aligned chunk of ``count`` leaves given by its :func:`_subtree_nodes`,
+    checking every checkpoint size reached on the way."""
+    start = tree.size
+    before = tree.frontier()
+    for size in sorted(s for s in checkpoints.by_size if start < s <= start + count):
+        local = [nodes[key] for key in merkle.range_keys(0, size - start)]
+        checkpoints.check(size, merkle.fold(before + local))
+    for key in merkle.range_keys(0, count):
+        tree.push_node(key[0], nodes[key])
+
+
 def _advance_tree(
     tree: merkle.CompactRange, leaves: list[bytes], checkpoints: _Checkpoints
 ) -> None:
     """Push ``leaves`` into ``tree``, checking every checkpoint size reached on the way."""
-    start = tree.size
-    sizes = [s for s in checkpoints.by_size if start < s <= start + len(leaves)]
-    aligned = start % (1 << max(len(leaves) - 1, 0).bit_length()) == 0
-    if not aligned:
-        for i, leaf in enumerate(leaves):
-            tree.push_leaf(leaf)
-            if start + i + 1 in checkpoints.by_size:
-                checkpoints.check(start + i + 1, tree.root())
+    nodes = _subtree_nodes(tree.size, leaves, checkpoints.by_size)
+    if nodes is not None:
+        _push_nodes(tree, len(leaves), nodes, checkpoints)
         return
-    levels = _chunk_levels(leaves)
-    before = tree.frontier()
-    for size in sorted(sizes):
-        local = [levels[lv][ix] for lv, ix in merkle.range_keys(0, size - start)]
-        checkpoints.check(size, merkle.fold(before + local))
-    for level, index in merkle.range_keys(0, len(leaves)):
-        tree.push_node(level, levels[level][index])
+    start = tree.size
+    for i, leaf in enumerate(leaves):
+        tree.push_leaf(leaf)
+        if start + i + 1 in checkpoints.by_size:
+            checkpoints.check(start + i + 1, tree.root())
+
+
+@dataclass
+class _Run:
+    """One verification's state: the scan, the tree, the checkpoints, and the store the
+    reference path reads from."""
+
+    store: LedgerStore
+    checkpoints: _Checkpoints
+    state: ScanState = field(default_factory=ScanState)
+    scanner: Scanner = field(default_factory=Scanner)
+    tree: merkle.CompactRange = field(default_factory=merkle.CompactRange)
+
+    def chunk(self, chunk: Sequence[Entry]) -> None:
+        """Verify a read chunk starting at ``state.position``: fast pass a block at a time,
+        the reference path for any block it declines (which raises the fault, if any)."""
+        for start in range(0, len(chunk), SCAN_BLOCK):
+            entries = chunk[start : start + SCAN_BLOCK]
+            leaves = [sha256(b"\x00" + e.header).digest() for e in entries]
+            if self.scanner.chunk(self.state, entries, leaves):
+                _advance_tree(self.tree, leaves, self.checkpoints)
+            else:
+                _slow_chunk(self.store, self.state, entries, self.tree, self.checkpoints)
+
+
+@dataclass(frozen=True, slots=True)
+class _Block:
+    """A worker's verdict on one scan block: its :class:`Local` (None: declined, or not read
+    whole) and the subtree nodes the tree needs."""
+
+    start: int
+    count: int
+    local: Local | None
+    nodes: dict[merkle.NodeKey, bytes]
+
+
+_worker = threading.local()
+
+
+def _read_and_scan(
+    reader: ChunkReader, start: int, count: int, sizes: frozenset[int]
+) -> list[_Block]:
+    """In a worker: read ``count`` entries from ``start`` and run every stateless check."""
+    scanner = getattr(_worker, "scanner", None)
+    if scanner is None:
+        scanner = _worker.scanner = Scanner()
+    columns = reader(start, count)
+    if len(columns.headers) != count:
+        return [_Block(start, count, None, {})]
+    blocks = []
+    for at in range(0, count, SCAN_BLOCK):
+        part = columns.rows(at, at + SCAN_BLOCK)
+        leaves = [sha256(b"\x00" + header).digest() for header in part.headers]
+        local = scanner.local(start + at, part, leaves)
+        nodes = None if local is None else _subtree_nodes(start + at, leaves, sizes)
+        if nodes is None:
+            blocks.append(_Block(start + at, len(leaves), None, {}))
+        else:
+            blocks.append(_Block(start + at, len(leaves), local, nodes))
+    return blocks
+
+
+def _parallel(
+    run: _Run,
+    reader: ChunkReader,
+    workers: int,
+    executor: Executor | None,
+    end: int,
+    chunk_size: int,
+    progress: Callable[[], None],
+) -> None:
+    """Verify entries ``[0, end)`` (whole chunks) with the stateless checks in workers.
+
+    Workers read and check chunks ahead, in parallel; here each block's result is applied in
+    seq order to the one true state (:meth:`Scanner.apply`: position, prev link, patient
+    chains, erasures; then the tree and checkpoints). A block a worker declined, or whose
+    result does not apply, is read again here and goes through the sequential path, which
+    accepts it or raises the fault with its seq, exactly as without workers; the parallel pass
+    resumes after it. Chunks are read in separate transactions: the ledger is append-only
+    and an erasure's nulled payloads commit together with its later erasure entry, which the
+    sequential tail after ``end`` reads last."""
+    sizes = frozenset(run.checkpoints.by_size)
+    starts = iter(range(0, end, chunk_size))
+    pool = executor or ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    pending: deque[Future[list[_Block]]] = deque()
+
+    def submit() -> None:
+        start = next(starts, None)
+        if start is not None:
+            pending.append(pool.submit(_read_and_scan, reader, start, chunk_size, sizes))
+
+    try:
+        for _ in range(AHEAD * workers):  # chunks read ahead: bounded memory
+            submit()
+        while pending:
+            blocks = pending.popleft().result()
+            submit()
+            for block in blocks:
+                if block.start < run.state.position:
+                    continue  # already verified by a sequential re-read
+                if block.start > run.state.position:
+                    return  # a re-read stopped short: the sequential pass takes over
+                if block.local is not None and run.scanner.apply(run.state, block.local):
+                    _push_nodes(run.tree, block.count, block.nodes, run.checkpoints)
+                else:
+                    run.chunk(run.store.entries(block.start, block.count))
+            progress()
+    finally:
+        for future in pending:
+            future.cancel()
+        if executor is None:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def verify_ledger(
@@ -259,10 +414,18 @@ def verify_ledger(
     origin: str | None = None,
     chunk_size: int = 4096,
     progress: Progress | None = None,
+    reader: ChunkReader | None = None,
+    workers: int = 1,
+    executor: Executor | None = None,
 ) -> LedgerReport:
     """Verify the whole ledger in ``store`` (a :class:`ledger.store.LedgerStore`) against the
     public ``verifier_key``. Reads ``chunk_size`` entries at a time (a power of two).
-    Returns a report, or raises LedgerFault naming the first faulty seq and its kind."""
+    Returns a report, or raises LedgerFault naming the first faulty seq and its kind.
+
+    With a ``reader`` and ``workers > 1``, ledgers of :data:`PARALLEL_MIN` entries or more are
+    read and checked chunk by chunk in that many worker processes (``executor`` replaces
+    them, for tests); this process then applies each chunk's result in order (see
+    :func:`_parallel`). The outcome is the same as with one process."""
     ledger = store
     if chunk_size < 1 or chunk_size & (chunk_size - 1):
         raise ValueError(f"chunk_size must be a power of two, got {chunk_size}")
@@ -271,24 +434,23 @@ def verify_ledger(
     )
     checkpoints = _load_checkpoints(ledger.checkpoints(), verifier, origin)
     total = ledger.head().size
-    state = ScanState()
-    scanner = Scanner()
-    tree = merkle.CompactRange()
+    run = _Run(ledger, checkpoints)
+    state, tree = run.state, run.tree
+
+    def report_progress() -> None:
+        if progress is not None:
+            progress(state.position, total)
+
     try:
+        if reader is not None and workers > 1 and (total >= PARALLEL_MIN or executor):
+            end = total - total % chunk_size
+            _parallel(run, reader, workers, executor, end, chunk_size, report_progress)
         while True:
             chunk = ledger.entries(state.position, chunk_size)
             if not chunk:
                 break
-            block = min(chunk_size, SCAN_BLOCK)
-            for start in range(0, len(chunk), block):
-                entries = chunk[start : start + block]
-                leaves = [sha256(b"\x00" + e.header).digest() for e in entries]
-                if scanner.chunk(state, entries, leaves):
-                    _advance_tree(tree, leaves, checkpoints)
-                else:
-                    _slow_chunk(ledger, state, entries, tree, checkpoints)
-            if progress is not None:
-                progress(state.position, total)
+            run.chunk(chunk)
+            report_progress()
         checkpoints.settle()
         if state.unjustified:
             first = min(state.unjustified.values())

@@ -23,6 +23,7 @@ import os
 import weakref
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
@@ -30,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from engine.model import Actor, Facts
 from ledger.entry import LedgerHead
+from ledger.scan import Columns
 from models import migrate
 from models.connection import SQLITE_BEGIN, make_engine
 from models.driver import Driver
@@ -167,3 +169,27 @@ class Database:
     def dispose(self) -> None:
         """Close every pooled connection (call at shutdown, and after a fork)."""
         self.engine.dispose()
+
+    def ledger_reader(self) -> LedgerReader:
+        """A :data:`ledger.verify.ChunkReader` over this database, for worker processes."""
+        return LedgerReader(self.engine.url.render_as_string(hide_password=False))
+
+
+_readers: dict[str, Database] = {}
+"""The database each worker process reads through, by URL (opened on first use)."""
+
+
+@dataclass(frozen=True)
+class LedgerReader:
+    """Reads ledger chunks in a worker process of a parallel verification: picklable (only
+    the URL travels); each process opens one :class:`Database` and reads each chunk in a
+    read-only unit of work of its own."""
+
+    url: str = field(repr=False)  # may hold a password
+
+    def __call__(self, first: int, limit: int) -> Columns:
+        database = _readers.get(self.url)
+        if database is None:
+            database = _readers[self.url] = Database(self.url, statement_timeout_ms=None)
+        with database.read_only() as uow:
+            return uow.ledger.entry_columns(first, limit)

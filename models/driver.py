@@ -64,9 +64,15 @@ class Driver:
         assert driver is not None  # a live transaction has a driver connection
         return driver
 
-    def rows(self, sql: str, parameters: Mapping[str, Any]) -> list[Any]:
-        """Every row of a query."""
-        cursor = self._connection().execute(styled(sql, self.backend), parameters)
+    def rows(self, sql: str, parameters: Mapping[str, Any], *, binary: bool = False) -> list[Any]:
+        """Every row of a query. ``binary=True`` asks PostgreSQL for its binary result format:
+        bytea columns then arrive as raw bytes instead of hex text to decode (a bulk read of
+        ledger entries takes about a third of the client CPU); ignored on SQLite."""
+        connection = self._connection()
+        if binary and self.backend == "postgresql":
+            cursor = connection.execute(styled(sql, self.backend), parameters, binary=True)
+        else:
+            cursor = connection.execute(styled(sql, self.backend), parameters)
         try:
             return list(cursor.fetchall())
         finally:

@@ -167,9 +167,11 @@ def test_db_upgrade_then_verify_then_a_token_the_service_accepts(
     upgraded = vigie("db", "upgrade", env=sqlite_env)
     assert upgraded.code == 0, upgraded.err
     assert vigie("db", "upgrade", env=sqlite_env).code == 0  # idempotent
-    verified = vigie("ledger", "verify", env=sqlite_env)
+    verified = vigie("ledger", "verify", "--workers", "2", env=sqlite_env)
     assert verified.code == 0, verified.err
     assert verified.out.startswith("OK")
+    refused = vigie("ledger", "verify", "--workers", "0", env=sqlite_env)
+    assert refused.code == 2 and "at least 1" in refused.err
     run = vigie(
         "token",
         "--actor-type",

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from hashlib import sha256
 
 import ledger_factory as lf
@@ -13,9 +15,9 @@ from hypothesis import strategies as st
 from ledger.canonical import canonicalize
 from ledger.entry import Entry, leaf_hash, parse_header
 from ledger.errors import LedgerFault
-from ledger.scan import Scanner, ScanState
+from ledger.scan import Columns, Scanner, ScanState
 from ledger.store import InMemoryLedgerStore
-from ledger.verify import verify_ledger
+from ledger.verify import ChunkReader, verify_ledger
 
 N = 60
 pristine_levels: list[list[bytes]] = []
@@ -47,6 +49,26 @@ def _fault(store: InMemoryLedgerStore, key: str, chunk_size: int) -> tuple[int, 
     return caught.value.seq, caught.value.kind
 
 
+def _reader(store: InMemoryLedgerStore) -> ChunkReader:
+    return lambda first, limit: Columns.of(store.entries(first, limit))
+
+
+def _parallel_fault(
+    store: InMemoryLedgerStore, key: str, chunk_size: int, pool: ThreadPoolExecutor
+) -> tuple[int, str]:
+    with pytest.raises(LedgerFault) as caught:
+        verify_ledger(
+            store, key, chunk_size=chunk_size, reader=_reader(store), workers=2, executor=pool
+        )
+    return caught.value.seq, caught.value.kind
+
+
+@pytest.fixture(scope="module")
+def threads() -> Iterator[ThreadPoolExecutor]:
+    with ThreadPoolExecutor(2) as pool:
+        yield pool
+
+
 def _rewrite(entry: Entry, header: dict[str, object], fix_leaf: bool) -> Entry:
     raw = canonicalize(header)
     return dataclasses.replace(
@@ -70,6 +92,57 @@ def test_clean_ledger_verifies(
     assert [done for done, _ in calls] == sorted({done for done, _ in calls})
 
 
+@pytest.mark.parametrize("chunk_size", [1, 8, 16, 64])
+def test_parallel_verification_of_a_clean_ledger_reports_the_same(
+    pristine: tuple[list[Entry], list[str], str], threads: ThreadPoolExecutor, chunk_size: int
+) -> None:
+    store, key = _store(pristine), pristine[2]
+    calls: list[tuple[int, int]] = []
+    report = verify_ledger(
+        store,
+        key,
+        chunk_size=chunk_size,
+        reader=_reader(store),
+        workers=2,
+        executor=threads,
+        progress=lambda d, t: calls.append((d, t)),
+    )
+    assert report == verify_ledger(store, key, chunk_size=chunk_size)
+    assert calls[-1] == (N, N)
+    assert [done for done, _ in calls] == sorted({done for done, _ in calls})
+
+
+def test_a_chunk_the_workers_decline_is_verified_here_and_the_workers_go_on(
+    pristine: tuple[list[Entry], list[str], str],
+) -> None:
+    """A chunk whose worker result is in doubt (here the worker read a wrong leaf hash) is read
+    again and verified in this process; the workers' results for later chunks are used."""
+    store, key = _store(pristine), pristine[2]
+    entries = store.entries
+    scanned: list[int] = []
+
+    def reader(first: int, limit: int) -> Columns:
+        scanned.append(first)
+        columns = Columns.of(entries(first, limit))
+        if first == 16:
+            return columns._replace(leaf_hashes=[b"\x00" * 32, *columns.leaf_hashes[1:]])
+        return columns
+
+    reread: list[int] = []
+
+    def spy(first: int, limit: int) -> list[Entry]:
+        reread.append(first)
+        return entries(first, limit)
+
+    store.entries = spy  # type: ignore[method-assign]
+    with ThreadPoolExecutor(2) as pool:
+        report = verify_ledger(store, key, chunk_size=8, reader=reader, workers=2, executor=pool)
+    store.entries = entries  # type: ignore[method-assign]
+    assert report == verify_ledger(store, key, chunk_size=8)
+    assert sorted(scanned) == list(range(0, N - N % 8, 8))
+    assert reread == [16, N - N % 8, N]  # the declined chunk, then the tail after the workers
+
+
 MUTATIONS = [
     "header", "header+leaf", "prev+leaf", "payload", "salt", "swap", "delete", "insert_forged",
     "insert_duplicate", "truncate", "erase_unjustified",
@@ -81,18 +154,22 @@ MUTATIONS = [
 def test_tampering_at_chunk_and_checkpoint_edges(
     pristine: tuple[list[Entry], list[str], str], mutation: str, j: int
 ) -> None:
-    for chunk_size in (8, 4096):
-        test_any_single_tampering_is_detected_and_located.hypothesis.inner_test(  # type: ignore[attr-defined]
-            pristine, mutation, j, 17, chunk_size
-        )
+    tampered = _tampered(pristine, mutation, j, 17)
+    if tampered is None:
+        return
+    store, expected = tampered
+    key = pristine[2]
+    assert _fault(store, key, 8) == expected
+    assert _fault(store, key, 4096) == expected
+    with ThreadPoolExecutor(2) as pool:
+        assert _parallel_fault(store, key, 8, pool) == expected
 
 
-@settings(max_examples=150, deadline=None)
-@given(st.sampled_from(MUTATIONS), st.integers(0, N - 1), st.integers(1, N - 1),
-       st.sampled_from([1, 4, 8, 64]))  # fmt: skip
-def test_any_single_tampering_is_detected_and_located(
-    pristine: tuple[list[Entry], list[str], str], mutation: str, j: int, k: int, chunk_size: int
-) -> None:
+def _tampered(
+    pristine: tuple[list[Entry], list[str], str], mutation: str, j: int, k: int
+) -> tuple[InMemoryLedgerStore, tuple[int, str]] | None:
+    """The pristine ledger with one ``mutation`` at ``j`` (``k``: the other entry of a swap),
+    and the (seq, kind) verification must report; None when the mutation does not apply."""
     store = _store(pristine)
     records = store.records
     entry = records[j]
@@ -103,7 +180,7 @@ def test_any_single_tampering_is_detected_and_located(
         expected = (j, "modified")
     elif mutation == "prev+leaf":
         if j == 0:
-            return
+            return None
         header["prev"] = sha256(b"x").hexdigest()
         records[j] = _rewrite(entry, header, True)
         expected = (j, "modified")
@@ -118,7 +195,7 @@ def test_any_single_tampering_is_detected_and_located(
     elif mutation == "swap":
         other = (j + k) % N
         if other == j:
-            return
+            return None
         records[j], records[other] = records[other], records[j]
         expected = (min(j, other), "reordered")
     elif mutation == "delete":
@@ -126,7 +203,7 @@ def test_any_single_tampering_is_detected_and_located(
         expected = (j, "deleted") if j < N - 1 else (N - 1, "truncated")
     elif mutation == "insert_forged":
         if j == 0:
-            return
+            return None
         header["prev"] = records[j - 1].leaf_hash.hex()
         header["reason"] = "forged"
         forged = _rewrite(entry, header, True)
@@ -142,7 +219,38 @@ def test_any_single_tampering_is_detected_and_located(
     else:  # erase_unjustified: a payload destroyed without an erasure entry
         records[j] = dataclasses.replace(entry, payload=None, salt=None)
         expected = (j, "payload_mismatch")
-    assert _fault(store, pristine[2], chunk_size) == expected
+    return store, expected
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.sampled_from(MUTATIONS), st.integers(0, N - 1), st.integers(1, N - 1),
+       st.sampled_from([1, 4, 8, 64]))  # fmt: skip
+def test_any_single_tampering_is_detected_and_located(
+    pristine: tuple[list[Entry], list[str], str], mutation: str, j: int, k: int, chunk_size: int
+) -> None:
+    tampered = _tampered(pristine, mutation, j, k)
+    if tampered is not None:
+        store, expected = tampered
+        assert _fault(store, pristine[2], chunk_size) == expected
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.sampled_from(MUTATIONS), st.integers(0, N - 1), st.integers(1, N - 1),
+       st.sampled_from([1, 4, 8, 16]))  # fmt: skip
+def test_parallel_verification_finds_the_same_fault(
+    pristine: tuple[list[Entry], list[str], str],
+    threads: ThreadPoolExecutor,
+    mutation: str,
+    j: int,
+    k: int,
+    chunk_size: int,
+) -> None:
+    """Workers (threads here, processes in the service) check chunks ahead; the fault named is
+    the one the sequential verification names."""
+    tampered = _tampered(pristine, mutation, j, k)
+    if tampered is not None:
+        store, expected = tampered
+        assert _parallel_fault(store, pristine[2], chunk_size, threads) == expected
 
 
 def test_full_rewrite_of_a_signed_entry_is_caught_by_the_checkpoint(

@@ -85,9 +85,9 @@ def spy_driver(monkeypatch: pytest.MonkeyPatch, method: str) -> list[Any]:
     calls: list[Any] = []
     real = getattr(Driver, method)
 
-    def recorded(driver: Driver, first: Any, *rest: Any) -> Any:
+    def recorded(driver: Driver, first: Any, *rest: Any, **options: Any) -> Any:
         calls.append(first)
-        return real(driver, first, *rest)
+        return real(driver, first, *rest, **options)
 
     monkeypatch.setattr(Driver, method, recorded)
     return calls

@@ -4,6 +4,8 @@ on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from datetime import timedelta
 
 import ledger_factory as lf
@@ -16,7 +18,7 @@ from ledger.entry import LedgerHead
 from ledger.errors import LedgerFault, LedgerStoreError
 from ledger.export import verify_export
 from ledger.store import LedgerStore
-from ledger.verify import verify_ledger
+from ledger.verify import LedgerReport, verify_ledger
 from models.database import Database, UnitOfWork
 from models.ledger_store import COPY_THRESHOLD, EntryIndex
 from tests.models.conftest import Ledger, spy_driver
@@ -74,6 +76,38 @@ def test_entries_round_trip_across_units_of_work_and_verify(db: Database, ledger
     assert report.erased > 0
     assert [e.header for e in stored[:42]] == [e.header for e in written]
     assert report.root != merkle.EMPTY_ROOT
+
+
+def test_parallel_verification_in_worker_processes(db: Database, ledger: Ledger) -> None:
+    """``vigie ledger verify``'s parallel pass for real: spawned processes reading chunks through
+    ``Database.ledger_reader`` (their own connections); same report, and after tampering the
+    same fault, as the verification in one process."""
+    for start in range(0, 600, 100):
+        ledger.append([lf.draft(i, lf.patient_of(i, 9)) for i in range(start, start + 100)])
+    with db.unit_of_work() as unit:
+        ledger.writer(unit).checkpoint()
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(2, mp_context=spawn) as pool:
+
+        def verify(chunk_size: int) -> LedgerReport:
+            with db.read_only() as unit:
+                reader = db.ledger_reader()
+                return verify_ledger(unit.ledger, ledger.key, chunk_size=chunk_size,
+                                     reader=reader, workers=2, executor=pool)  # fmt: skip
+
+        with db.read_only() as unit:
+            alone = verify_ledger(unit.ledger, ledger.key, chunk_size=64)
+        assert verify(64) == alone
+        assert verify(16) == alone
+        with db.unit_of_work() as unit:
+            header = unit.ledger.entries(300, 1)[0].header
+            unit.session.execute(
+                text("UPDATE ledger_entries SET header = :h WHERE seq = 300"),
+                {"h": header.replace(b"permit", b"deny__", 1).replace(b'deny"', b'permi"', 1)},
+            )
+        with pytest.raises(LedgerFault) as fault:
+            verify(64)
+    assert (fault.value.seq, fault.value.kind) == (300, "modified")
 
 
 def test_export_bundle_from_the_sql_store_verifies(db: Database, ledger: Ledger) -> None:
