@@ -274,10 +274,10 @@ def _ledger_verify(args: argparse.Namespace) -> int:
                 keys.ledger_signer.verifier,
                 origin=settings.ledger_origin,
                 progress=progress,
-                reader=database.ledger_reader(),
+                reader=database.ledger_reader(search_columns=True),
                 workers=args.workers,
             )
-            uow.ledger.check_search_columns()
+            uow.ledger.check_search_columns(first=report.parallel)  # the rest: workers did those
     except LedgerError as exc:
         print(f"FAILED: {exc}")
         return EXIT_FAIL

@@ -58,6 +58,8 @@ class LedgerReport:
     checkpoints: int
     largest_checkpoint: int
     erased: int
+    parallel: int = field(default=0, compare=False)
+    """The first ``parallel`` entries were read and checked by worker processes (0: none)."""
 
 
 class _FaultError(Exception):
@@ -363,8 +365,9 @@ def _parallel(
     end: int,
     chunk_size: int,
     progress: Callable[[], None],
-) -> None:
-    """Verify entries ``[0, end)`` (whole chunks) with the stateless checks in workers.
+) -> int:
+    """Verify entries ``[0, end)`` (whole chunks) with the stateless checks in workers; return
+    ``end`` when every chunk was read by a worker, 0 when the sequential pass takes over early.
 
     Workers read and check chunks ahead, in parallel; here each block's result is applied in
     seq order to the one true state (:meth:`Scanner.apply`: position, prev link, patient
@@ -394,12 +397,13 @@ def _parallel(
                 if block.start < run.state.position:
                     continue  # already verified by a sequential re-read
                 if block.start > run.state.position:
-                    return  # a re-read stopped short: the sequential pass takes over
+                    return 0  # a re-read stopped short: the sequential pass takes over
                 if block.local is not None and run.scanner.apply(run.state, block.local):
                     _push_nodes(run.tree, block.count, block.nodes, run.checkpoints)
                 else:
                     run.chunk(run.store.entries(block.start, block.count))
             progress()
+        return end
     finally:
         for future in pending:
             future.cancel()
@@ -442,9 +446,10 @@ def verify_ledger(
             progress(state.position, total)
 
     try:
+        parallel = 0
         if reader is not None and workers > 1 and (total >= PARALLEL_MIN or executor):
             end = total - total % chunk_size
-            _parallel(run, reader, workers, executor, end, chunk_size, report_progress)
+            parallel = _parallel(run, reader, workers, executor, end, chunk_size, report_progress)
         while True:
             chunk = ledger.entries(state.position, chunk_size)
             if not chunk:
@@ -479,6 +484,7 @@ def verify_ledger(
         sum(map(len, checkpoints.by_size.values())),
         largest,
         state.erased,
+        parallel,
     )
 
 

@@ -170,9 +170,11 @@ class Database:
         """Close every pooled connection (call at shutdown, and after a fork)."""
         self.engine.dispose()
 
-    def ledger_reader(self) -> LedgerReader:
-        """A :data:`ledger.verify.ChunkReader` over this database, for worker processes."""
-        return LedgerReader(self.engine.url.render_as_string(hide_password=False))
+    def ledger_reader(self, *, search_columns: bool = False) -> LedgerReader:
+        """A :data:`ledger.verify.ChunkReader` over this database, for worker processes; with
+        ``search_columns``, each also checks the search columns of the rows it reads."""
+        url = self.engine.url.render_as_string(hide_password=False)
+        return LedgerReader(url, search_columns)
 
 
 _readers: dict[str, Database] = {}
@@ -186,10 +188,15 @@ class LedgerReader:
     read-only unit of work of its own."""
 
     url: str = field(repr=False)  # may hold a password
+    search_columns: bool = False
+    """Also check the search columns of the rows read (``SqlLedgerStore.check_search_rows``):
+    an IndexMismatchError then reaches the verifying process with the chunk's result."""
 
     def __call__(self, first: int, limit: int) -> Columns:
         database = _readers.get(self.url)
         if database is None:
             database = _readers[self.url] = Database(self.url, statement_timeout_ms=None)
         with database.read_only() as uow:
+            if self.search_columns:
+                uow.ledger.check_search_rows(first, limit)
             return uow.ledger.entry_columns(first, limit)

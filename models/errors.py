@@ -37,6 +37,10 @@ class IndexMismatchError(StoreError):
         )
         self.seq = seq
         self.column = column
+        self._args = (seq, column, stored, expected)
+
+    def __reduce__(self) -> tuple[type[IndexMismatchError], tuple[int, str, object, object]]:
+        return IndexMismatchError, self._args  # raised in a verification worker process
 
 
 class ConflictError(StoreError):

@@ -28,11 +28,13 @@ from typing import Any
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
+from ledger.canonical import parse_trusted
 from ledger.checkpoint import SignedCheckpoint
 from ledger.entry import Entry, LedgerHead, PatientHead
 from ledger.errors import LedgerStoreError
 from ledger.merkle import Node, NodeKey
 from ledger.scan import Columns
+from models.base import read_time
 from models.driver import Driver, Plan, stored_time
 from models.errors import IndexMismatchError
 from models.table import (
@@ -111,6 +113,11 @@ _INSERT_ENTRY = f"INSERT INTO ledger_entries ({_COLUMNS}) VALUES ({_VALUES})"  #
 _ENTRIES_FROM = (
     "SELECT seq, header, payload, salt, leaf_hash, patient_ref, patient_seq FROM ledger_entries"
     " WHERE seq >= :first ORDER BY seq LIMIT :limit"
+)
+_SEARCH_COLUMNS_FROM = (
+    "SELECT seq, header, payload, patient_ref, patient_seq, time, kind, action, mode, decision,"
+    " reason, actor_id, actor_type, document_id, decision_id"
+    " FROM ledger_entries WHERE seq >= :first ORDER BY seq LIMIT :limit"
 )
 _COLUMNS_FROM = (
     "SELECT header, payload, salt, leaf_hash FROM ledger_entries"
@@ -226,27 +233,28 @@ def _entry_row(entry: Entry, index: EntryIndex | None, backend: str) -> dict[str
     }
 
 
+_CHECKED = ("seq", "patient_ref", "patient_seq", "kind", "action", "mode", "decision", "reason",
+            "actor_id", "actor_type", "document_id", "time")  # fmt: skip
+
+
 def _check_row(row: Any) -> None:
-    seq, header_bytes, payload_bytes, patient_ref, patient_seq = row[:5]
-    header = json.loads(header_bytes)
-    payload = None if payload_bytes is None else json.loads(payload_bytes)
-    index = dict(zip((c.key for c in _INDEX_COLUMNS), row[5:], strict=True))
-    expected: dict[str, Any] = {
-        "seq": header["seq"],
-        "patient_ref": header["patient_ref"],
-        "patient_seq": header["patient_seq"],
-        "time": datetime.fromisoformat(header["time"]),
-        **{name: header[name] for name in ("kind", "action", "mode", "decision", "reason")},
-    }
-    stored: dict[str, Any] = {"seq": seq, "patient_ref": patient_ref, "patient_seq": patient_seq}
-    stored.update((k, v) for k, v in index.items() if k in expected)
-    for name in ("actor_id", "actor_type", "document_id"):
-        if name in index:
-            expected[name] = None if payload is None else payload.get(name)
-            stored[name] = index[name]
-    for name, value in expected.items():
-        if stored.get(name) != value:
-            raise IndexMismatchError(seq, name, stored.get(name), value)
+    """Raise IndexMismatchError unless the search columns of ``row`` (``_SEARCH_COLUMNS_FROM``)
+    hold what its header and payload say. The bytes are parsed without strictness checks: the
+    ledger's verification vouches for them; this only compares copies."""
+    seq, header_bytes, payload_bytes, patient_ref, patient_seq, time, *index = row
+    header = parse_trusted(header_bytes)
+    payload = {} if payload_bytes is None else parse_trusted(payload_bytes)
+    kind, action, mode, decision, reason, actor_id, actor_type, document_id, _ = index
+    stored = (seq, patient_ref, patient_seq, kind, action, mode, decision, reason, actor_id,
+              actor_type, document_id, read_time(time))  # fmt: skip
+    h, p = header.get, payload.get
+    expected = (h("seq"), h("patient_ref"), h("patient_seq"), h("kind"), h("action"), h("mode"),
+                h("decision"), h("reason"), p("actor_id"), p("actor_type"), p("document_id"),
+                datetime.fromisoformat(header["time"]))  # fmt: skip
+    if stored != expected:
+        pairs = zip(_CHECKED, stored, expected, strict=True)
+        name, got, want = next(pair for pair in pairs if pair[1] != pair[2])
+        raise IndexMismatchError(seq, name, got, want)
 
 
 class SqlLedgerStore:
@@ -471,25 +479,29 @@ class SqlLedgerStore:
         return int(self.session.scalar(query) or 0)
 
     def check_search_columns(
-        self, chunk: int = 4096, progress: Callable[[int], None] | None = None
+        self, chunk: int = 4096, progress: Callable[[int], None] | None = None, first: int = 0
     ) -> int:
-        """Compare every row's search columns with the header and payload they copy (the
-        ledger's own verification never reads them); raise IndexMismatchError at the first
-        difference. Returns how many rows were checked."""
-        columns = (_E.seq, _E.header, _E.payload, _E.patient_ref, _E.patient_seq, *_INDEX_COLUMNS)
-        checked, after = 0, -1
+        """Compare the search columns of every row from seq ``first`` on with the header and
+        payload they copy (the ledger's own verification never reads them); raise
+        IndexMismatchError at the first difference. Returns how many rows were checked."""
+        checked = 0
         while True:
-            rows = self.session.execute(
-                select(*columns).where(_E.seq > after).order_by(_E.seq).limit(chunk)
-            ).all()
+            rows = self.driver.rows(_SEARCH_COLUMNS_FROM, {"first": first, "limit": chunk},
+                                    binary=True)  # fmt: skip
             if not rows:
                 return checked
             for row in rows:
                 _check_row(row)
             checked += len(rows)
-            after = rows[-1][0]
+            first = rows[-1][0] + 1
             if progress is not None:
                 progress(checked)
+
+    def check_search_rows(self, first: int, limit: int) -> None:
+        """:meth:`check_search_columns` of at most ``limit`` rows from seq ``first`` on."""
+        rows = self.driver.rows(_SEARCH_COLUMNS_FROM, {"first": first, "limit": limit}, binary=True)
+        for row in rows:
+            _check_row(row)
 
     def search(
         self,

@@ -20,6 +20,7 @@ from ledger.export import verify_export
 from ledger.store import LedgerStore
 from ledger.verify import LedgerReport, verify_ledger
 from models.database import Database, UnitOfWork
+from models.errors import IndexMismatchError
 from models.ledger_store import COPY_THRESHOLD, EntryIndex
 from tests.models.conftest import Ledger, spy_driver
 
@@ -99,6 +100,13 @@ def test_parallel_verification_in_worker_processes(db: Database, ledger: Ledger)
             alone = verify_ledger(unit.ledger, ledger.key, chunk_size=64)
         assert verify(64) == alone
         assert verify(16) == alone
+        assert verify(16).parallel == 592 and alone.parallel == 0
+        with db.unit_of_work() as unit:  # a search column disagreeing with its signed entry
+            unit.session.execute(text("UPDATE ledger_entries SET mode = 'x' WHERE seq = 200"))
+        checking = db.ledger_reader(search_columns=True)
+        with db.read_only() as unit, pytest.raises(IndexMismatchError, match="seq 200"):
+            verify_ledger(unit.ledger, ledger.key, chunk_size=16, reader=checking, workers=2,
+                          executor=pool)  # fmt: skip
         with db.unit_of_work() as unit:
             header = unit.ledger.entries(300, 1)[0].header
             unit.session.execute(
@@ -261,7 +269,6 @@ def test_search_columns_are_checked_against_the_entries(db: Database) -> None:
     """A changed search column (what /v1/audit/events filters on) is found and named."""
     from sqlalchemy import update as sql_update
 
-    from models.errors import IndexMismatchError
     from models.table import LedgerEntryRow
 
     ledger = Ledger(db)
