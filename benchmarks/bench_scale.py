@@ -16,7 +16,9 @@ checkpoint every 1 M entries and at each size. At each size it prints:
 - inclusion proof latency, p50/p99 of 1,000 random proofs through ``SqlLedgerStore``;
 - the hot patient's export (10 k entries): build (``LedgerWriter.export``) and verify;
 - HTTP decision latency: p50/p99 of 500 sequential ``POST /v1/decisions`` against
-  ``vigie serve`` (2 workers) on that database, and each worker's RSS after them.
+  ``vigie serve`` (2 workers) on that database, interleaved request by request with the same
+  against a second server on a reference database of the first size (so both see the same
+  machine noise: the ratio is the flatness measure), and each worker's RSS after them.
 """
 
 from __future__ import annotations
@@ -252,28 +254,40 @@ def export_time(service: Service) -> tuple[int, float, float]:
     return report.entries, built, time.perf_counter() - start
 
 
-def http_latency(env: dict[str, str], folder: Path, token: str, count: int = 500):  # type: ignore[no-untyped-def]
-    server = h.start_vigie(env, folder, workers=2, threads=4)
+def http_latency(envs: list[dict[str, str]], folder: Path, token: str, count: int = 500):  # type: ignore[no-untyped-def]
+    """p50/p99 (ms) of ``count`` sequential ``POST /v1/decisions`` against one ``vigie serve``
+    (2 workers) per environment, their requests interleaved (A B, B A, ...) so that both see
+    the same machine noise; and the worker RSS of each."""
+    servers = []
     try:
-        host, port = server.base.removeprefix("http://").split(":")
-        conn = http.client.HTTPConnection(host, int(port), timeout=30)
+        for env in envs:
+            servers.append(h.start_vigie(env, folder, workers=2, threads=4))
+        conns = []
+        for server in servers:
+            host, port = server.base.removeprefix("http://").split(":")
+            conns.append(http.client.HTTPConnection(host, int(port), timeout=30))
         body = json.dumps({"patient_id": CLAIRE, "action": "document.read",
                            "document_id": "DOC-CLAIRE-VSM"})  # fmt: skip
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-        times, statuses = [], set()
-        for n in range(count + 50):  # 50 warm-up requests
-            start = time.perf_counter()
-            conn.request("POST", "/v1/decisions", body, headers)
-            response = conn.getresponse()
-            response.read()
-            if n >= 50:
-                times.append(time.perf_counter() - start)
-                statuses.add(response.status)
-        conn.close()
-        rss = [h.rss_mb(pid) for pid in h.worker_pids(server)]
+        times: list[list[float]] = [[] for _ in servers]
+        statuses = set()
+        for n in range(count + 50):  # 50 warm-up requests each
+            order = range(len(conns)) if n % 2 else reversed(range(len(conns)))
+            for k in order:
+                start = time.perf_counter()
+                conns[k].request("POST", "/v1/decisions", body, headers)
+                response = conns[k].getresponse()
+                response.read()
+                if n >= 50:
+                    times[k].append(time.perf_counter() - start)
+                    statuses.add(response.status)
+        for conn in conns:
+            conn.close()
+        rss = [[h.rss_mb(pid) for pid in h.worker_pids(server)] for server in servers]
     finally:
-        h.stop(server)
-    return percentile(times, 50) * 1e3, percentile(times, 99) * 1e3, rss, statuses
+        for server in servers:
+            h.stop(server)
+    return [(percentile(t, 50) * 1e3, percentile(t, 99) * 1e3) for t in times], rss, statuses
 
 
 def retrying(step: Callable[[], T], service: Service, tries: int = 3) -> T:
@@ -310,13 +324,26 @@ def main() -> None:  # noqa: PLR0915
     print(f"bench_scale: sizes {sizes}, load average at start {h.loadavg()}")
     configure_logging("WARNING")
     results = []
-    with tempfile.TemporaryDirectory(prefix="vigie-bench-scale-") as tmp, h.pg_database() as url:
+    ref_size = sizes[0]
+    with (
+        tempfile.TemporaryDirectory(prefix="vigie-bench-scale-") as tmp,
+        h.pg_database() as url,
+        h.pg_database("vigie_bench_ref") as ref_url,
+    ):
         folder = Path(tmp)
         env = h.vigie_env(folder, url)
         env["VIGIE_LOG_LEVEL"] = "WARNING"
+        ref_env = dict(env, VIGIE_DATABASE_URL=ref_url)
         h.migrate(env)
+        h.migrate(ref_env)
         tokens = h.demo_tokens(folder, env)
         load_story(Settings.from_env(env), tokens)
+        load_story(Settings.from_env(ref_env), tokens)
+        reference = Service(ref_env)
+        Generator(reference, args.batch).grow(ref_size, lambda size, rate: None)
+        vacuum(ref_url)
+        reference.db.dispose()
+        print(f"reference database: {ref_size:,} entries, for the decision latency comparison")
         service = Service(env)
         generator = Generator(service, args.batch)
         last_print = [0.0]
@@ -355,25 +382,31 @@ def main() -> None:  # noqa: PLR0915
                 p50, p99, at = retrying(lambda: proof_latency(service), service)
                 print(f"inclusion proof at {at:,}: p50 {p50:.3f} ms, p99 {p99:.3f} ms", flush=True)
                 service.db.dispose()
-                hp50, hp99, rss, statuses = http_latency(env, folder, tokens["NURSE"])
-                print(f"HTTP POST /v1/decisions x500 sequential: p50 {hp50:.2f} ms, p99 "
-                      f"{hp99:.2f} ms (statuses {sorted(statuses)}); worker RSS "
+                latencies, rss_of, statuses = http_latency([env, ref_env], folder, tokens["NURSE"])
+                (hp50, hp99), (rp50, rp99) = latencies
+                rss = rss_of[0]
+                print(f"HTTP POST /v1/decisions x500 sequential, interleaved with the same on the "
+                      f"{ref_size:,}-entry reference: p50 {hp50:.2f} ms vs {rp50:.2f} "
+                      f"({hp50 / rp50 - 1:+.1%}), p99 {hp99:.2f} vs {rp99:.2f} ms "
+                      f"({hp99 / rp99 - 1:+.1%}) (statuses {sorted(statuses)}); worker RSS "
                       f"{', '.join(f'{r:.0f}' for r in rss)} MB", flush=True)  # fmt: skip
                 results.append((size, one, four, vrate, p50, p99, built + checked, hp50, hp99,
-                                max(rss)))  # fmt: skip
+                                max(rss), hp50 / rp50 - 1, hp99 / rp99 - 1))  # fmt: skip
         finally:
             service.db.dispose()
 
     print(f"\n{'entries':>12} {'append 1w/s':>11} {'4w/s':>7} {'verify/s':>9} {'proof p50':>9} "
-          f"{'p99 ms':>7} {'export s':>8} {'http p50':>8} {'p99 ms':>7} {'RSS MB':>7}")  # fmt: skip
+          f"{'p99 ms':>7} {'export s':>8} {'http p50':>8} {'p99 ms':>7} {'vs ref':>7} "
+          f"{'RSS MB':>7}")  # fmt: skip
     for r in results:
         print(f"{r[0]:>12,} {r[1]:>11,.0f} {r[2]:>7,.0f} {r[3]:>9,.0f} {r[4]:>9.3f} {r[5]:>7.3f}"
-              f" {r[6]:>8.3f} {r[7]:>8.2f} {r[8]:>7.2f} {r[9]:>7.0f}")  # fmt: skip
-    if len(results) > 1:
-        first, last = results[0], results[-1]
-        growth50, growth99 = last[7] / first[7] - 1, last[8] / first[8] - 1
+              f" {r[6]:>8.3f} {r[7]:>8.2f} {r[8]:>7.2f} {r[10]:>+7.1%} {r[9]:>7.0f}")  # fmt: skip
+    if results:
+        last = results[-1]
+        growth50, growth99 = last[10], last[11]
         print(f"targets at {last[0]:,}: proof p99 < 2 ms: {last[5]:.3f} ms; decision p50 within "
-              f"10% of {first[0]:,}: {growth50:+.1%} (p99 {growth99:+.1%});"
+              f"10% of the {ref_size:,}-entry reference (same run, interleaved): {growth50:+.1%} "
+              f"(p99 {growth99:+.1%});"
               f" RSS per worker < 150 MB: {last[9]:.0f} MB; verify >= 200k/s: {last[3]:,.0f}; "
               f"export < 1 s: {last[6]:.3f} s")  # fmt: skip
     print(f"bench_scale: {time.monotonic() - started:.0f} s, load average at end {h.loadavg()}")
