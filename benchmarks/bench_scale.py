@@ -13,7 +13,8 @@ checkpoint every 1 M entries and at each size. At each size it prints:
   concurrent writers (threads, each through ``Database.unit_of_work``);
 - whole-ledger verification rate (``ledger.verify.verify_ledger`` over a read-only unit), in
   one process and with one worker process per CPU (parallel from 131,072 entries on);
-- inclusion proof latency, p50/p99 of 1,000 random proofs through ``SqlLedgerStore``;
+- inclusion proof latency, p50/p99 of 1,000 random proofs through ``SqlLedgerStore``, right
+  after the verification pass swept the caches, then of the same proofs again;
 - the hot patient's export (10 k entries): build (``LedgerWriter.export``) and verify;
 - HTTP decision latency: p50/p99 of 500 sequential ``POST /v1/decisions`` against
   ``vigie serve`` (2 workers) on that database, interleaved request by request with the same
@@ -228,17 +229,23 @@ def verify_rate(service: Service, workers: int = 1) -> tuple[int, float]:
     return report.entries, report.entries / (time.perf_counter() - start)
 
 
-def proof_latency(service: Service, count: int = 1000) -> tuple[float, float, int]:
+def proof_latency(service: Service, count: int = 1000) -> tuple[float, float, float, float, int]:
+    """p50 and p99 (ms) of ``count`` inclusion proofs of random entries, then of the same
+    proofs again: the first pass pays for the index pages the whole-ledger verification pushed
+    out of the caches, the second is the steady state of proofs served often."""
     rng = random.Random(1)
-    times = []
     with service.db.read_only() as uow:
         size = uow.ledger.head().size
-        for _ in range(count):
-            index = rng.randrange(size)
-            start = time.perf_counter()
-            merkle.inclusion_proof(uow.ledger, index, size)
-            times.append(time.perf_counter() - start)
-    return percentile(times, 50) * 1e3, percentile(times, 99) * 1e3, size
+        indices = [rng.randrange(size) for _ in range(count)]
+        passes = []
+        for _ in range(2):
+            times = []
+            for index in indices:
+                start = time.perf_counter()
+                merkle.inclusion_proof(uow.ledger, index, size)
+                times.append(time.perf_counter() - start)
+            passes += [percentile(times, 50) * 1e3, percentile(times, 99) * 1e3]
+    return passes[0], passes[1], passes[2], passes[3], size
 
 
 def export_time(service: Service) -> tuple[int, float, float]:
@@ -379,8 +386,9 @@ def main() -> None:  # noqa: PLR0915
                 verified, vrate = retrying(lambda: verify_rate(service, WORKERS), service)
                 print(f"verify: {verified:,} entries at {vrate:,.0f} entries/s with {WORKERS} "
                       f"workers ({alone:,.0f} entries/s in one process)", flush=True)  # fmt: skip
-                p50, p99, at = retrying(lambda: proof_latency(service), service)
-                print(f"inclusion proof at {at:,}: p50 {p50:.3f} ms, p99 {p99:.3f} ms", flush=True)
+                p50, p99, w50, w99, at = retrying(lambda: proof_latency(service), service)
+                print(f"inclusion proof at {at:,}: p50 {p50:.3f} ms, p99 {p99:.3f} ms; the same "
+                      f"proofs again: p50 {w50:.3f} ms, p99 {w99:.3f} ms", flush=True)  # fmt: skip
                 service.db.dispose()
                 latencies, rss_of, statuses = http_latency([env, ref_env], folder, tokens["NURSE"])
                 (hp50, hp99), (rp50, rp99) = latencies
@@ -391,7 +399,7 @@ def main() -> None:  # noqa: PLR0915
                       f"({hp99 / rp99 - 1:+.1%}) (statuses {sorted(statuses)}); worker RSS "
                       f"{', '.join(f'{r:.0f}' for r in rss)} MB", flush=True)  # fmt: skip
                 results.append((size, one, four, vrate, p50, p99, built + checked, hp50, hp99,
-                                max(rss), hp50 / rp50 - 1, hp99 / rp99 - 1))  # fmt: skip
+                                max(rss), hp50 / rp50 - 1, hp99 / rp99 - 1, w99))  # fmt: skip
         finally:
             service.db.dispose()
 
@@ -404,7 +412,8 @@ def main() -> None:  # noqa: PLR0915
     if results:
         last = results[-1]
         growth50, growth99 = last[10], last[11]
-        print(f"targets at {last[0]:,}: proof p99 < 2 ms: {last[5]:.3f} ms; decision p50 within "
+        print(f"targets at {last[0]:,}: proof p99 < 2 ms: {last[5]:.3f} ms first pass, "
+              f"{last[12]:.3f} ms again; decision p50 within "
               f"10% of the {ref_size:,}-entry reference (same run, interleaved): {growth50:+.1%} "
               f"(p99 {growth99:+.1%});"
               f" RSS per worker < 150 MB: {last[9]:.0f} MB; verify >= 200k/s: {last[3]:,.0f}; "

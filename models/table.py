@@ -15,6 +15,7 @@ from sqlalchemy import (
     CheckConstraint,
     ForeignKey,
     Index,
+    PrimaryKeyConstraint,
     SmallInteger,
     String,
     Table,
@@ -183,10 +184,14 @@ class MerkleNodeRow(Base):
     """The root hash of the perfect subtree ``(level, idx)`` (``ledger.merkle``)."""
 
     __tablename__ = "merkle_nodes"
-    __table_args__ = ({"sqlite_with_rowid": False},)
+    __table_args__ = (
+        # the key carries the hash on PostgreSQL: node lookups are index-only (migration 0002)
+        PrimaryKeyConstraint("level", "idx", postgresql_include=["hash"]),
+        {"sqlite_with_rowid": False},
+    )
 
-    level: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
-    idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    level: Mapped[int] = mapped_column(SmallInteger, autoincrement=False)
+    idx: Mapped[int] = mapped_column(BigInteger, autoincrement=False)
     hash: Mapped[Blob]
 
 
