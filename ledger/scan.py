@@ -229,12 +229,15 @@ class Scanner:
         erasures = [i for i, pf in enumerate(cols[0]) if pf in kinds] if kinds else []
         if any(cols[2][i] == NULL_REF for i in (*erasures, *erased_rows)):
             return None  # an erasure, or an erased payload, about no patient
+        refs = b"\n".join(cols[2])
+        if refs.count(b"\n") != n - 1:
+            return None  # a raw newline in a patient_ref part (never canonical JSON)
         return Local(
             start=start,
             count=n,
             last_leaf=leaves[-1],
             first_prev=cols[6][0],
-            refs=b"\n".join(cols[2]),
+            refs=refs,
             seqs=b"\n".join(cols[3]),
             patient_prevs=b"\n".join(cols[1]),
             parts=_wrapped(b"patient_prev", hexes),

@@ -310,6 +310,30 @@ def test_fast_scan_accepts_only_what_the_reference_accepts(
         assert caught.value.seq in (j, j - 1, j + 1)
 
 
+@pytest.mark.parametrize("where", ["patient_ref twice", "patient_ref", "reason", "patient_seq"])
+def test_a_raw_newline_in_a_header_is_a_located_fault(
+    pristine: tuple[list[Entry], list[str], str], threads: ThreadPoolExecutor, where: str
+) -> None:
+    """The fast pass joins header parts with newlines; a forged header holding one (even one
+    whose pieces each look like a valid part) is declined there and named by the reference
+    path, with or without workers."""
+    # the last entry of a chunk of 8: its successor's prev link is only checked in the next one
+    j = next(i for i, e in enumerate(pristine[0]) if e.patient_ref is not None and i % 8 == 7)
+    store = _store(pristine)
+    entry = store.records[j]
+    name = where.split(maxsplit=1)[0].encode()
+    at = entry.header.index(b'"%s":' % name) + len(name) + 3
+    if where == "patient_ref twice":
+        at += 66  # after the value: the part becomes 'patient_ref":"<r>"\npatient_ref":"<r>"'
+        insert = b'\npatient_ref":"%s"' % entry.patient_ref.encode()  # type: ignore[union-attr]
+    else:
+        insert = b"\n"
+    mutated = entry.header[:at] + insert + entry.header[at:]
+    store.records[j] = dataclasses.replace(entry, header=mutated, leaf_hash=leaf_hash(mutated))
+    assert _fault(store, pristine[2], 8) == (j, "modified")
+    assert _parallel_fault(store, pristine[2], 8, threads) == (j, "modified")
+
+
 def test_state_is_unchanged_when_the_fast_scan_declines(
     pristine: tuple[list[Entry], list[str], str],
 ) -> None:
