@@ -91,6 +91,10 @@ def _learn(known: _Known, cols: list[tuple[bytes, ...]]) -> bool:
     return True
 
 
+SCAN_BLOCK = 1024
+"""Entries the fast pass takes at a time, whatever the read size: a block's headers and their
+parts stay in the CPU caches (4096 at a time ran about 25% slower)."""
+
 _BLOCK = 256
 
 

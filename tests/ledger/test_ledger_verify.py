@@ -17,7 +17,8 @@ from ledger.entry import Entry, leaf_hash, parse_header
 from ledger.errors import LedgerFault
 from ledger.scan import Columns, Scanner, ScanState
 from ledger.store import InMemoryLedgerStore
-from ledger.verify import ChunkReader, verify_ledger
+from ledger.verify import verify_ledger
+from ledger.workers import ChunkReader
 
 N = 60
 pristine_levels: list[list[bytes]] = []
