@@ -277,7 +277,7 @@ def _ledger_verify(args: argparse.Namespace) -> int:
                 reader=database.ledger_reader(search_columns=True),
                 workers=args.workers,
             )
-            uow.ledger.check_search_columns(first=report.parallel)  # the rest: workers did those
+            uow.index.check_search_columns(first=report.parallel)  # the rest: workers did those
     except LedgerError as exc:
         print(f"FAILED: {exc}")
         return EXIT_FAIL

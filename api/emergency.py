@@ -17,7 +17,7 @@ from typing import Any
 from engine.vocabulary import Effect, Mode
 from ledger.entry import Appender
 from models.database import UnitOfWork
-from models.ledger_store import IndexedEntry
+from models.ledger_index import IndexedEntry
 
 EMERGENCY_MODES = (Mode.BREAK_GLASS.value, Mode.REGULATION.value)
 BURST_WINDOW = timedelta(minutes=10)
@@ -40,7 +40,7 @@ def break_glass_queue(
     """Emergency entries newest first (at most ``limit + 1``: the caller pages), flagged."""
     found: list[IndexedEntry] = []
     for mode in EMERGENCY_MODES:
-        found += uow.ledger.search(
+        found += uow.index.search(
             mode=mode,
             actor_id=query.actor_id,
             since=query.since,
@@ -82,7 +82,7 @@ def _item(
     same_day = [
         f.seq
         for mode in EMERGENCY_MODES
-        for f in uow.ledger.search(
+        for f in uow.index.search(
             actor_id=hit.actor_id, mode=mode, since=day, until=day + timedelta(days=1), limit=500
         )
     ]
@@ -95,7 +95,7 @@ def _item(
                 f"(more than {query.daily_flag})",
             }
         )
-    denials = uow.ledger.search(
+    denials = uow.index.search(
         actor_id=hit.actor_id,
         decision=Effect.DENY.value,
         since=hit.time - BURST_WINDOW,
@@ -133,7 +133,7 @@ def _had_care_relationship(
     documents = uow.dossiers.documents(patient)
     if any(d.author_id == actor for d in documents.values()):
         return True
-    prior = uow.ledger.search(
+    prior = uow.index.search(
         patient_ref=appender.patient_ref(patient),
         actor_id=actor,
         mode=Mode.NORMAL.value,

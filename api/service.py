@@ -289,7 +289,7 @@ class Vigie:
             return False
         actor = request.actor.id
         since = now - timedelta(seconds=limit.seconds)
-        seen = uow.ledger.count_recent(actor, since, **filters) + counted[(actor, kind)]
+        seen = uow.index.count_recent(actor, since, **filters) + counted[(actor, kind)]
         counted[(actor, kind)] += 1
         return seen >= limit.count
 

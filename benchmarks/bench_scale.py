@@ -55,7 +55,7 @@ from ledger.verify import verify_ledger
 from ledger.writer import LedgerWriter
 from models.database import Database
 from models.errors import StoreUnavailableError
-from models.ledger_store import EntryIndex
+from models.ledger_index import EntryIndex
 
 T = TypeVar("T")
 HOT = "P-HOT-EXPORT"

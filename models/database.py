@@ -36,6 +36,7 @@ from models import migrate
 from models.connection import SQLITE_BEGIN, make_engine
 from models.driver import Driver
 from models.errors import SchemaOutdatedError, wrap_errors
+from models.ledger_index import LedgerIndex
 from models.ledger_store import HEAD_SQL, AppendReads, SqlLedgerStore
 from models.repository import DossierRepository
 
@@ -48,11 +49,13 @@ def _forget_pool(engine: Engine | None) -> None:
 
 
 class UnitOfWork:
-    """One transaction: its ``session``, the ledger store and the dossier repository."""
+    """One transaction: its ``session``, the ledger store, the ledger's search columns and the
+    dossier repository."""
 
     def __init__(self, session: Session, locked_head: LedgerHead | None = None) -> None:
         self.session = session
         self.ledger = SqlLedgerStore(session, locked_head)
+        self.index = LedgerIndex(session)
         self.dossiers = DossierRepository(session)
 
     def read_batch(
@@ -189,7 +192,7 @@ class LedgerReader:
 
     url: str = field(repr=False)  # may hold a password
     search_columns: bool = False
-    """Also check the search columns of the rows read (``SqlLedgerStore.check_search_rows``):
+    """Also check the search columns of the rows read (``LedgerIndex.check_search_rows``):
     an IndexMismatchError then reaches the verifying process with the chunk's result."""
 
     def __call__(self, first: int, limit: int) -> Columns:
@@ -198,5 +201,5 @@ class LedgerReader:
             database = _readers[self.url] = Database(self.url, statement_timeout_ms=None)
         with database.read_only() as uow:
             if self.search_columns:
-                uow.ledger.check_search_rows(first, limit)
+                uow.index.check_search_rows(first, limit)
             return uow.ledger.entry_columns(first, limit)

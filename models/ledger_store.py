@@ -1,17 +1,10 @@
-"""``SqlLedgerStore``: the :class:`ledger.store.LedgerStore` port over SQLAlchemy, plus the
-search queries the API needs.
+"""``SqlLedgerStore``: the :class:`ledger.store.LedgerStore` port over SQLAlchemy.
 
 Every method runs in the caller's session and transaction (a ``UnitOfWork``); appends rely on
 the unit of work holding the append lock (the ``ledger_heads`` row), and ``append`` itself
 refuses a batch whose first seq is not the stored size, so even a caller that forgot the lock
-cannot fork the chain.
-
-Search columns of ``ledger_entries``: ``time``, ``kind``, ``action``, ``mode``, ``decision`` and
-``reason`` are always read from the entry's own header at append time. ``actor_id``,
-``actor_type``, ``document_id`` and ``decision_id`` come from the optional ``index`` argument
-of :meth:`SqlLedgerStore.append`, or else from the payload keys of the same names (the payload
-conventions of ``ledger.entry``), so appends through ``ledger.writer.LedgerWriter`` fill them
-too. They are copies for queries only; verification never reads them.
+cannot fork the chain. An append also fills the search columns beside each entry (see
+``models.ledger_index``, which searches and checks them).
 
 Bulk appends (``COPY_THRESHOLD`` entries or more) use ``COPY`` on PostgreSQL; everything else
 is one ``executemany`` per table.
@@ -20,7 +13,7 @@ is one ``executemany`` per table.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -28,15 +21,13 @@ from typing import Any
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
-from ledger.canonical import parse_trusted
 from ledger.checkpoint import SignedCheckpoint
 from ledger.entry import Entry, LedgerHead, PatientHead
 from ledger.errors import LedgerStoreError
 from ledger.merkle import Node, NodeKey
 from ledger.scan import Columns
-from models.base import read_time
 from models.driver import Driver, Plan, stored_time
-from models.errors import IndexMismatchError
+from models.ledger_index import EntryIndex, index_from_payload
 from models.table import (
     CheckpointRow,
     LedgerEntryRow,
@@ -45,28 +36,6 @@ from models.table import (
 
 _CHECKPOINTS = table_of(CheckpointRow)
 _E = LedgerEntryRow
-_ENTRY_COLUMNS = (
-    _E.seq,
-    _E.header,
-    _E.payload,
-    _E.salt,
-    _E.leaf_hash,
-    _E.patient_ref,
-    _E.patient_seq,
-)
-_INDEX_COLUMNS = (
-    _E.time,
-    _E.kind,
-    _E.action,
-    _E.mode,
-    _E.decision,
-    _E.reason,
-    _E.actor_id,
-    _E.actor_type,
-    _E.document_id,
-    _E.decision_id,
-)
-_INDEX_KEYS = ("actor_id", "actor_type", "document_id", "decision_id")
 # The statements of every append run on the driver (models/driver.py). The node fetch has
 # one SQL text whatever the number of keys, so it is parsed and planned once.
 _PATIENT_HEADS = {
@@ -114,11 +83,6 @@ _ENTRIES_FROM = (
     "SELECT seq, header, payload, salt, leaf_hash, patient_ref, patient_seq FROM ledger_entries"
     " WHERE seq >= :first ORDER BY seq LIMIT :limit"
 )
-_SEARCH_COLUMNS_FROM = (
-    "SELECT seq, header, payload, patient_ref, patient_seq, time, kind, action, mode, decision,"
-    " reason, actor_id, actor_type, document_id, decision_id"
-    " FROM ledger_entries WHERE seq >= :first ORDER BY seq LIMIT :limit"
-)
 _COLUMNS_FROM = (
     "SELECT header, payload, salt, leaf_hash FROM ledger_entries"
     " WHERE seq >= :first ORDER BY seq LIMIT :limit"
@@ -144,38 +108,6 @@ class AppendReads:
 
 
 @dataclass(frozen=True, slots=True)
-class EntryIndex:
-    """The search columns an append takes beside the header (personal data: erased with
-    the payload, except ``decision_id``)."""
-
-    actor_id: str | None = None
-    actor_type: str | None = None
-    document_id: str | None = None
-    decision_id: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class IndexedEntry:
-    """A stored entry with its search columns, as :meth:`SqlLedgerStore.search` returns it."""
-
-    entry: Entry
-    time: datetime
-    kind: str
-    action: str
-    mode: str
-    decision: str
-    reason: str
-    actor_id: str | None
-    actor_type: str | None
-    document_id: str | None
-    decision_id: str | None
-
-    @property
-    def seq(self) -> int:
-        return self.entry.seq
-
-
-@dataclass(frozen=True, slots=True)
 class StoredCheckpoint:
     """A kept checkpoint: tree size, root hash, the signed note text and when it was kept."""
 
@@ -185,33 +117,11 @@ class StoredCheckpoint:
     signed_at: datetime
 
 
-def _entry(row: Any) -> Entry:
-    return Entry(row[0], row[1], row[2], row[3], row[4], row[5], row[6])
-
-
-def _indexed(r: Any) -> IndexedEntry:
-    return IndexedEntry(
-        _entry(r), r[7], r[8], r[9], r[10], r[11], r[12], r[13], r[14], r[15], r[16]
-    )
-
-
-def _index_from_payload(payload: bytes | None) -> EntryIndex:
-    if payload is None:
-        return EntryIndex()
-    data = json.loads(payload)
-
-    def text(name: str) -> str | None:
-        value = data.get(name) if isinstance(data, dict) else None
-        return value if isinstance(value, str) else None
-
-    return EntryIndex(*(text(name) for name in _INDEX_KEYS))
-
-
 def _entry_row(entry: Entry, index: EntryIndex | None, backend: str) -> dict[str, Any]:
     """The column values of ``entry`` as the driver binds them."""
     header = json.loads(entry.header)
     if index is None:
-        index = _index_from_payload(entry.payload)
+        index = index_from_payload(entry.payload)
     return {
         "seq": entry.seq,
         "header": entry.header,
@@ -231,30 +141,6 @@ def _entry_row(entry: Entry, index: EntryIndex | None, backend: str) -> dict[str
         "document_id": index.document_id,
         "decision_id": index.decision_id,
     }
-
-
-_CHECKED = ("seq", "patient_ref", "patient_seq", "kind", "action", "mode", "decision", "reason",
-            "actor_id", "actor_type", "document_id", "time")  # fmt: skip
-
-
-def _check_row(row: Any) -> None:
-    """Raise IndexMismatchError unless the search columns of ``row`` (``_SEARCH_COLUMNS_FROM``)
-    hold what its header and payload say. The bytes are parsed without strictness checks: the
-    ledger's verification vouches for them; this only compares copies."""
-    seq, header_bytes, payload_bytes, patient_ref, patient_seq, time, *index = row
-    header = parse_trusted(header_bytes)
-    payload = {} if payload_bytes is None else parse_trusted(payload_bytes)
-    kind, action, mode, decision, reason, actor_id, actor_type, document_id, _ = index
-    stored = (seq, patient_ref, patient_seq, kind, action, mode, decision, reason, actor_id,
-              actor_type, document_id, read_time(time))  # fmt: skip
-    h, p = header.get, payload.get
-    expected = (h("seq"), h("patient_ref"), h("patient_seq"), h("kind"), h("action"), h("mode"),
-                h("decision"), h("reason"), p("actor_id"), p("actor_type"), p("document_id"),
-                datetime.fromisoformat(header["time"]))  # fmt: skip
-    if stored != expected:
-        pairs = zip(_CHECKED, stored, expected, strict=True)
-        name, got, want = next(pair for pair in pairs if pair[1] != pair[2])
-        raise IndexMismatchError(seq, name, got, want)
 
 
 class SqlLedgerStore:
@@ -459,91 +345,3 @@ class SqlLedgerStore:
             .execution_options(synchronize_session=False)
         )
         return int(still or 0)
-
-    def count_recent(
-        self,
-        actor_id: str,
-        since: datetime,
-        *,
-        mode: str | None = None,
-        action: str | None = None,
-    ) -> int:
-        """How many entries ``actor_id`` has since ``since`` (in ``mode`` / of ``action``)."""
-        query = (
-            select(func.count()).select_from(_E).where(_E.actor_id == actor_id, _E.time >= since)
-        )
-        if mode is not None:
-            query = query.where(_E.mode == mode)
-        if action is not None:
-            query = query.where(_E.action == action)
-        return int(self.session.scalar(query) or 0)
-
-    def check_search_columns(
-        self, chunk: int = 4096, progress: Callable[[int], None] | None = None, first: int = 0
-    ) -> int:
-        """Compare the search columns of every row from seq ``first`` on with the header and
-        payload they copy (the ledger's own verification never reads them); raise
-        IndexMismatchError at the first difference. Returns how many rows were checked."""
-        checked = 0
-        while True:
-            rows = self.driver.rows(_SEARCH_COLUMNS_FROM, {"first": first, "limit": chunk},
-                                    binary=True)  # fmt: skip
-            if not rows:
-                return checked
-            for row in rows:
-                _check_row(row)
-            checked += len(rows)
-            first = rows[-1][0] + 1
-            if progress is not None:
-                progress(checked)
-
-    def check_search_rows(self, first: int, limit: int) -> None:
-        """:meth:`check_search_columns` of at most ``limit`` rows from seq ``first`` on."""
-        rows = self.driver.rows(_SEARCH_COLUMNS_FROM, {"first": first, "limit": limit}, binary=True)
-        for row in rows:
-            _check_row(row)
-
-    def search(
-        self,
-        *,
-        patient_ref: str | None = None,
-        actor_id: str | None = None,
-        actor_type: str | None = None,
-        action: str | None = None,
-        mode: str | None = None,
-        decision: str | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        before_seq: int | None = None,
-        limit: int = 50,
-    ) -> list[IndexedEntry]:
-        """Entries matching every given filter, newest first (seq descending), at most
-        ``limit``. Page on with ``before_seq`` = the last seq returned. ``since`` is
-        inclusive, ``until`` exclusive (both aware). Precondition: ``limit >= 1``."""
-        if limit < 1:
-            raise ValueError(f"limit must be >= 1, got {limit}")
-        conditions = [
-            column == value
-            for column, value in (
-                (_E.patient_ref, patient_ref),
-                (_E.actor_id, actor_id),
-                (_E.actor_type, actor_type),
-                (_E.action, action),
-                (_E.mode, mode),
-                (_E.decision, decision),
-            )
-            if value is not None
-        ]
-        if since is not None:
-            conditions.append(_E.time >= since)
-        if until is not None:
-            conditions.append(_E.time < until)
-        if before_seq is not None:
-            conditions.append(_E.seq < before_seq)
-        rows = self.session.execute(
-            select(*_ENTRY_COLUMNS, *_INDEX_COLUMNS)
-            .where(*conditions)
-            .order_by(_E.seq.desc())
-            .limit(limit)
-        )
-        return [_indexed(row) for row in rows]

@@ -139,7 +139,7 @@ def audit_events(query: dict[str, Any] | None = None) -> Any:
     ref = vigie().appender.patient_ref(patient) if patient else None
 
     def effect(uow: UnitOfWork, now: Any) -> Any:
-        return uow.ledger.search(
+        return uow.index.search(
             patient_ref=ref,
             actor_id=query.get("actor_id"),
             action=query.get("action"),

@@ -17,7 +17,7 @@ from ledger.entry import Entry
 from ledger.export import build_export
 from ledger.fhir import audit_bundle
 from models.database import UnitOfWork
-from models.ledger_store import IndexedEntry
+from models.ledger_index import IndexedEntry
 
 routes = RouteTable("traces", "traces")
 DENIED = {403: ("Denied by the policy; traced", None)}
@@ -94,7 +94,7 @@ def traces(pid: str, query: dict[str, Any] | None = None) -> Any:
     ref = vigie().appender.patient_ref(pid)
 
     def effect(uow: UnitOfWork, now: Any) -> Any:
-        return uow.ledger.search(
+        return uow.index.search(
             patient_ref=ref,
             actor_type=query.get("actor_type"),
             action=query.get("action"),

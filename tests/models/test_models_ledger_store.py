@@ -21,7 +21,8 @@ from ledger.store import LedgerStore
 from ledger.verify import LedgerReport, verify_ledger
 from models.database import Database, UnitOfWork
 from models.errors import IndexMismatchError
-from models.ledger_store import COPY_THRESHOLD, EntryIndex
+from models.ledger_index import EntryIndex
+from models.ledger_store import COPY_THRESHOLD
 from tests.models.conftest import Ledger, spy_driver
 
 
@@ -143,7 +144,7 @@ def test_tampering_with_a_stored_header_is_found(db: Database, ledger: Ledger) -
 def test_search_columns_come_from_header_and_payload(db: Database, ledger: Ledger) -> None:
     (entry,) = ledger.append([lf.draft(3, "P1")])
     with db.read_only() as unit:
-        (hit,) = unit.ledger.search()
+        (hit,) = unit.index.search()
     header = entry.header_dict()
     assert hit.entry == entry
     assert hit.seq == 0
@@ -178,7 +179,7 @@ def test_explicit_index_rows_win_and_erasure_clears_personal_columns(
             store.append(batch.entries, nodes, index[:1])
     with db.unit_of_work() as unit:
         assert unit.ledger.erase_patient(ledger.appender.patient_ref("P1")) == 2
-        hits = {h.seq: h for h in unit.ledger.search()}
+        hits = {h.seq: h for h in unit.index.search()}
     assert [(hits[s].actor_id, hits[s].document_id, hits[s].decision_id) for s in (0, 1, 2)] == [
         (None, None, "dec-0"),
         (None, None, "dec-1"),
@@ -194,7 +195,7 @@ def test_search_filters_and_pages_newest_first(db: Database, ledger: Ledger) -> 
         entries += ledger.append([lf.draft(i, lf.patient_of(i, 3))])
     ref = ledger.appender.patient_ref("P0001")
     with db.read_only() as unit:
-        search = unit.ledger.search
+        search = unit.index.search
         mine = [e.seq for e in entries if e.patient_ref == ref][::-1]
         page1 = search(patient_ref=ref, limit=4)
         page2 = search(patient_ref=ref, limit=4, before_seq=page1[-1].seq)
@@ -251,7 +252,7 @@ def test_bulk_batches_are_stored_exactly(db: Database, ledger: Ledger) -> None:
     bulk = ledger.append([lf.draft(i, lf.patient_of(i, 9)) for i in range(3, 3 + count)])
     with db.read_only() as unit:
         stored = unit.ledger.entries(0, 1000)
-        hits = unit.ledger.search(limit=1000)[::-1]
+        hits = unit.index.search(limit=1000)[::-1]
         root = merkle.root(unit.ledger, len(stored))
     assert stored == [*small, *bulk]
     tree = merkle.CompactRange()
@@ -274,13 +275,13 @@ def test_search_columns_are_checked_against_the_entries(db: Database) -> None:
     ledger = Ledger(db)
     ledger.append([lf.draft(i, "P1") for i in range(5)])
     with db.read_only() as unit:
-        assert unit.ledger.check_search_columns() == 5
+        assert unit.index.check_search_columns() == 5
     with db.unit_of_work() as unit:
         unit.session.execute(
             sql_update(LedgerEntryRow).where(LedgerEntryRow.seq == 3).values(decision="deny")
         )
     with db.read_only() as unit, pytest.raises(IndexMismatchError, match=r"seq 3.*'decision'"):
-        unit.ledger.check_search_columns()
+        unit.index.check_search_columns()
 
 
 def test_entries_deleted_after_the_last_checkpoint_are_found(db: Database) -> None:

@@ -1,0 +1,231 @@
+"""The search columns of ``ledger_entries``: what an append copies into them, the searches
+the API runs on them, and the check that they still say what the signed entries say.
+
+``time``, ``kind``, ``action``, ``mode``, ``decision`` and ``reason`` are read from the entry's
+own header at append time; ``actor_id``, ``actor_type``, ``document_id`` and ``decision_id``
+come from the append's :class:`EntryIndex`, or else from the payload keys of the same names.
+They are copies for queries only: the ledger's verification never reads them, and
+:meth:`LedgerIndex.check_search_columns` compares them with the entries.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ledger.canonical import parse_trusted
+from ledger.entry import Entry
+from models.base import read_time
+from models.driver import Driver
+from models.errors import IndexMismatchError
+from models.table import LedgerEntryRow
+
+_E = LedgerEntryRow
+_ENTRY_COLUMNS = (
+    _E.seq,
+    _E.header,
+    _E.payload,
+    _E.salt,
+    _E.leaf_hash,
+    _E.patient_ref,
+    _E.patient_seq,
+)
+_INDEX_COLUMNS = (
+    _E.time,
+    _E.kind,
+    _E.action,
+    _E.mode,
+    _E.decision,
+    _E.reason,
+    _E.actor_id,
+    _E.actor_type,
+    _E.document_id,
+    _E.decision_id,
+)
+_INDEX_KEYS = ("actor_id", "actor_type", "document_id", "decision_id")
+_SEARCH_COLUMNS_FROM = (
+    "SELECT seq, header, payload, patient_ref, patient_seq, time, kind, action, mode, decision,"
+    " reason, actor_id, actor_type, document_id, decision_id"
+    " FROM ledger_entries WHERE seq >= :first ORDER BY seq LIMIT :limit"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class EntryIndex:
+    """The search columns an append takes beside the header (personal data: erased with
+    the payload, except ``decision_id``)."""
+
+    actor_id: str | None = None
+    actor_type: str | None = None
+    document_id: str | None = None
+    decision_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IndexedEntry:
+    """A stored entry with its search columns, as :meth:`LedgerIndex.search` returns it."""
+
+    entry: Entry
+    time: datetime
+    kind: str
+    action: str
+    mode: str
+    decision: str
+    reason: str
+    actor_id: str | None
+    actor_type: str | None
+    document_id: str | None
+    decision_id: str | None
+
+    @property
+    def seq(self) -> int:
+        return self.entry.seq
+
+
+def _entry(row: Any) -> Entry:
+    return Entry(row[0], row[1], row[2], row[3], row[4], row[5], row[6])
+
+
+def _indexed(r: Any) -> IndexedEntry:
+    return IndexedEntry(
+        _entry(r), r[7], r[8], r[9], r[10], r[11], r[12], r[13], r[14], r[15], r[16]
+    )
+
+
+def index_from_payload(payload: bytes | None) -> EntryIndex:
+    """The search columns an entry's payload gives (its keys of the same names)."""
+    if payload is None:
+        return EntryIndex()
+    data = json.loads(payload)
+
+    def text(name: str) -> str | None:
+        value = data.get(name) if isinstance(data, dict) else None
+        return value if isinstance(value, str) else None
+
+    return EntryIndex(*(text(name) for name in _INDEX_KEYS))
+
+
+_CHECKED = ("seq", "patient_ref", "patient_seq", "kind", "action", "mode", "decision", "reason",
+            "actor_id", "actor_type", "document_id", "time")  # fmt: skip
+
+
+def _check_row(row: Any) -> None:
+    """Raise IndexMismatchError unless the search columns of ``row`` (``_SEARCH_COLUMNS_FROM``)
+    hold what its header and payload say. The bytes are parsed without strictness checks: the
+    ledger's verification vouches for them; this only compares copies."""
+    seq, header_bytes, payload_bytes, patient_ref, patient_seq, time, *index = row
+    header = parse_trusted(header_bytes)
+    payload = {} if payload_bytes is None else parse_trusted(payload_bytes)
+    kind, action, mode, decision, reason, actor_id, actor_type, document_id, _ = index
+    stored = (seq, patient_ref, patient_seq, kind, action, mode, decision, reason, actor_id,
+              actor_type, document_id, read_time(time))  # fmt: skip
+    h, p = header.get, payload.get
+    expected = (h("seq"), h("patient_ref"), h("patient_seq"), h("kind"), h("action"), h("mode"),
+                h("decision"), h("reason"), p("actor_id"), p("actor_type"), p("document_id"),
+                datetime.fromisoformat(header["time"]))  # fmt: skip
+    if stored != expected:
+        pairs = zip(_CHECKED, stored, expected, strict=True)
+        name, got, want = next(pair for pair in pairs if pair[1] != pair[2])
+        raise IndexMismatchError(seq, name, got, want)
+
+
+class LedgerIndex:
+    """Searches and checks of the search columns, in one session's transaction."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.driver = Driver(session)
+
+    def count_recent(
+        self,
+        actor_id: str,
+        since: datetime,
+        *,
+        mode: str | None = None,
+        action: str | None = None,
+    ) -> int:
+        """How many entries ``actor_id`` has since ``since`` (in ``mode`` / of ``action``)."""
+        query = (
+            select(func.count()).select_from(_E).where(_E.actor_id == actor_id, _E.time >= since)
+        )
+        if mode is not None:
+            query = query.where(_E.mode == mode)
+        if action is not None:
+            query = query.where(_E.action == action)
+        return int(self.session.scalar(query) or 0)
+
+    def check_search_columns(
+        self, chunk: int = 4096, progress: Callable[[int], None] | None = None, first: int = 0
+    ) -> int:
+        """Compare the search columns of every row from seq ``first`` on with the header and
+        payload they copy (the ledger's own verification never reads them); raise
+        IndexMismatchError at the first difference. Returns how many rows were checked."""
+        checked = 0
+        while True:
+            rows = self.driver.rows(_SEARCH_COLUMNS_FROM, {"first": first, "limit": chunk},
+                                    binary=True)  # fmt: skip
+            if not rows:
+                return checked
+            for row in rows:
+                _check_row(row)
+            checked += len(rows)
+            first = rows[-1][0] + 1
+            if progress is not None:
+                progress(checked)
+
+    def check_search_rows(self, first: int, limit: int) -> None:
+        """:meth:`check_search_columns` of at most ``limit`` rows from seq ``first`` on."""
+        rows = self.driver.rows(_SEARCH_COLUMNS_FROM, {"first": first, "limit": limit}, binary=True)
+        for row in rows:
+            _check_row(row)
+
+    def search(
+        self,
+        *,
+        patient_ref: str | None = None,
+        actor_id: str | None = None,
+        actor_type: str | None = None,
+        action: str | None = None,
+        mode: str | None = None,
+        decision: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        before_seq: int | None = None,
+        limit: int = 50,
+    ) -> list[IndexedEntry]:
+        """Entries matching every given filter, newest first (seq descending), at most
+        ``limit``. Page on with ``before_seq`` = the last seq returned. ``since`` is
+        inclusive, ``until`` exclusive (both aware). Precondition: ``limit >= 1``."""
+        if limit < 1:
+            raise ValueError(f"limit must be >= 1, got {limit}")
+        conditions = [
+            column == value
+            for column, value in (
+                (_E.patient_ref, patient_ref),
+                (_E.actor_id, actor_id),
+                (_E.actor_type, actor_type),
+                (_E.action, action),
+                (_E.mode, mode),
+                (_E.decision, decision),
+            )
+            if value is not None
+        ]
+        if since is not None:
+            conditions.append(_E.time >= since)
+        if until is not None:
+            conditions.append(_E.time < until)
+        if before_seq is not None:
+            conditions.append(_E.seq < before_seq)
+        rows = self.session.execute(
+            select(*_ENTRY_COLUMNS, *_INDEX_COLUMNS)
+            .where(*conditions)
+            .order_by(_E.seq.desc())
+            .limit(limit)
+        )
+        return [_indexed(row) for row in rows]
