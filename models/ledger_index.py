@@ -168,22 +168,20 @@ class LedgerIndex:
         IndexMismatchError at the first difference. Returns how many rows were checked."""
         checked = 0
         while True:
-            rows = self.driver.rows(_SEARCH_COLUMNS_FROM, {"first": first, "limit": chunk},
-                                    binary=True)  # fmt: skip
-            if not rows:
+            count, first = self.check_search_rows(first, chunk)
+            if not count:
                 return checked
-            for row in rows:
-                _check_row(row)
-            checked += len(rows)
-            first = rows[-1][0] + 1
+            checked += count
             if progress is not None:
                 progress(checked)
 
-    def check_search_rows(self, first: int, limit: int) -> None:
-        """:meth:`check_search_columns` of at most ``limit`` rows from seq ``first`` on."""
+    def check_search_rows(self, first: int, limit: int) -> tuple[int, int]:
+        """:meth:`check_search_columns` of at most ``limit`` rows from seq ``first`` on;
+        returns how many rows were checked and the seq after the last one."""
         rows = self.driver.rows(_SEARCH_COLUMNS_FROM, {"first": first, "limit": limit}, binary=True)
         for row in rows:
             _check_row(row)
+        return len(rows), (rows[-1][0] + 1 if rows else first)
 
     def search(
         self,
