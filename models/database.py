@@ -24,6 +24,7 @@ import weakref
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
@@ -55,8 +56,12 @@ class UnitOfWork:
     def __init__(self, session: Session, locked_head: LedgerHead | None = None) -> None:
         self.session = session
         self.ledger = SqlLedgerStore(session, locked_head)
-        self.index = LedgerIndex(session)
         self.dossiers = DossierRepository(session)
+
+    @cached_property
+    def index(self) -> LedgerIndex:
+        """The search columns (built on first use: most decisions never search)."""
+        return LedgerIndex(self.session)
 
     def read_batch(
         self,
@@ -192,7 +197,7 @@ class LedgerReader:
 
     url: str = field(repr=False)  # may hold a password
     search_columns: bool = False
-    """Also check the search columns of the rows read (``LedgerIndex.check_search_rows``):
+    """Also check the search columns of the rows read (``LedgerIndex.checked_columns``):
     an IndexMismatchError then reaches the verifying process with the chunk's result."""
 
     def __call__(self, first: int, limit: int) -> Columns:
@@ -201,5 +206,5 @@ class LedgerReader:
             database = _readers[self.url] = Database(self.url, statement_timeout_ms=None)
         with database.read_only() as uow:
             if self.search_columns:
-                uow.index.check_search_rows(first, limit)
+                return uow.index.checked_columns(first, limit)
             return uow.ledger.entry_columns(first, limit)

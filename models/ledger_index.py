@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from ledger.canonical import parse_trusted
 from ledger.entry import Entry
+from ledger.scan import Columns
 from models.base import read_time
 from models.driver import Driver
 from models.errors import IndexMismatchError
@@ -49,9 +50,9 @@ _INDEX_COLUMNS = (
     _E.decision_id,
 )
 _INDEX_KEYS = ("actor_id", "actor_type", "document_id", "decision_id")
-_SEARCH_COLUMNS_FROM = (
+_SEARCH_COLUMNS_FROM = (  # _check_row reads the first 15; salt and leaf_hash complete Columns
     "SELECT seq, header, payload, patient_ref, patient_seq, time, kind, action, mode, decision,"
-    " reason, actor_id, actor_type, document_id, decision_id"
+    " reason, actor_id, actor_type, document_id, decision_id, salt, leaf_hash"
     " FROM ledger_entries WHERE seq >= :first ORDER BY seq LIMIT :limit"
 )
 
@@ -119,7 +120,7 @@ def _check_row(row: Any) -> None:
     """Raise IndexMismatchError unless the search columns of ``row`` (``_SEARCH_COLUMNS_FROM``)
     hold what its header and payload say. The bytes are parsed without strictness checks: the
     ledger's verification vouches for them; this only compares copies."""
-    seq, header_bytes, payload_bytes, patient_ref, patient_seq, time, *index = row
+    seq, header_bytes, payload_bytes, patient_ref, patient_seq, time, *index = row[:15]
     header = parse_trusted(header_bytes)
     payload = {} if payload_bytes is None else parse_trusted(payload_bytes)
     kind, action, mode, decision, reason, actor_id, actor_type, document_id, _ = index
@@ -178,10 +179,23 @@ class LedgerIndex:
     def check_search_rows(self, first: int, limit: int) -> tuple[int, int]:
         """:meth:`check_search_columns` of at most ``limit`` rows from seq ``first`` on;
         returns how many rows were checked and the seq after the last one."""
+        rows = self._checked_rows(first, limit)
+        return len(rows), (rows[-1][0] + 1 if rows else first)
+
+    def checked_columns(self, first: int, limit: int) -> Columns:
+        """``SqlLedgerStore.entry_columns(first, limit)``, read once with the search columns
+        of the same rows, which are checked first (a verification worker's read)."""
+        rows = self._checked_rows(first, limit)
+        if not rows:
+            return Columns((), (), (), ())
+        columns = list(zip(*rows, strict=True))
+        return Columns(columns[1], columns[2], columns[15], columns[16])
+
+    def _checked_rows(self, first: int, limit: int) -> list[Any]:
         rows = self.driver.rows(_SEARCH_COLUMNS_FROM, {"first": first, "limit": limit}, binary=True)
         for row in rows:
             _check_row(row)
-        return len(rows), (rows[-1][0] + 1 if rows else first)
+        return rows
 
     def search(
         self,

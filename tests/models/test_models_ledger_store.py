@@ -91,9 +91,9 @@ def test_parallel_verification_in_worker_processes(db: Database, ledger: Ledger)
     spawn = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(2, mp_context=spawn) as pool:
 
-        def verify(chunk_size: int) -> LedgerReport:
+        def verify(chunk_size: int, search_columns: bool = False) -> LedgerReport:
             with db.read_only() as unit:
-                reader = db.ledger_reader()
+                reader = db.ledger_reader(search_columns=search_columns)
                 return verify_ledger(unit.ledger, ledger.key, chunk_size=chunk_size,
                                      reader=reader, workers=2, executor=pool)  # fmt: skip
 
@@ -102,6 +102,7 @@ def test_parallel_verification_in_worker_processes(db: Database, ledger: Ledger)
         assert verify(64) == alone
         assert verify(16) == alone
         assert verify(16).parallel == 592 and alone.parallel == 0
+        assert verify(16, search_columns=True) == alone
         with db.unit_of_work() as unit:  # a search column disagreeing with its signed entry
             unit.session.execute(text("UPDATE ledger_entries SET mode = 'x' WHERE seq = 200"))
         checking = db.ledger_reader(search_columns=True)
