@@ -6,7 +6,7 @@ Run: .venv/bin/python benchmarks/bench_scale.py [--sizes 10k,1M] [--batch 20000]
 One fresh database (dropped at the end) grows to each size in turn. Entries are generated in
 bulk: valid entries built by ``ledger.entry.Appender`` and ``ledger.merkle.new_nodes`` in big
 batches, stored by ``SqlLedgerStore.append`` (COPY) inside ``Database.unit_of_work``, spread
-over 100,000 patients plus one "hot" patient holding 10,000 entries at every size; a signed
+over 100,000 patients plus patients holding 10,000 entries each (:class:`Generator`); a signed
 checkpoint every 1 M entries and at each size. At each size it prints:
 
 - append throughput, one entry per transaction (as the service commits), single writer and 4
@@ -15,7 +15,10 @@ checkpoint every 1 M entries and at each size. At each size it prints:
   one process and with one worker process per CPU (parallel from 131,072 entries on);
 - inclusion proof latency, p50/p99 of 1,000 random proofs through ``SqlLedgerStore``, right
   after the verification pass swept the caches, then of the same proofs again;
-- the hot patient's export (10 k entries): build (``LedgerWriter.export``) and verify;
+- two 10 k-entry exports: HOT's (its history at the start of the ledger) and the patient
+  whose history the last growth spread over the ledger (see :class:`Generator`): seconds to
+  build and serialise the bundle as ``GET .../traces/export`` serves it, and seconds for the
+  offline check ``vigie verify-export`` runs;
 - HTTP decision latency: p50/p99 of 500 sequential ``POST /v1/decisions`` against
   ``vigie serve`` (2 workers) on that database, interleaved request by request with the same
   against a second server on a reference database of the first size (so both see the same
@@ -25,6 +28,7 @@ checkpoint every 1 M entries and at each size. At each size it prints:
 from __future__ import annotations
 
 import argparse
+import functools
 import http.client
 import json
 import os
@@ -48,9 +52,10 @@ from api.config import Settings, load_keys
 from api.demo import CLAIRE, load_story
 from api.logs import configure_logging
 from ledger import merkle
+from ledger.canonical import parse_strict
 from ledger.checkpoint import CheckpointSigner
 from ledger.entry import Appender, Draft, PatientHead
-from ledger.export import EXPORT_ACTION, verify_export
+from ledger.export import EXPORT_ACTION, dump_bundle, verify_export
 from ledger.verify import verify_ledger
 from ledger.writer import LedgerWriter
 from models.database import Database
@@ -121,34 +126,57 @@ def draft(i: int, patient: str) -> Draft:
     )
 
 
+def spread_patient(target: int) -> str:
+    """The patient whose entries the growth up to ``target`` spreads evenly (HOT from empty)."""
+    return f"P-SPREAD-{target}"
+
+
 class Generator:
     """Grows the ledger by whole batches (one unit of work each); the only writer meanwhile,
-    so the patients' heads are kept in memory between batches."""
+    so the patients' heads are kept in memory between batches.
+
+    Every growth spreads 9,999 entries of one patient evenly over itself (the export adds the
+    10,000th): HOT's in the first growth (topped up in the next one if the first was too
+    small), :func:`spread_patient` of the target's in each later one. So HOT's history sits at
+    the start of the ledger, and each size's own patient has a history spread over most of it,
+    the hard case for an export (other patients' entries and nodes between each two of its
+    own)."""
 
     def __init__(self, service: Service, batch: int) -> None:
         self.service = service
         self.batch = batch
         self.heads: dict[str, PatientHead] = {}
         self.counter = 0
-        self.hot_count = 0
 
-    def grow(self, target: int, progress: Callable[[int, float], None]) -> None:
+    def _left(self, patient: str) -> int:
+        head = self.heads.get(self.service.appender.patient_ref(patient))
+        return EXPORT_ENTRIES - 1 - (0 if head is None else head.patient_seq + 1)
+
+    def grow(self, target: int, progress: Callable[[int, float], None]) -> str:
+        """Grow to ``target`` entries; return the patient whose history was spread over it."""
         service = self.service
         size = self._load_heads()
+        fresh = self._left(HOT) == EXPORT_ENTRIES - 1
+        chosen = HOT if fresh else spread_patient(target)
         start = time.perf_counter()
         done = 0
         while size < target:
             count = min(self.batch, target - size)
-            hot_left = EXPORT_ENTRIES - 1 - self.hot_count  # the export adds the last one
-            every = max(1, (target - size) // max(hot_left, 1))
+            # (patient, entries left to give, one every so many, offset): HOT, then this one
+            spreads = []
+            for patient in dict.fromkeys([HOT, chosen]):
+                left = self._left(patient)
+                every = max(1, (target - size) // max(left, 1))
+                spreads.append((patient, left, every, every // 2 * len(spreads)))
             drafts = []
             for n in range(count):
                 i = self.counter + n
-                if hot_left > 0 and n % every == 0:
-                    patient, hot_left = HOT, hot_left - 1
-                    self.hot_count += 1
-                else:
-                    patient = f"P{i % PATIENTS:06d}"
+                patient = f"P{i % PATIENTS:06d}"
+                for k, (name, left, every, offset) in enumerate(spreads):
+                    if left > 0 and n % every == offset:
+                        patient = name
+                        spreads[k] = (name, left - 1, every, offset)
+                        break
                 drafts.append(draft(i, patient))
             self.counter += count
             try:
@@ -157,23 +185,22 @@ class Generator:
                 print(f"  generation interrupted ({error}); resuming when PostgreSQL answers")
                 service.db.dispose()
                 h.wait_for_postgres()
-                size = self._load_heads()
+                size = self._load_heads(chosen)
                 continue
             done += count
             progress(size, done / (time.perf_counter() - start))
+        return chosen
 
-    def _load_heads(self) -> int:
+    def _load_heads(self, *extra: str) -> int:
         """The stored size, and every generated patient's head (one probe per patient)."""
         appender = self.service.appender
         self.heads = {}
         with self.service.db.read_only() as uow:
             size = uow.ledger.head().size
-            refs = [appender.patient_ref(f"P{p:06d}") for p in range(PATIENTS)]
-            refs.append(appender.patient_ref(HOT))
+            names = [f"P{p:06d}" for p in range(PATIENTS)] + [HOT, *extra]
+            refs = [appender.patient_ref(name) for name in names]
             for chunk in range(0, len(refs), 10_000):
                 self.heads.update(uow.ledger.patient_heads(refs[chunk : chunk + 10_000]))
-            hot = self.heads.get(appender.patient_ref(HOT))
-            self.hot_count = 0 if hot is None else hot.patient_seq + 1
         return size
 
     def _append(self, drafts: list[Draft], target: int) -> int:
@@ -248,16 +275,20 @@ def proof_latency(service: Service, count: int = 1000) -> tuple[float, float, fl
     return passes[0], passes[1], passes[2], passes[3], size
 
 
-def export_time(service: Service) -> tuple[int, float, float]:
+def export_time(service: Service, patient: str) -> tuple[int, float, float]:
+    """``patient``'s export: seconds to build it and serialise it as served (what the patient
+    waits for), then seconds for the offline check ``vigie verify-export`` runs (strict parse
+    of the file, then :func:`verify_export`)."""
     export = Draft(kind="decision", action=EXPORT_ACTION, mode="normal", decision="permit",
                    reason="patient.owner", policy_version=POLICY,
-                   payload={"actor_id": HOT, "actor_type": "patient"}, patient_id=HOT)  # fmt: skip
+                   payload={"actor_id": patient, "actor_type": "patient"},
+                   patient_id=patient)  # fmt: skip
     start = time.perf_counter()
     with service.db.unit_of_work() as uow:
-        bundle = service.writer(uow).export(HOT, export)
+        data = dump_bundle(service.writer(uow).export(patient, export))
     built = time.perf_counter() - start
     start = time.perf_counter()
-    report = verify_export(json.loads(json.dumps(bundle)), service.verifier)
+    report = verify_export(parse_strict(data), service.verifier)
     return report.entries, built, time.perf_counter() - start
 
 
@@ -366,7 +397,7 @@ def main() -> None:  # noqa: PLR0915
                 start = time.perf_counter()
                 with service.db.read_only() as uow:
                     before = uow.ledger.head().size
-                generator.grow(target, progress)
+                spread = generator.grow(target, progress)
                 gen_s = time.perf_counter() - start
                 vacuum_s = vacuum(url)
                 with service.db.read_only() as uow:
@@ -375,31 +406,40 @@ def main() -> None:  # noqa: PLR0915
                 print(f"\n== {size:,} entries (generated {size - before:,} in {gen_s:.1f} s, "
                       f"{rate:,.0f} entries/s; then VACUUM ANALYZE {vacuum_s:.1f} s; "
                       f"load {h.loadavg()})", flush=True)  # fmt: skip
+                row: dict[str, float] = {"size": size}
                 one = retrying(lambda: append_rate(service, 1, args.append_seconds), service)
                 four = retrying(lambda: append_rate(service, 4, args.append_seconds), service)
+                row.update(append1=one, append4=four)
                 print(f"append, 1 entry per transaction: 1 writer {one:,.0f} entries/s, "
                       f"4 writers {four:,.0f} entries/s", flush=True)  # fmt: skip
-                exported, built, checked = retrying(lambda: export_time(service), service)
-                print(f"export of {exported:,} entries: build {built:.3f} s + verify "
-                      f"{checked:.3f} s = {built + checked:.3f} s", flush=True)  # fmt: skip
+                for patient in dict.fromkeys([HOT, spread]):
+                    where = "at the start" if patient == HOT else "spread over the ledger"
+                    step = functools.partial(export_time, service, patient)
+                    exported, built, checked = retrying(step, service)
+                    row.update(export=built, export_verify=checked)  # the last: spread
+                    print(f"export of {exported:,} entries ({where}): built and serialised in "
+                          f"{built:.3f} s; offline verification {checked:.3f} s",
+                          flush=True)  # fmt: skip
                 verified, alone = retrying(lambda: verify_rate(service), service)
                 verified, vrate = retrying(lambda: verify_rate(service, WORKERS), service)
+                row.update(verify=vrate)
                 print(f"verify: {verified:,} entries at {vrate:,.0f} entries/s with {WORKERS} "
                       f"workers ({alone:,.0f} entries/s in one process)", flush=True)  # fmt: skip
                 p50, p99, w50, w99, at = retrying(lambda: proof_latency(service), service)
+                row.update(proof50=p50, proof99=p99, again99=w99)
                 print(f"inclusion proof at {at:,}: p50 {p50:.3f} ms, p99 {p99:.3f} ms; the same "
                       f"proofs again: p50 {w50:.3f} ms, p99 {w99:.3f} ms", flush=True)  # fmt: skip
                 service.db.dispose()
                 latencies, rss_of, statuses = http_latency([env, ref_env], folder, tokens["NURSE"])
                 (hp50, hp99), (rp50, rp99) = latencies
-                rss = rss_of[0]
+                row.update(http50=hp50, http99=hp99, rss=max(rss_of[0]),
+                           growth50=hp50 / rp50 - 1, growth99=hp99 / rp99 - 1)  # fmt: skip
                 print(f"HTTP POST /v1/decisions x500 sequential, interleaved with the same on the "
                       f"{ref_size:,}-entry reference: p50 {hp50:.2f} ms vs {rp50:.2f} "
                       f"({hp50 / rp50 - 1:+.1%}), p99 {hp99:.2f} vs {rp99:.2f} ms "
                       f"({hp99 / rp99 - 1:+.1%}) (statuses {sorted(statuses)}); worker RSS "
-                      f"{', '.join(f'{r:.0f}' for r in rss)} MB", flush=True)  # fmt: skip
-                results.append((size, one, four, vrate, p50, p99, built + checked, hp50, hp99,
-                                max(rss), hp50 / rp50 - 1, hp99 / rp99 - 1, w99))  # fmt: skip
+                      f"{', '.join(f'{r:.0f}' for r in rss_of[0])} MB", flush=True)  # fmt: skip
+                results.append(row)
         finally:
             service.db.dispose()
 
@@ -407,17 +447,19 @@ def main() -> None:  # noqa: PLR0915
           f"{'p99 ms':>7} {'export s':>8} {'http p50':>8} {'p99 ms':>7} {'vs ref':>7} "
           f"{'RSS MB':>7}")  # fmt: skip
     for r in results:
-        print(f"{r[0]:>12,} {r[1]:>11,.0f} {r[2]:>7,.0f} {r[3]:>9,.0f} {r[4]:>9.3f} {r[5]:>7.3f}"
-              f" {r[6]:>8.3f} {r[7]:>8.2f} {r[8]:>7.2f} {r[10]:>+7.1%} {r[9]:>7.0f}")  # fmt: skip
+        print(f"{r['size']:>12,.0f} {r['append1']:>11,.0f} {r['append4']:>7,.0f} "
+              f"{r['verify']:>9,.0f} {r['proof50']:>9.3f} {r['proof99']:>7.3f} "
+              f"{r['export']:>8.3f} {r['http50']:>8.2f} {r['http99']:>7.2f} "
+              f"{r['growth50']:>+7.1%} {r['rss']:>7.0f}")  # fmt: skip
     if results:
         last = results[-1]
-        growth50, growth99 = last[10], last[11]
-        print(f"targets at {last[0]:,}: proof p99 < 2 ms: {last[5]:.3f} ms first pass, "
-              f"{last[12]:.3f} ms again; decision p50 within "
-              f"10% of the {ref_size:,}-entry reference (same run, interleaved): {growth50:+.1%} "
-              f"(p99 {growth99:+.1%});"
-              f" RSS per worker < 150 MB: {last[9]:.0f} MB; verify >= 200k/s: {last[3]:,.0f}; "
-              f"export < 1 s: {last[6]:.3f} s")  # fmt: skip
+        print(f"targets at {last['size']:,.0f}: proof p99 < 2 ms: {last['proof99']:.3f} ms first "
+              f"pass, {last['again99']:.3f} ms again; decision p50 within 10% of the "
+              f"{ref_size:,}-entry reference (same run, interleaved): {last['growth50']:+.1%} "
+              f"(p99 {last['growth99']:+.1%}); RSS per worker < 150 MB: {last['rss']:.0f} MB; "
+              f"verify >= 200k/s: {last['verify']:,.0f}; export < 1 s (spread history, built "
+              f"and serialised): {last['export']:.3f} s (offline verification "
+              f"{last['export_verify']:.3f} s)")  # fmt: skip
     print(f"bench_scale: {time.monotonic() - started:.0f} s, load average at end {h.loadavg()}")
 
 

@@ -33,7 +33,6 @@ from sqlalchemy.orm import Session
 from engine.model import Actor, Facts
 from ledger.entry import LedgerHead
 from ledger.scan import Columns
-from models import migrate
 from models.connection import SQLITE_BEGIN, make_engine
 from models.driver import Driver
 from models.errors import SchemaOutdatedError, wrap_errors
@@ -162,6 +161,8 @@ class Database:
         if its migrations are not at head; return None when ready."""
         with wrap_errors(), self.engine.connect() as connection:
             connection.execute(text("SELECT 1"))
+        from models import migrate  # alembic takes ~0.5 s to import: only where it is used
+
         current, head = migrate.current_revision(self.engine), migrate.head_revision()
         if current != head:
             raise SchemaOutdatedError(
@@ -172,6 +173,8 @@ class Database:
     def upgrade(self) -> None:
         """Migrate this database to the head revision (see :func:`models.migrate.upgrade`),
         over a connection of its own without the statement timeout."""
+        from models import migrate
+
         migrate.upgrade(self.engine.url)
 
     def dispose(self) -> None:

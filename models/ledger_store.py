@@ -59,6 +59,8 @@ _NODES_BY_KEY = {
     "sqlite": "SELECT n.level, n.idx, n.hash FROM json_each(:keys) AS k JOIN merkle_nodes AS n"
     " ON n.level = json_extract(k.value, '$[0]') AND n.idx = json_extract(k.value, '$[1]')",
 }
+_IDX_BITS = 63  # node indices are below 2^63 (bigint): the level goes above them
+_IDX_MASK = (1 << _IDX_BITS) - 1
 HEAD_SQL = "SELECT size, leaf_hash FROM ledger_heads WHERE id = 1"
 # The frontier of the stored tree (merkle.frontier_keys of its size), keys computed in SQL so
 # that it can be read in the same round trip as the head.
@@ -301,11 +303,14 @@ class SqlLedgerStore:
         return {(level, idx): digest for level, idx, digest in rows if digest is not None}
 
     def _nodes_query(self, keys: Collection[NodeKey]) -> tuple[str, dict[str, Any]]:
-        unique = sorted(set(keys))
         if self.driver.backend == "postgresql":
-            levels = ",".join([str(level) for level, _ in unique])
-            idxs = ",".join([str(idx) for _, idx in unique])
+            # Distinct keys in index order (the probes then walk the index forwards), sorted
+            # as packed ints: several times faster than sorting 100 k tuples.
+            packed = sorted({level << _IDX_BITS | idx for level, idx in keys})
+            levels = ",".join([str(key >> _IDX_BITS) for key in packed])
+            idxs = ",".join([str(key & _IDX_MASK) for key in packed])
             return _NODES_BY_KEY["postgresql"], {"levels": levels, "idxs": idxs}
+        unique = sorted(set(keys))
         return _NODES_BY_KEY["sqlite"], {"keys": json.dumps([list(key) for key in unique])}
 
     def checkpoints(self) -> list[str]:

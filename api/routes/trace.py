@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from flask import Response, json
+from flask import Response
 
 from api.endpoint import ERROR_RESPONSES, RouteTable
 from api.problem import unprocessable
@@ -14,7 +14,7 @@ from api.schema import ANY_OBJECT, LIST, TRACE_QUERY
 from api.service import Outcome
 from ledger import merkle
 from ledger.entry import Entry
-from ledger.export import build_export
+from ledger.export import build_export, dump_bundle
 from ledger.fhir import audit_bundle
 from models.database import UnitOfWork
 from models.ledger_index import IndexedEntry
@@ -136,7 +136,7 @@ def export(pid: str, query: dict[str, Any] | None = None) -> Any:
     outcome: Outcome = decide(access("traces.export", pid), follow=follow)
     mimetype = "application/fhir+json" if fhir else "application/json"
     return Response(
-        json.dumps(outcome.result),
+        dump_bundle(outcome.result),
         mimetype=mimetype,
         headers={
             "Content-Disposition": (
