@@ -132,3 +132,10 @@ def test_trusted_parse_keeps_json_errors_and_whitespace() -> None:
     for bad in (b'{"a":1} x', b"", b"{", b"[1,]", b"1 2"):
         with pytest.raises(json.JSONDecodeError):
             parse_trusted(bad)
+
+
+def test_trusted_parse_falls_back_to_the_standard_library_where_orjson_refuses() -> None:
+    # orjson refuses a lone surrogate and NaN; json.loads gives what it always gave
+    assert parse_trusted(b'["\\ud800"]') == ["\ud800"]
+    value = parse_trusted(b"[NaN]")
+    assert value[0] != value[0]
