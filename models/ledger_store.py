@@ -13,9 +13,11 @@ is one ``executemany`` per table.
 from __future__ import annotations
 
 import json
+from bisect import bisect_left
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import repeat
 from typing import Any
 
 from sqlalchemy import func, or_, select, update
@@ -24,7 +26,7 @@ from sqlalchemy.orm import Session
 from ledger.checkpoint import SignedCheckpoint
 from ledger.entry import Entry, LedgerHead, PatientHead
 from ledger.errors import LedgerStoreError
-from ledger.merkle import Node, NodeKey
+from ledger.merkle import HASH_SIZE, Node, NodeKey
 from ledger.scan import Columns
 from models.driver import Driver, Plan, stored_time
 from models.ledger_index import EntryIndex, index_from_payload
@@ -59,8 +61,21 @@ _NODES_BY_KEY = {
     "sqlite": "SELECT n.level, n.idx, n.hash FROM json_each(:keys) AS k JOIN merkle_nodes AS n"
     " ON n.level = json_extract(k.value, '$[0]') AND n.idx = json_extract(k.value, '$[1]')",
 }
-_IDX_BITS = 63  # node indices are below 2^63 (bigint): the level goes above them
+# Many stored nodes at once (an export's proofs: 120 k keys at 10 M entries), on PostgreSQL:
+# one index scan per level over that level's sorted keys (``idx = ANY``, about 2.6 us a key
+# against 4 for the probes above), each level's hashes coming back as one concatenated bytea
+# with its count. Each level's keys travel as comma-separated text, the levels split by ';'.
+_NODES_PER_LEVEL = (
+    "SELECT k.level, n.found, n.hashes FROM unnest(CAST(string_to_array(:levels, ',') AS"
+    " smallint[]), string_to_array(:idxs, ';')) AS k(level, idxs),"
+    " LATERAL (SELECT count(*) AS found, string_agg(hash, ''::bytea ORDER BY idx) AS hashes"
+    " FROM merkle_nodes WHERE level = k.level"
+    " AND idx = ANY(CAST(string_to_array(k.idxs, ',') AS bigint[]))) AS n"
+)
+_IDX_BITS = 63  # node indices are below 2^63 (bigint): a packed key puts the level above
 _IDX_MASK = (1 << _IDX_BITS) - 1
+BULK_NODES = 512
+"""From this many keys on, PostgreSQL reads nodes level by level (:data:`_NODES_PER_LEVEL`)."""
 HEAD_SQL = "SELECT size, leaf_hash FROM ledger_heads WHERE id = 1"
 # The frontier of the stored tree (merkle.frontier_keys of its size), keys computed in SQL so
 # that it can be read in the same round trip as the head.
@@ -299,18 +314,44 @@ class SqlLedgerStore:
         """One query, whatever the number of keys."""
         if not keys:
             return {}
+        if self.driver.backend == "postgresql" and len(keys) >= BULK_NODES:
+            found = self._nodes_per_level(keys)
+            if found is not None:
+                return found
         rows = self.driver.rows(*self._nodes_query(keys), binary=True)
         return {(level, idx): digest for level, idx, digest in rows if digest is not None}
 
+    def _nodes_per_level(self, keys: Collection[NodeKey]) -> dict[NodeKey, bytes] | None:
+        """Every node of ``keys``, or None when one is absent or not HASH_SIZE bytes long (the
+        key-by-key query then returns exactly those found, and the caller names the gap)."""
+        packed = sorted({level << _IDX_BITS | idx for level, idx in keys})  # level, then idx
+        wanted: dict[int, list[int]] = {}
+        start = 0
+        while start < len(packed):
+            level = packed[start] >> _IDX_BITS
+            end = bisect_left(packed, (level + 1) << _IDX_BITS, start)
+            wanted[level] = [key & _IDX_MASK for key in packed[start:end]]
+            start = end
+        parameters = {
+            "levels": ",".join(map(str, wanted)),
+            "idxs": ";".join([",".join(map(str, idxs)) for idxs in wanted.values()]),
+        }
+        rows = self.driver.rows(_NODES_PER_LEVEL, parameters, binary=True)
+        found: dict[NodeKey, bytes] = {}
+        for level, count, hashes in rows:
+            idxs = wanted.pop(level, None)
+            if idxs is None or count != len(idxs) or len(hashes or b"") != HASH_SIZE * count:
+                return None
+            cut = [hashes[i : i + HASH_SIZE] for i in range(0, len(hashes), HASH_SIZE)]
+            found.update(zip(zip(repeat(level), idxs), cut, strict=True))
+        return None if wanted else found
+
     def _nodes_query(self, keys: Collection[NodeKey]) -> tuple[str, dict[str, Any]]:
-        if self.driver.backend == "postgresql":
-            # Distinct keys in index order (the probes then walk the index forwards), sorted
-            # as packed ints: several times faster than sorting 100 k tuples.
-            packed = sorted({level << _IDX_BITS | idx for level, idx in keys})
-            levels = ",".join([str(key >> _IDX_BITS) for key in packed])
-            idxs = ",".join([str(key & _IDX_MASK) for key in packed])
-            return _NODES_BY_KEY["postgresql"], {"levels": levels, "idxs": idxs}
         unique = sorted(set(keys))
+        if self.driver.backend == "postgresql":
+            levels = ",".join([str(level) for level, _ in unique])
+            idxs = ",".join([str(idx) for _, idx in unique])
+            return _NODES_BY_KEY["postgresql"], {"levels": levels, "idxs": idxs}
         return _NODES_BY_KEY["sqlite"], {"keys": json.dumps([list(key) for key in unique])}
 
     def checkpoints(self) -> list[str]:

@@ -19,6 +19,7 @@ from ledger.errors import LedgerFault, LedgerStoreError
 from ledger.export import verify_export
 from ledger.store import LedgerStore
 from ledger.verify import LedgerReport, verify_ledger
+from models import ledger_store
 from models.database import Database, UnitOfWork
 from models.errors import IndexMismatchError
 from models.ledger_index import EntryIndex
@@ -232,6 +233,34 @@ def test_nodes_and_patient_heads_are_one_query_each(
         assert set(heads) == set(refs[:5])
         assert unit.ledger.nodes([]) == {}
         assert unit.ledger.patient_heads([]) == {}
+
+
+def test_many_nodes_read_level_by_level_give_what_key_by_key_gives(
+    db: Database, ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """From BULK_NODES keys on, PostgreSQL reads each level's nodes in one index scan; the
+    answer is the key-by-key one, also when a node is absent or its stored hash malformed."""
+    ledger.append([lf.draft(i, f"P{i % 5:04d}") for i in range(100)])
+    keys = [(level, idx) for level in range(7) for idx in range(100 >> level)]
+    keys += [(level, idx) for level, idx in keys[::7]]  # repeated keys
+    with db.read_only() as unit:
+        monkeypatch.setattr(ledger_store, "BULK_NODES", 1 << 30)
+        one_by_one = unit.ledger.nodes(keys)
+        monkeypatch.setattr(ledger_store, "BULK_NODES", 4)
+        statements = spy_driver(monkeypatch, "rows")
+        assert unit.ledger.nodes(keys) == one_by_one
+        assert len(one_by_one) == 100 + 50 + 25 + 12 + 6 + 3 + 1
+        assert len(statements) == 1
+        assert unit.ledger.nodes([*keys, (0, 100), (9, 0)]) == one_by_one  # absent: left out
+    with db.unit_of_work() as unit:
+        unit.session.execute(text("UPDATE merkle_nodes SET hash = :h WHERE level = 2 AND idx = 3"),
+                             {"h": b"short"})  # fmt: skip
+    with db.read_only() as unit:
+        found = unit.ledger.nodes(keys)
+    assert found[(2, 3)] == b"short"
+    assert {k: v for k, v in found.items() if k != (2, 3)} == {
+        k: v for k, v in one_by_one.items() if k != (2, 3)
+    }
 
 
 def test_checkpoint_latest_and_signed_at(db: Database, ledger: Ledger) -> None:
