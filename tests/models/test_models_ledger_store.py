@@ -251,6 +251,10 @@ def test_many_nodes_read_level_by_level_give_what_key_by_key_gives(
         assert unit.ledger.nodes(keys) == one_by_one
         assert len(one_by_one) == 100 + 50 + 25 + 12 + 6 + 3 + 1
         assert len(statements) == 1
+        monkeypatch.setattr(ledger_store, "NODES_PER_STATEMENT", 40)  # levels split too
+        assert unit.ledger.nodes(keys) == one_by_one
+        backend = unit.ledger.driver.backend
+        assert len(statements) == 1 + (-(-len(one_by_one) // 40) if backend == "postgresql" else 1)
         assert unit.ledger.nodes([*keys, (0, 100), (9, 0)]) == one_by_one  # absent: left out
     with db.unit_of_work() as unit:
         unit.session.execute(text("UPDATE merkle_nodes SET hash = :h WHERE level = 2 AND idx = 3"),
