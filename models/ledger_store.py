@@ -79,8 +79,8 @@ BULK_NODES = 512
 NODES_PER_STATEMENT = 16_384
 """Keys per level-by-level statement. From a cold cache a key costs up to ~50 us of random
 reads (10 M entries: 120 k keys, 4.6 s in one statement), so an export's nodes are read in
-several statements, each well inside the statement timeout; from memory the extra round trips
-cost about 1 ms in all."""
+several statements, each well inside the statement timeout. From memory the extra round trips
+are lost in the noise (1 M entries, 10 k spread leaves: 0.33-0.44 s against 0.30-0.40 s)."""
 HEAD_SQL = "SELECT size, leaf_hash FROM ledger_heads WHERE id = 1"
 # The frontier of the stored tree (merkle.frontier_keys of its size), keys computed in SQL so
 # that it can be read in the same round trip as the head.
@@ -316,7 +316,8 @@ class SqlLedgerStore:
         return [Entry(*row) for row in rows]
 
     def nodes(self, keys: Collection[NodeKey]) -> dict[NodeKey, bytes]:
-        """One query, whatever the number of keys."""
+        """One query up to :data:`NODES_PER_STATEMENT` keys (one more per as many again on
+        PostgreSQL), whatever the number of keys on SQLite."""
         if not keys:
             return {}
         if self.driver.backend == "postgresql" and len(keys) >= BULK_NODES:
