@@ -11,7 +11,7 @@ from api.endpoint import ERROR_RESPONSES, RouteTable
 from api.problem import unprocessable
 from api.routes.common import access, decide, vigie
 from api.schema import ANY_OBJECT, LIST, TRACE_QUERY
-from api.service import Outcome
+from api.service import Outcome, Vigie
 from ledger import merkle
 from ledger.entry import Entry
 from ledger.export import build_export, dump_bundle
@@ -109,6 +109,29 @@ def traces(pid: str, query: dict[str, Any] | None = None) -> Any:
     return page(list(outcome.result), limit)
 
 
+def _history(service: Vigie, uow: UnitOfWork, entry: Entry) -> tuple[list[Entry], str, int]:
+    """The patient's entries up to the export ``entry`` (just appended in ``uow``), and a
+    checkpoint covering it: (entries, its note, its size). The checkpoint is signed now at
+    the export's size, unless one already covers it (signed past it by a later call of the same
+    group commit): the proofs are then made against that one."""
+    signed = service.sign_checkpoint(uow, entry.seq + 1)
+    if signed is not None:
+        note, size = signed.note, signed.checkpoint.size
+    else:
+        latest = uow.ledger.checkpoint_latest()
+        assert latest is not None  # sign_checkpoint returns None only when one covers it
+        note, size = latest.note, latest.size
+    mine = uow.ledger.entries_for_patient(entry.patient_ref or "")
+    return [e for e in mine if e.seq <= entry.seq], note, size
+
+
+def export_bundle(service: Vigie, uow: UnitOfWork, pid: str, entry: Entry) -> dict[str, Any]:
+    """The vigie-access-history/v1 bundle ending with the export ``entry``."""
+    entries, note, size = _history(service, uow, entry)
+    proofs = merkle.inclusion_proofs(uow.ledger, [e.seq for e in entries], size)
+    return build_export(pid, entries, proofs, note, service.verifier_key)
+
+
 @routes.route(
     "GET",
     "/v1/dossiers/<pid>/traces/export",
@@ -121,17 +144,9 @@ def export(pid: str, query: dict[str, Any] | None = None) -> Any:
     service = vigie()
 
     def follow(uow: UnitOfWork, entry: Entry, now: Any) -> Any:
-        signed = service.sign_checkpoint(uow, entry.seq + 1)
-        latest = uow.ledger.checkpoint_latest()
-        note = signed.note if signed is not None else latest.note
-        size = entry.seq + 1
-        entries = [
-            e for e in uow.ledger.entries_for_patient(entry.patient_ref or "") if e.seq < size
-        ]
         if fhir:
-            return audit_bundle(entries, now.isoformat())
-        proofs = merkle.inclusion_proofs(uow.ledger, [e.seq for e in entries], size)
-        return build_export(pid, entries, proofs, note, service.verifier_key)
+            return audit_bundle(_history(service, uow, entry)[0], now.isoformat())
+        return export_bundle(service, uow, pid, entry)
 
     outcome: Outcome = decide(access("traces.export", pid), follow=follow)
     mimetype = "application/fhir+json" if fhir else "application/json"

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from api.config import load_keys
+from api.routes.trace import export_bundle
 from ledger import merkle
 from ledger.errors import ExportError
 from ledger.export import verify_export
@@ -281,6 +282,25 @@ def test_export_verifies_offline_and_fhir_renders(api: Api, settings: Any) -> No
     ]
     assert "BTG" in purposes
     assert api.call("nurse", "GET", "/v1/dossiers/P1/traces/export").status_code == 403
+
+
+def test_an_export_proves_against_a_checkpoint_already_signed_past_it(api: Api, app: Any) -> None:
+    """When a checkpoint signed after the export entry already covers it (a later call of the
+    same group commit can sign one), the bundle holds the patient's entries up to the export
+    and proves them against that checkpoint."""
+    setup_dossier(api)
+    assert api.call("holder", "GET", "/v1/dossiers/P1/traces/export").status_code == 200
+    service = app.extensions["vigie"]
+    with service.database.read_only() as uow:
+        export = uow.ledger.entries(uow.ledger.head().size - 1, 1)[0]
+    api.decide("nurse", "P1", "document.read", document_id="bio")  # P1's, after the export
+    service.checkpoint_now()
+    with service.database.unit_of_work() as uow:
+        bundle = export_bundle(service, uow, "P1", export)
+    key = api.call(None, "GET", "/v1/ledger/key").get_data(as_text=True).strip()
+    report = verify_export(bundle, key)
+    assert report.export_seq == export.seq
+    assert report.tree_size == export.seq + 2
 
 
 def test_ledger_routes_proofs_and_audit_search(api: Api, settings: Any) -> None:
