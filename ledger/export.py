@@ -31,6 +31,7 @@ from ledger.errors import (
     NoteError,
 )
 from ledger.note import NoteVerifier
+from ledger.store import LedgerStore
 
 FORMAT = "vigie-access-history/v1"
 EXPORT_ACTION = "traces.export"
@@ -70,6 +71,26 @@ def build_export(
         "patient_id": patient_id,
         "entries": items,
     }
+
+
+def patient_history(store: LedgerStore, patient_ref: str, last_seq: int) -> list[Entry]:
+    """The patient's stored entries up to ``last_seq`` (its export entry), in patient_seq
+    order: what a bundle of that export holds."""
+    return [e for e in store.entries_for_patient(patient_ref) if e.seq <= last_seq]
+
+
+def proven_bundle(
+    store: LedgerStore,
+    patient_id: str,
+    history: Sequence[Entry],
+    checkpoint_note: str,
+    size: int,
+    verifier_key: str,
+) -> dict[str, Any]:
+    """The bundle of ``history`` (:func:`patient_history`), every entry proved against the
+    checkpoint ``checkpoint_note`` of ``size`` leaves, which must cover the last one."""
+    proofs = merkle.inclusion_proofs(store, [e.seq for e in history], size)
+    return build_export(patient_id, history, proofs, checkpoint_note, verifier_key)
 
 
 def dump_bundle(bundle: dict[str, Any]) -> bytes:

@@ -15,7 +15,7 @@ from ledger import merkle
 from ledger.checkpoint import CheckpointSigner, SignedCheckpoint
 from ledger.entry import Appender, Draft, Entry
 from ledger.errors import EntryError
-from ledger.export import EXPORT_ACTION, build_export
+from ledger.export import EXPORT_ACTION, patient_history, proven_bundle
 from ledger.store import LedgerStore
 
 
@@ -55,16 +55,13 @@ class LedgerWriter:
         checkpoint covering it, and build the bundle of the patient's whole history."""
         if draft.action != EXPORT_ACTION or draft.patient_id != patient_id:
             raise EntryError(f"the export draft must be {EXPORT_ACTION} for that patient")
-        self.append([draft])
+        entry = self.append([draft])[0]
         signed = self.checkpoint()
-        size = signed.checkpoint.size
-        entries = [
-            e
-            for e in self.store.entries_for_patient(self.appender.patient_ref(patient_id))
-            if e.seq < size
-        ]
-        proofs = merkle.inclusion_proofs(self.store, [e.seq for e in entries], size)
-        return build_export(patient_id, entries, proofs, signed.note, str(self.signer.verifier))
+        history = patient_history(self.store, entry.patient_ref or "", entry.seq)
+        verifier = str(self.signer.verifier)
+        return proven_bundle(
+            self.store, patient_id, history, signed.note, signed.checkpoint.size, verifier
+        )
 
     def erase_patient(
         self,

@@ -12,9 +12,8 @@ from api.problem import unprocessable
 from api.routes.common import access, decide, vigie
 from api.schema import ANY_OBJECT, LIST, TRACE_QUERY
 from api.service import Outcome, Vigie
-from ledger import merkle
 from ledger.entry import Entry
-from ledger.export import build_export, dump_bundle
+from ledger.export import dump_bundle, patient_history, proven_bundle
 from ledger.fhir import audit_bundle
 from models.database import UnitOfWork
 from models.ledger_index import IndexedEntry
@@ -109,27 +108,23 @@ def traces(pid: str, query: dict[str, Any] | None = None) -> Any:
     return page(list(outcome.result), limit)
 
 
-def _history(service: Vigie, uow: UnitOfWork, entry: Entry) -> tuple[list[Entry], str, int]:
-    """The patient's entries up to the export ``entry`` (just appended in ``uow``), and a
-    checkpoint covering it: (entries, its note, its size). The checkpoint is signed now at
-    the export's size, unless one already covers it (signed past it by a later call of the same
-    group commit): the proofs are then made against that one."""
+def _covering_checkpoint(service: Vigie, uow: UnitOfWork, entry: Entry) -> tuple[str, int]:
+    """A checkpoint covering the export ``entry`` (just appended in ``uow``): (note, size).
+    Signed now at the export's size, unless one already covers it (signed past it by a later
+    call of the same group commit): the proofs are then made against that one."""
     signed = service.sign_checkpoint(uow, entry.seq + 1)
     if signed is not None:
-        note, size = signed.note, signed.checkpoint.size
-    else:
-        latest = uow.ledger.checkpoint_latest()
-        assert latest is not None  # sign_checkpoint returns None only when one covers it
-        note, size = latest.note, latest.size
-    mine = uow.ledger.entries_for_patient(entry.patient_ref or "")
-    return [e for e in mine if e.seq <= entry.seq], note, size
+        return signed.note, signed.checkpoint.size
+    latest = uow.ledger.checkpoint_latest()
+    assert latest is not None  # sign_checkpoint returns None only when one covers it
+    return latest.note, latest.size
 
 
 def export_bundle(service: Vigie, uow: UnitOfWork, pid: str, entry: Entry) -> dict[str, Any]:
     """The vigie-access-history/v1 bundle ending with the export ``entry``."""
-    entries, note, size = _history(service, uow, entry)
-    proofs = merkle.inclusion_proofs(uow.ledger, [e.seq for e in entries], size)
-    return build_export(pid, entries, proofs, note, service.verifier_key)
+    note, size = _covering_checkpoint(service, uow, entry)
+    history = patient_history(uow.ledger, entry.patient_ref or "", entry.seq)
+    return proven_bundle(uow.ledger, pid, history, note, size, service.verifier_key)
 
 
 @routes.route(
@@ -145,7 +140,9 @@ def export(pid: str, query: dict[str, Any] | None = None) -> Any:
 
     def follow(uow: UnitOfWork, entry: Entry, now: Any) -> Any:
         if fhir:
-            return audit_bundle(_history(service, uow, entry)[0], now.isoformat())
+            _covering_checkpoint(service, uow, entry)  # every export is checkpointed
+            history = patient_history(uow.ledger, entry.patient_ref or "", entry.seq)
+            return audit_bundle(history, now.isoformat())
         return export_bundle(service, uow, pid, entry)
 
     outcome: Outcome = decide(access("traces.export", pid), follow=follow)
