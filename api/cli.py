@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from api import witness
 from api.config import ConfigError, Settings, load_keys
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
@@ -88,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     token.set_defaults(run=_token)
 
     _add_ledger_commands(sub)
+    witness.add_commands(sub, _command)
 
     audit = _command(sub, "audit", "security reviews (each run is itself a ledger entry)")
     audit_sub = audit.add_subparsers(title="audit commands", metavar="COMMAND")

@@ -58,6 +58,14 @@ class SignatureError(NoteError):
     """No signature of the note verifies under the trusted key."""
 
 
+class QuorumError(SignatureError):
+    """Too few valid witness cosignatures; ``missing`` names each witness not counted."""
+
+    def __init__(self, message: str, missing: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.missing = missing
+
+
 class CheckpointError(LedgerError):
     """A checkpoint body is malformed, or signing it would break the log's promises."""
 

@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 from ledger.errors import NoteError, SignatureError
 
 ALG_ED25519 = 0x01
+ALG_COSIGNATURE_V1 = 0x04  # c2sp.org/tlog-cosignature: timestamped Ed25519 cosignatures
 SIGNATURE_PREFIX = "\u2014 "  # em dash and a space
 
 
@@ -32,9 +33,40 @@ def _check_name(name: str) -> None:
         raise NoteError(f"key name {name!r} must be non-empty, without spaces or '+'")
 
 
-def key_id(name: str, public_key: bytes) -> bytes:
-    """The 4-byte C2SP key id of an Ed25519 public key under ``name``."""
-    return sha256(name.encode("utf-8") + b"\n" + bytes([ALG_ED25519]) + public_key).digest()[:4]
+def key_id(name: str, public_key: bytes, alg: int = ALG_ED25519) -> bytes:
+    """The 4-byte C2SP key id of a public key of signature type ``alg`` under ``name``."""
+    return sha256(name.encode("utf-8") + b"\n" + bytes([alg]) + public_key).digest()[:4]
+
+
+def parse_vkey(vkey: str, alg: int) -> tuple[str, bytes, bytes]:
+    """Parse a C2SP verifier key ``name+hexid+base64(alg || key)`` of an Ed25519 key of
+    signature type ``alg``: (name, key id, public key); checks the type byte, size and id."""
+    vkey = vkey.strip()
+    parts = vkey.split("+", 2)
+    if len(parts) != 3:
+        raise NoteError(f"verifier key must be name+keyid+key, got {len(parts)} part(s)")
+    name, hex_id, b64_key = parts
+    _check_name(name)
+    if len(hex_id) != 8 or hex_id.lower() != hex_id:
+        raise NoteError(f"verifier key id must be 8 lowercase hex digits, got {hex_id!r}")
+    try:
+        claimed = bytes.fromhex(hex_id)
+    except ValueError as exc:
+        raise NoteError(f"verifier key id {hex_id!r} is not hex") from exc
+    raw = _b64decode(b64_key, "verifier key")
+    if len(raw) != 33 or raw[0] != alg:
+        raise NoteError(f"verifier key must be 0x{alg:02x} followed by a 32-byte Ed25519 key")
+    public_key = raw[1:]
+    expected = key_id(name, public_key, alg)
+    if expected != claimed:
+        raise NoteError(f"verifier key id mismatch: expected {expected.hex()}, got {hex_id}")
+    return name, claimed, public_key
+
+
+def vkey_string(name: str, public_key: bytes, alg: int) -> str:
+    """The C2SP verifier key string of an Ed25519 key of signature type ``alg``."""
+    encoded = base64.b64encode(bytes([alg]) + public_key).decode("ascii")
+    return f"{name}+{key_id(name, public_key, alg).hex()}+{encoded}"
 
 
 def _b64decode(text: str, what: str) -> bytes:
@@ -55,30 +87,10 @@ class NoteVerifier:
     @classmethod
     def from_string(cls, vkey: str) -> NoteVerifier:
         """Parse ``name+hexid+base64key``; checks the algorithm byte, key size and key id."""
-        vkey = vkey.strip()
-        parts = vkey.split("+", 2)
-        if len(parts) != 3:
-            raise NoteError(f"verifier key must be name+keyid+key, got {len(parts)} part(s)")
-        name, hex_id, b64_key = parts
-        _check_name(name)
-        if len(hex_id) != 8 or hex_id.lower() != hex_id:
-            raise NoteError(f"verifier key id must be 8 lowercase hex digits, got {hex_id!r}")
-        try:
-            claimed = bytes.fromhex(hex_id)
-        except ValueError as exc:
-            raise NoteError(f"verifier key id {hex_id!r} is not hex") from exc
-        raw = _b64decode(b64_key, "verifier key")
-        if len(raw) != 33 or raw[0] != ALG_ED25519:
-            raise NoteError("verifier key must be 0x01 followed by a 32-byte Ed25519 key")
-        public_key = raw[1:]
-        expected = key_id(name, public_key)
-        if expected != claimed:
-            raise NoteError(f"verifier key id mismatch: expected {expected.hex()}, got {hex_id}")
-        return cls(name, claimed, public_key)
+        return cls(*parse_vkey(vkey, ALG_ED25519))
 
     def __str__(self) -> str:
-        encoded = base64.b64encode(bytes([ALG_ED25519]) + self.public_key).decode("ascii")
-        return f"{self.name}+{self.key_id.hex()}+{encoded}"
+        return vkey_string(self.name, self.public_key, ALG_ED25519)
 
     def verify(self, message: bytes, signature: bytes) -> bool:
         """True when ``signature`` is this key's Ed25519 signature of ``message``."""
