@@ -28,6 +28,7 @@ from api.routes import decision, dossier, ops, trace
 from api.routes import ledger as ledger_routes
 from api.service import Vigie, utc_now
 from api.web import init_app as init_web_pages
+from api.witnessing import Witnessing, load_witnesses
 from engine.decide import PolicyEngine
 from ledger.checkpoint import CheckpointSigner
 from ledger.entry import Appender
@@ -96,12 +97,27 @@ def create_app(
         }
     )
     init_web_pages(app)  # the HTML pages (api/web): session secret derived from the keys
+    if settings.witnesses is not None:
+        witnessing = start_witnessing(settings, database, metrics)
+        service.on_checkpoint = witnessing.checkpoint_signed
+        app.extensions["vigie.witnessing"] = witnessing
     _install_hooks(app, metrics)
     if background:
         checkpointer = Checkpointer(service, settings.checkpoint_interval)
         app.extensions["vigie.checkpointer"] = checkpointer
         checkpointer.start()
     return app
+
+
+def start_witnessing(settings: Settings, database: Database, metrics: Metrics) -> Witnessing:
+    """The witnesses of ``VIGIE_WITNESSES``, pushed to by threads of their own."""
+    assert settings.witnesses is not None
+    witnesses = load_witnesses(settings.witnesses)
+    quorum = len(witnesses) if settings.witness_quorum is None else settings.witness_quorum
+    witnessing = Witnessing(database, witnesses, quorum)
+    metrics.registry.register(witnessing.collector())
+    witnessing.start()
+    return witnessing
 
 
 def _ledger_size(database: Database) -> int | None:

@@ -107,6 +107,22 @@ def build_parser() -> argparse.ArgumentParser:
     export = _command(sub, "verify-export", "check a patient's export bundle offline")
     export.add_argument("bundle", help="the bundle (JSON) from /traces/export")
     export.add_argument("--key", required=True, help="file with the verifier key string")
+    export.add_argument(
+        "--witness",
+        action="append",
+        default=[],
+        metavar="KEYFILE",
+        help="file with a witness's cosignature/v1 verifier key (repeat for each witness)",
+    )
+    export.add_argument(
+        "--quorum", type=int, help="valid cosignatures required (default: every --witness)"
+    )
+    export.add_argument(
+        "--max-age",
+        type=_positive,
+        metavar="SECONDS",
+        help="refuse cosignatures older than this (default: no bound)",
+    )
     export.set_defaults(run=_verify_export)
     return parser
 
@@ -299,11 +315,22 @@ def _ledger_verify(args: argparse.Namespace) -> int:
 
 def _ledger_checkpoint(args: argparse.Namespace) -> int:
     from api.app import create_app
+    from api.witnessing import note_size as witness_size
 
     settings = Settings.from_env()
     _check_database(settings)
     app = create_app(settings, configure_logs=False)
     note = app.extensions["vigie"].checkpoint_now()
+    witnessing = app.extensions.get("vigie.witnessing")
+    if witnessing is not None:  # VIGIE_WITNESSES: push it now, print what each answered
+        for name, status in witnessing.push_all().items():
+            print(
+                f"witness {name}: cosigned {status.cosigned:,}",
+                status.last_error or "",
+                file=sys.stderr,
+            )
+        note = witnessing.cosigned_note(note, witness_size(note), 0)
+        witnessing.stop()
     print(note, end="")
     print(f"\nverifier key: {app.extensions['vigie'].verifier_key}", file=sys.stderr)
     return EXIT_OK
@@ -384,7 +411,9 @@ def _ledger_erase(args: argparse.Namespace) -> int:
 def _verify_export(args: argparse.Namespace) -> int:
     from ledger.cli import verify_export_command
 
-    return verify_export_command(args.bundle, args.key, sys.stdout)
+    return verify_export_command(
+        args.bundle, args.key, sys.stdout, args.witness, args.quorum, args.max_age
+    )
 
 
 def _json(value: Any) -> str:

@@ -60,6 +60,9 @@ class Settings:
     rate_break_glass: RateLimit = field(default_factory=lambda: RateLimit(20, 86400))
     rate_export: RateLimit = field(default_factory=lambda: RateLimit(30, 3600))
     break_glass_daily_flag: int = 3
+    witnesses: Path | None = None
+    witness_quorum: int | None = None  # None: every witness listed
+    witness_wait: float = 2.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -101,7 +104,19 @@ class Settings:
                 "VIGIE_RATE_EXPORT", values.get("VIGIE_RATE_EXPORT") or "30/3600"
             ),
             break_glass_daily_flag=int(number("VIGIE_BREAK_GLASS_DAILY_FLAG", 3)),
+            witnesses=Path(values["VIGIE_WITNESSES"]) if values.get("VIGIE_WITNESSES") else None,
+            witness_quorum=_count(values, "VIGIE_WITNESS_QUORUM"),
+            witness_wait=number("VIGIE_WITNESS_WAIT", 2.0),
         )
+
+
+def _count(values: Mapping[str, str], name: str) -> int | None:
+    raw = values.get(name)
+    if raw is None or raw == "":
+        return None
+    if not raw.strip().isdigit():
+        raise ConfigError(f"{name}={raw!r} is not a whole number")
+    return int(raw)
 
 
 #: The only token algorithms accepted, by key type (never ``none``, never HMAC).

@@ -117,6 +117,8 @@ class Vigie:
         self.verifier_key = verifier_key
         self.clock = clock
         self.limits = dict(limits or {})
+        self.on_checkpoint: Callable[[int, str], None] | None = None
+        """Called with (size, note) once a checkpoint signed here has committed (witnessing)."""
         self._pending_lock = threading.Lock()
         self._pending: list[_Job] = []
         self._leading = False  # a thread is running a batch (under _pending_lock)
@@ -414,6 +416,9 @@ class Vigie:
             return None
         signed = signer.sign_tree(store, tree_size)
         store.add_checkpoint(signed)
+        hook = self.on_checkpoint
+        if hook is not None:
+            uow.after_commit(lambda: hook(signed.checkpoint.size, signed.note))
         return signed
 
     def checkpoint_now(self) -> str:

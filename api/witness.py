@@ -36,8 +36,8 @@ from ledger.errors import NoteError
 from ledger.note import NoteVerifier
 from ledger.witness import (
     SIZE_CONTENT_TYPE,
-    Record,
     AddCheckpointError,
+    Record,
     judge,
     origin_of,
     parse_request,

@@ -20,6 +20,7 @@ import orjson
 from ledger import merkle
 from ledger.canonical import canonicalize
 from ledger.checkpoint import Checkpoint, verify_checkpoint
+from ledger.cosignature import CosignatureVerifier, check_quorum
 from ledger.entry import Entry, check_header
 from ledger.errors import (
     CanonicalJsonError,
@@ -29,6 +30,7 @@ from ledger.errors import (
     ExportFailure,
     InclusionProofError,
     NoteError,
+    QuorumError,
 )
 from ledger.note import NoteVerifier
 from ledger.store import LedgerStore
@@ -111,6 +113,7 @@ class ExportReport:
     entries: int
     erased_seqs: tuple[int, ...]
     export_seq: int
+    cosigned_by: tuple[str, ...] = ()
 
 
 def _b64(text: object) -> bytes:
@@ -207,6 +210,24 @@ class _Checks:
             raise ExportError(self.failures)
 
 
+@dataclass(frozen=True, slots=True)
+class WitnessPolicy:
+    """What a verifier demands of the bundle's checkpoint: ``quorum`` valid cosignatures
+    from ``witnesses``, dated at most ``max_age`` seconds before ``now`` (POSIX seconds)."""
+
+    witnesses: tuple[CosignatureVerifier, ...]
+    quorum: int
+    now: int
+    max_age: int | None = None
+
+    def check(self, note: str) -> tuple[str, ...]:
+        """The witnesses counted; raises QuorumError naming the missing ones."""
+        counted = check_quorum(
+            note, self.witnesses, self.quorum, now=self.now, max_age=self.max_age
+        )
+        return tuple(c.witness for c in counted)
+
+
 def _open_bundle(bundle: object, key: str, checks: _Checks) -> tuple[Checkpoint, list[Any]]:
     if not isinstance(bundle, dict):
         checks.fail("format", f"bundle must be a JSON object, got {type(bundle).__name__}")
@@ -284,15 +305,24 @@ def _check_entry(
     return header, leaf
 
 
-def verify_export(bundle: dict[str, Any], verifier_key: str) -> ExportReport:
-    """Verify a bundle offline with only the trusted ``verifier_key`` string.
+def verify_export(
+    bundle: dict[str, Any], verifier_key: str, witnesses: WitnessPolicy | None = None
+) -> ExportReport:
+    """Verify a bundle offline with only the trusted ``verifier_key`` string (and, with
+    ``witnesses``, the witnesses' keys and the quorum of cosignatures required).
 
-    Checks the format, the checkpoint signature, every inclusion proof, the patient chain
-    (patient_seq 0..k gap-free, patient_prev links, one patient_ref), every payload
-    commitment still present (and that it names the bundle's patient), and that the last
-    entry is the export itself. Raises ExportError listing every failed check."""
+    Checks the format, the checkpoint signature, the cosignatures, every inclusion proof, the
+    patient chain (patient_seq 0..k gap-free, patient_prev links, one patient_ref), every
+    payload commitment still present (and that it names the bundle's patient), and that the
+    last entry is the export itself. Raises ExportError listing every failed check."""
     checks = _Checks()
     checkpoint, items = _open_bundle(bundle, verifier_key, checks)
+    cosigned_by: tuple[str, ...] = ()
+    if witnesses is not None:
+        try:
+            cosigned_by = witnesses.check(bundle["checkpoint"])
+        except (QuorumError, NoteError) as exc:
+            checks.fail("cosignatures", str(exc))
     patient_id = bundle["patient_id"]
     inclusions = _Inclusions(checkpoint.size, checkpoint.root)
     opened = [
@@ -350,4 +380,5 @@ def verify_export(bundle: dict[str, Any], verifier_key: str) -> ExportReport:
         len(items),
         tuple(erased),
         last[0]["seq"],
+        cosigned_by,
     )

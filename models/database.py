@@ -21,12 +21,12 @@ from __future__ import annotations
 import contextlib
 import os
 import weakref
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, event, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -34,6 +34,7 @@ from engine.model import Actor, Facts
 from ledger.entry import LedgerHead
 from ledger.scan import Columns
 from models.connection import SQLITE_BEGIN, make_engine
+from models.cosignature_store import SqlCosignatureStore
 from models.driver import Driver
 from models.errors import SchemaOutdatedError, wrap_errors
 from models.ledger_index import LedgerIndex
@@ -56,6 +57,15 @@ class UnitOfWork:
         self.session = session
         self.ledger = SqlLedgerStore(session, locked_head)
         self.dossiers = DossierRepository(session)
+
+    @cached_property
+    def cosignatures(self) -> SqlCosignatureStore:
+        """The witnesses' cosignatures of the checkpoints."""
+        return SqlCosignatureStore(self.session)
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once this unit of work has committed (not on a rollback)."""
+        event.listen(self.session, "after_commit", lambda _session: callback(), once=True)
 
     @cached_property
     def index(self) -> LedgerIndex:
@@ -119,13 +129,23 @@ class Database:
             yield UnitOfWork(session, head)
 
     @contextmanager
+    def unlocked_write(self) -> Iterator[UnitOfWork]:
+        """A write transaction without the append lock, for rows no append reads (the
+        witnesses' cosignatures): it never waits for, nor delays, a decision's transaction
+        on PostgreSQL (SQLite has one writer at a time: its lock is held a moment)."""
+        with self._transaction(write=True, lock=False) as (session, _):
+            yield UnitOfWork(session)
+
+    @contextmanager
     def read_only(self) -> Iterator[UnitOfWork]:
         """A read transaction (no lock; read-only on PostgreSQL) for public reads."""
         with self._transaction(write=False) as (session, _):
             yield UnitOfWork(session)
 
     @contextmanager
-    def _transaction(self, *, write: bool) -> Iterator[tuple[Session, LedgerHead | None]]:
+    def _transaction(
+        self, *, write: bool, lock: bool = True
+    ) -> Iterator[tuple[Session, LedgerHead | None]]:
         """The session of one transaction and, on PostgreSQL writes, the ledger head read
         while taking the append lock."""
         session = Session(self.engine, autoflush=False, expire_on_commit=False)
@@ -135,8 +155,10 @@ class Database:
                 if self.backend == "sqlite":
                     mode = "IMMEDIATE" if write else "DEFERRED"
                     session.connection(execution_options={SQLITE_BEGIN: mode})
-                elif write:
+                elif write and lock:
                     head = self._lock(session)
+                elif write:
+                    session.connection()
                 else:
                     session.connection(execution_options={"postgresql_readonly": True})
                 yield session, head

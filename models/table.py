@@ -219,6 +219,20 @@ class CheckpointRow(Base):
     signed_at: Mapped[UtcTime]
 
 
+class CosignatureRow(Base):
+    """A witness's cosignature (C2SP cosignature/v1 note line) of the checkpoint of ``size``
+    leaves, kept beside it; ``cosigned_at`` is the witness's timestamp (POSIX seconds)."""
+
+    __tablename__ = "ledger_cosignatures"
+    __table_args__ = (PrimaryKeyConstraint("size", "witness"),)
+
+    size: Mapped[int] = mapped_column(BigInteger)
+    witness: Mapped[Ident]
+    line: Mapped[str] = mapped_column(Text)
+    cosigned_at: Mapped[int] = mapped_column(BigInteger)
+    received_at: Mapped[UtcTime]
+
+
 def table_of(model: type[Base]) -> Table:
     """The Core table of a mapped class (for bulk and dialect-specific inserts)."""
     return cast(Table, model.__table__)

@@ -15,6 +15,7 @@ from api.routes.common import access, decide, vigie
 from api.routes.trace import decode_cursor, encode_cursor, page
 from api.schema import AUDIT_QUERY, CURSOR, ID, LIMIT, LIST, PROOF, SINCE
 from ledger import merkle
+from ledger.cosignature import add_cosignatures
 from models.database import UnitOfWork
 
 routes = RouteTable("ledger", "ledger")
@@ -29,7 +30,7 @@ def _b64(hashes: list[bytes]) -> list[str]:
 @routes.route(
     "GET",
     "/v1/ledger/checkpoint",
-    "The latest signed checkpoint (C2SP note)",
+    "The latest signed checkpoint (C2SP note), with every witness cosignature stored for it",
     auth=False,
     content_type="text/plain",
     responses={200: ("The note", None), 503: ("Store unavailable", None)},
@@ -38,8 +39,9 @@ def checkpoint() -> Any:
     service = vigie()
     with service.database.read_only() as uow:
         latest = uow.ledger.checkpoint_latest()
+        lines = [] if latest is None else uow.cosignatures.lines(latest.size)
     note = latest.note if latest is not None else service.checkpoint_now()
-    return Response(note, mimetype="text/plain")
+    return Response(add_cosignatures(note, lines), mimetype="text/plain")
 
 
 @routes.route(

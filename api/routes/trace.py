@@ -5,13 +5,14 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from flask import Response
+from flask import Response, current_app
 
 from api.endpoint import ERROR_RESPONSES, RouteTable
 from api.problem import unprocessable
 from api.routes.common import access, decide, vigie
 from api.schema import ANY_OBJECT, LIST, TRACE_QUERY
 from api.service import Outcome, Vigie
+from api.witnessing import note_size
 from ledger.entry import Entry
 from ledger.export import dump_bundle, patient_history, proven_bundle
 from ledger.fhir import audit_bundle
@@ -146,6 +147,12 @@ def export(pid: str, query: dict[str, Any] | None = None) -> Any:
         return export_bundle(service, uow, pid, entry)
 
     outcome: Outcome = decide(access("traces.export", pid), follow=follow)
+    witnessing = current_app.extensions.get("vigie.witnessing")
+    if witnessing is not None and not fhir:  # committed: only the bundle waits, bounded
+        bundle = outcome.result
+        wait = current_app.extensions["vigie.settings"].witness_wait
+        size = note_size(bundle["checkpoint"])
+        bundle["checkpoint"] = witnessing.cosigned_note(bundle["checkpoint"], size, wait)
     mimetype = "application/fhir+json" if fhir else "application/json"
     return Response(
         dump_bundle(outcome.result),
