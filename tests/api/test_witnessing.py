@@ -170,6 +170,6 @@ def test_a_down_or_silent_witness_never_delays_a_decision(
             assert "w1.example (no cosignature), w2.example (no cosignature)" in str(caught.value)
             time.sleep(0.3)
             metrics = api.call(None, "GET", "/metrics").get_data(as_text=True)
-            lag = [l for l in metrics.splitlines() if l.startswith("vigie_witness_lag_entries{")]
+            lag = [x for x in metrics.splitlines() if x.startswith("vigie_witness_lag_entries{")]
             assert all(float(line.split()[-1]) > 0 for line in lag) and len(lag) == 2
             assert 'vigie_witness_failures_total{witness="w2.example"} 0.0' not in metrics
