@@ -139,6 +139,13 @@ def _add_ledger_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
         help="processes reading and checking chunks in parallel on ledgers of 131,072 entries "
         "or more (default: one per CPU; 1: all in this process)",
     )
+    verify.add_argument(
+        "--since",
+        type=Path,
+        metavar="STATE",
+        help="verify only the entries after the checkpoint in the file STATE (kept outside "
+        "the database), then rewrite it; a missing STATE: full verification, then written",
+    )
     verify.set_defaults(run=_ledger_verify)
     checkpoint = _command(ledger_sub, "checkpoint", "sign a checkpoint now and print it")
     checkpoint.set_defaults(run=_ledger_checkpoint)
@@ -285,6 +292,19 @@ def _ledger_verify(args: argparse.Namespace) -> int:
             last_print[0] = now
             print(f"verified {done:,} / {total:,} entries", file=sys.stderr)
 
+    if args.since is not None and args.since.exists():
+        from api.verify_since import run_since
+
+        try:
+            return run_since(
+                database,
+                keys.ledger_signer.verifier,
+                settings.ledger_origin,
+                args.since,
+                progress,
+            )
+        finally:
+            database.dispose()
     try:
         with database.read_only() as uow:
             report = verify_ledger(
@@ -302,6 +322,14 @@ def _ledger_verify(args: argparse.Namespace) -> int:
     except IndexMismatchError as exc:
         print(f"FAILED: modified: {exc}")
         return EXIT_FAIL
+    else:
+        if args.since is not None:
+            from api.verify_since import verified_note, write_state
+
+            note = verified_note(database, report.largest_checkpoint)
+            if note is not None:
+                write_state(args.since, note)
+                print(f"{args.since} written: size {report.largest_checkpoint:,}")
     finally:
         database.dispose()
     elapsed = time.perf_counter() - started

@@ -213,7 +213,7 @@ class CheckpointRow(Base):
     __tablename__ = "ledger_checkpoints"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    size: Mapped[int] = mapped_column(BigInteger)
+    size: Mapped[int] = mapped_column(BigInteger, index=True)
     root: Mapped[Blob]
     note: Mapped[str] = mapped_column(Text)
     signed_at: Mapped[UtcTime]

@@ -1,6 +1,7 @@
 """Witness cosignatures beside the checkpoints: ``ledger_cosignatures(size, witness, line,
 cosigned_at, received_at)``, one row per witness and checkpoint size (C2SP cosignature/v1
-note lines, as the witnesses returned them).
+note lines, as the witnesses returned them); an index on ``ledger_checkpoints.size`` for the
+checkpoints an incremental verification reads (those at or after its verified size).
 
 Revision ID: 0003
 Revises: 0002
@@ -30,5 +31,9 @@ def upgrade() -> None:
     )
 
 
+    op.create_index(op.f("ix_ledger_checkpoints_size"), "ledger_checkpoints", ["size"])
+
+
 def downgrade() -> None:
+    op.drop_index(op.f("ix_ledger_checkpoints_size"), table_name="ledger_checkpoints")
     op.drop_table("ledger_cosignatures")

@@ -1,0 +1,48 @@
+"""The reads of an incremental verification (``vigie ledger verify --since``): what lies at
+or after a verified size, by index, so that their cost follows the new entries."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection
+
+from sqlalchemy.orm import Session
+
+from ledger.entry import Entry
+from models.driver import Driver
+
+_COLUMNS = "e.seq, e.header, e.payload, e.salt, e.leaf_hash, e.patient_ref, e.patient_seq"
+_HEADS_BEFORE = {
+    "postgresql": (
+        f"SELECT {_COLUMNS} FROM unnest(CAST(:refs AS text[])) AS r(ref)"
+        " CROSS JOIN LATERAL (SELECT * FROM ledger_entries WHERE patient_ref = r.ref"
+        " AND seq < :size ORDER BY seq DESC LIMIT 1) AS e"
+    ),
+    "sqlite": (
+        f"SELECT {_COLUMNS} FROM json_each(:refs) AS r JOIN ledger_entries AS e"
+        " ON e.seq = (SELECT max(seq) FROM ledger_entries"
+        " WHERE patient_ref = r.value AND seq < :size)"
+    ),
+}
+_CHECKPOINTS_FROM = "SELECT note FROM ledger_checkpoints WHERE size >= :size ORDER BY id"
+
+
+class SqlSinceReads:
+    """:class:`ledger.incremental.SinceReads` over the caller's transaction."""
+
+    def __init__(self, session: Session) -> None:
+        self.driver = Driver(session)
+
+    def patient_heads_before(self, patient_refs: Collection[str], size: int) -> dict[str, Entry]:
+        """Each given patient's last stored entry of seq < ``size`` (patients without one
+        are left out): one index probe per patient (``patient_ref, seq``)."""
+        if not patient_refs:
+            return {}
+        backend = self.driver.backend
+        refs = list(patient_refs) if backend == "postgresql" else json.dumps(list(patient_refs))
+        rows = self.driver.rows(_HEADS_BEFORE[backend], {"refs": refs, "size": size}, binary=True)
+        return {row[5]: Entry(*row) for row in rows}
+
+    def checkpoints_from(self, size: int) -> list[str]:
+        """The notes of every checkpoint of ``size`` leaves or more, in signing order."""
+        return [row[0] for row in self.driver.rows(_CHECKPOINTS_FROM, {"size": size})]
