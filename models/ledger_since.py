@@ -11,15 +11,16 @@ from sqlalchemy.orm import Session
 from ledger.entry import Entry
 from models.driver import Driver
 
-_COLUMNS = "e.seq, e.header, e.payload, e.salt, e.leaf_hash, e.patient_ref, e.patient_seq"
 _HEADS_BEFORE = {
     "postgresql": (
-        f"SELECT {_COLUMNS} FROM unnest(CAST(:refs AS text[])) AS r(ref)"
+        "SELECT e.seq, e.header, e.payload, e.salt, e.leaf_hash, e.patient_ref, e.patient_seq"
+        " FROM unnest(CAST(:refs AS text[])) AS r(ref)"
         " CROSS JOIN LATERAL (SELECT * FROM ledger_entries WHERE patient_ref = r.ref"
         " AND seq < :size ORDER BY seq DESC LIMIT 1) AS e"
     ),
     "sqlite": (
-        f"SELECT {_COLUMNS} FROM json_each(:refs) AS r JOIN ledger_entries AS e"
+        "SELECT e.seq, e.header, e.payload, e.salt, e.leaf_hash, e.patient_ref, e.patient_seq"
+        " FROM json_each(:refs) AS r JOIN ledger_entries AS e"
         " ON e.seq = (SELECT max(seq) FROM ledger_entries"
         " WHERE patient_ref = r.value AND seq < :size)"
     ),

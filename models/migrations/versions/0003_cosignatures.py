@@ -30,7 +30,6 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("size", "witness", name=op.f("pk_ledger_cosignatures")),
     )
 
-
     op.create_index(op.f("ix_ledger_checkpoints_size"), "ledger_checkpoints", ["size"])
 
 
