@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import psycopg
 import pytest
@@ -40,6 +41,13 @@ def pg_available() -> bool:
 @pytest.fixture
 def pg_database_url(pg_available: bool) -> Iterator[str]:
     """A SQLAlchemy URL to a brand-new PostgreSQL database, dropped after the test."""
+    with new_pg_database() as url:
+        yield url
+
+
+@contextmanager
+def new_pg_database() -> Iterator[str]:
+    """A SQLAlchemy URL to a brand-new PostgreSQL database, dropped on exit."""
     name = f"vigie_test_{uuid.uuid4().hex[:12]}"
     with pg_admin_connect() as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
