@@ -5,7 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, abort, flash, redirect, render_template, request, url_for
+from flask import (
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 
 from api.web import gateway
 from api.web.blueprint import web
@@ -89,7 +98,17 @@ def dossier(pid: str) -> Any:
         review_error=None if review.ok else review.reason,
         names=_names(page["items"]),
         modes=MODES,
+        witnesses=_witness_policy(),
     )
+
+
+def _witness_policy() -> dict[str, Any] | None:
+    """The witnesses' keys and quorum verify.js demands of the bundle (None: no witnesses)."""
+    witnessing = current_app.extensions.get("vigie.witnessing")
+    if witnessing is None:
+        return None
+    keys = [str(p.witness.verifier) for p in witnessing.pushers]
+    return {"keys": keys, "quorum": witnessing.quorum}
 
 
 def _report(answer: gateway.Answer) -> None:

@@ -32,7 +32,7 @@ async function main() {
     }
   } else if (input.op === "bundles") {
     out = [];
-    for (const b of input.bundles) out.push(await V.verifyBundle(b, input.key));
+    for (const b of input.bundles) out.push(await V.verifyBundle(b, input.key, input.witnesses));
   }
   process.stdout.write(JSON.stringify(out));
 }

@@ -184,3 +184,51 @@ def test_bundle_verdicts_match_verify_export(node: str, bundle: dict[str, Any], 
             assert result["report"]["entries"] == report.entries
             assert result["report"]["exportSeq"] == report.export_seq
             assert result["report"]["root"] == report.root.hex()
+
+
+def test_cosignature_quorum_matches_verify_export(
+    node: str, bundle: dict[str, Any], key: str
+) -> None:
+    """verify.js demands the quorum of cosigned/v1 witness lines it is given, like
+    verify_export with a WitnessPolicy: two of two pass ("cosigné par 2 témoins"), one of two
+    or a forged line fail on the cosignatures check."""
+    import time
+    from hashlib import sha256
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from ledger.checkpoint import Checkpoint
+    from ledger.cosignature import CosignatureSigner, add_cosignatures
+    from ledger.export import WitnessPolicy
+    from ledger.note import parse_note
+
+    signers = [
+        CosignatureSigner(
+            f"w{i}.example", Ed25519PrivateKey.from_private_bytes(sha256(b"%d" % i).digest())
+        )
+        for i in (1, 2)
+    ]
+    now = int(time.time())
+    body = Checkpoint.parse(parse_note(bundle["checkpoint"])[0]).body()
+    lines = [s.cosign(body, now - 10) for s in signers]
+    forged = lines[1][:-6] + ("A" if lines[1][-6] != "A" else "B") + lines[1][-5:]
+    variants = {
+        "both": add_cosignatures(bundle["checkpoint"], lines),
+        "one": add_cosignatures(bundle["checkpoint"], lines[:1]),
+        "forged": add_cosignatures(bundle["checkpoint"], [lines[0], forged]),
+    }
+    bundles = [{**bundle, "checkpoint": note} for note in variants.values()]
+    policy = {"keys": [str(s.verifier) for s in signers], "quorum": 2}
+    results = run(node, {"op": "bundles", "key": key, "bundles": bundles, "witnesses": policy})
+    python = WitnessPolicy(tuple(s.verifier for s in signers), 2, now)
+    assert results[0]["ok"] and results[0]["report"]["cosigned"] == "cosigné par 2 témoins"
+    assert verify_export(bundles[0], key, python).cosigned_by == ("w1.example", "w2.example")
+    for result, candidate in zip(results[1:], bundles[1:], strict=True):
+        assert not result["ok"]
+        assert [f["check"] for f in result["failures"]] == ["cosignatures"]
+        with pytest.raises(ExportError) as caught:
+            verify_export(candidate, key, python)
+        assert [f.check for f in caught.value.failures] == ["cosignatures"]
+    assert "w2.example (no cosignature)" in results[1]["failures"][0]["detail"]
+    plain = run(node, {"op": "bundles", "key": key, "bundles": bundles[1:2]})
+    assert plain[0]["ok"] and plain[0]["report"]["cosigned"] is None  # no policy: not asked

@@ -81,6 +81,7 @@
         out.className = "verified";
         para(L.ok(result.report.entries, when), "headline").id = "verify-headline";
         para(L.details(result.report), "meta");
+        if (result.report.cosigned) para(result.report.cosigned, "meta");
         para(L.published(result.publishedSize), "meta");
         const link = document.createElement("a");
         link.href = URL.createObjectURL(new Blob([text], { type: "application/json" }));

@@ -96,22 +96,23 @@
 
   /* ---- C2SP signed notes -------------------------------------------------------------- */
 
-  async function keyId(name, publicKey) {
-    return (await sha256(concat(utf8.encode(name + "\n"), [1], publicKey))).slice(0, 4);
+  async function keyId(name, publicKey, alg = 1) {
+    return (await sha256(concat(utf8.encode(name + "\n"), [alg], publicKey))).slice(0, 4);
   }
 
-  async function parseVerifierKey(vkey) {
+  /* A verifier key name+keyid+base64(alg || key): 0x01 signs notes, 0x04 cosignatures. */
+  async function parseVerifierKey(vkey, alg = 1) {
     const parts = vkey.trim().split("+");
     if (parts.length < 3) throw new CheckError("verifier key must be name+keyid+key");
     const name = parts[0], hexId = parts[1], b64 = parts.slice(2).join("+");
     if (!name || /\s/.test(name)) throw new CheckError("bad key name " + JSON.stringify(name));
     if (!/^[0-9a-f]{8}$/.test(hexId)) throw new CheckError("verifier key id must be 8 lowercase hex digits");
     const raw = fromBase64(b64, "verifier key");
-    if (raw.length !== 33 || raw[0] !== 1) {
-      throw new CheckError("verifier key must be 0x01 followed by a 32-byte Ed25519 key");
+    if (raw.length !== 33 || raw[0] !== alg) {
+      throw new CheckError("verifier key must be 0x0" + alg + " followed by a 32-byte Ed25519 key");
     }
     const publicKey = raw.slice(1);
-    const expected = hex(await keyId(name, publicKey));
+    const expected = hex(await keyId(name, publicKey, alg));
     if (expected !== hexId) {
       throw new CheckError("verifier key id mismatch: expected " + expected + ", got " + hexId);
     }
@@ -348,9 +349,49 @@
     return { header, leaf, erased: false };
   }
 
-  /* Verify `bundle` with only the trusted verifier key string. Returns
-   * {ok: true, report} or {ok: false, failures: [{check, detail, entry, seq}]}. */
-  async function verifyBundle(bundle, trustedKey) {
+  /* ---- C2SP tlog-cosignature (cosignature/v1): witnesses' timestamped Ed25519 lines ---- */
+
+  /* The witnesses counted and those missing in `note` for {keys: [vkey], quorum, maxAge}. */
+  async function checkCosignatures(note, policy, now) {
+    const { text, signatures } = parseNote(note);
+    const counted = [], missing = [];
+    for (const vkey of policy.keys) {
+      const w = await parseVerifierKey(vkey, 4);
+      const sig = signatures.find((s) => s.name === w.name && equal(s.keyId, w.keyId));
+      if (!sig) { missing.push(w.name + " (no cosignature)"); continue; }
+      if (sig.signature.length !== 72) throw new CheckError("cosignature of " + w.name + " is malformed");
+      let time = 0;
+      for (const byte of sig.signature.slice(0, 8)) time = time * 256 + byte;
+      const message = concat(utf8.encode("cosignature/v1\ntime " + time + "\n"), utf8.encode(text));
+      const key = await subtle.importKey("raw", w.publicKey, { name: "Ed25519" }, false, ["verify"]);
+      if (!(await subtle.verify({ name: "Ed25519" }, key, sig.signature.slice(8), message))) {
+        throw new CheckError("cosignature of " + w.name + "+" + hex(w.keyId) + " does not verify");
+      }
+      if (time > now + 60) missing.push(w.name + " (dated " + time + ", in the future)");
+      else if (policy.maxAge && time < now - policy.maxAge) missing.push(w.name + " (dated " + time + ", older than " + policy.maxAge + " s)");
+      else counted.push(w.name);
+    }
+    return { counted, missing };
+  }
+
+  /* The witness policy the page publishes (template hook #vigie-witnesses), or null. */
+  function pagePolicy() {
+    const doc = root.document;
+    const node = doc && doc.getElementById("vigie-witnesses");
+    return node ? JSON.parse(node.textContent) : null;
+  }
+
+  function cosignedText(count) {
+    const doc = root.document;
+    const en = doc && doc.documentElement.lang === "en";
+    return en ? "cosigned by " + count + " witness(es)" : "cosigné par " + count + " témoins";
+  }
+
+  /* Verify `bundle` with only the trusted verifier key string and, when there is a witness
+   * policy {keys, quorum, maxAge} (given, or published by the page), a quorum of valid
+   * cosignatures of its checkpoint. Returns {ok: true, report} or {ok: false, failures:
+   * [{check, detail, entry, seq}]}. */
+  async function verifyBundle(bundle, trustedKey, witnesses = pagePolicy()) {
     const failures = [];
     const fail = (check, detail, entry = null, seq = null) => failures.push({ check, detail, entry, seq });
     const done = () => ({ ok: false, failures });
@@ -373,6 +414,18 @@
       checkpoint = await verifyCheckpoint(String(bundle.checkpoint), await parseVerifierKey(trustedKey));
     } catch (e) {
       fail("checkpoint signature", e.message);
+    }
+    let cosignedBy = null;
+    if (!failures.length && witnesses && witnesses.quorum > 0) {
+      try {
+        const got = await checkCosignatures(String(bundle.checkpoint), witnesses, Math.floor(Date.now() / 1000));
+        if (got.counted.length < witnesses.quorum) {
+          fail("cosignatures", got.counted.length + " valid cosignature(s) of the " + witnesses.quorum + " required; missing: " + got.missing.join(", "));
+        }
+        cosignedBy = got.counted;
+      } catch (e) {
+        fail("cosignatures", e.message);
+      }
     }
     if (failures.length) return done();
     const opened = [];
@@ -406,6 +459,7 @@
         origin: checkpoint.origin, treeSize: checkpoint.size, root: hex(checkpoint.root),
         patientId, patientRef: [...refs][0], entries: items.length, erasedSeqs: erased,
         exportSeq: last.header.seq, lastTime: last.header.time,
+        cosignedBy, cosigned: cosignedBy === null ? null : cosignedText(cosignedBy.length),
       },
     };
   }
@@ -419,7 +473,8 @@
   const api = {
     canonicalize, canonicalBytes, sha256, leafHash, hex, fromHex, fromBase64, parseVerifierKey,
     parseNote, openNote, parseCheckpoint, verifyCheckpoint, rootFromInclusionProof,
-    verifyInclusion, verifyConsistency, checkHeader, verifyBundle, describe, CheckError,
+    verifyInclusion, verifyConsistency, checkHeader, verifyBundle, checkCosignatures, describe,
+    CheckError,
   };
   root.VigieVerify = api;
   if (typeof module !== "undefined" && module.exports) module.exports = api;
