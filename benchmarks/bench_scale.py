@@ -20,6 +20,9 @@ checkpoint every 1 M entries and at each size. At each size it prints:
   build and serialise the bundle as ``GET .../traces/export`` serves it, and seconds for the
   offline check ``vigie verify-export`` runs; each twice, the first export reading the
   patient's pages wherever they are, the second with them in memory;
+- incremental verification (``vigie ledger verify --since``): 10 k new entries of 10 k
+  distinct patients appended after the size's checkpoint, verified from it (re-hash, both
+  chains from their anchors, consistency proof, search columns), first and again;
 - HTTP decision latency: p50/p99 of 500 sequential ``POST /v1/decisions`` against
   ``vigie serve`` (2 workers) on that database, interleaved request by request with the same
   against a second server on a reference database of the first size (so both see the same
@@ -57,11 +60,14 @@ from ledger.canonical import parse_strict
 from ledger.checkpoint import CheckpointSigner
 from ledger.entry import Appender, Draft, PatientHead
 from ledger.export import EXPORT_ACTION, dump_bundle, verify_export
+from ledger.incremental import verify_since
+from ledger.note import NoteVerifier
 from ledger.verify import verify_ledger
 from ledger.writer import LedgerWriter
 from models.database import Database
 from models.errors import StoreUnavailableError
 from models.ledger_index import EntryIndex
+from models.ledger_since import SqlSinceReads
 
 T = TypeVar("T")
 HOT = "P-HOT-EXPORT"
@@ -257,6 +263,32 @@ def verify_rate(service: Service, workers: int = 1) -> tuple[int, float]:
     return report.entries, report.entries / (time.perf_counter() - start)
 
 
+def incremental_time(
+    service: Service, generator: Generator, new: int = 10_000
+) -> tuple[int, int, int, tuple[float, float], tuple[float, float]]:
+    """Append ``new`` entries of as many patients after the latest checkpoint, checkpoint
+    them, then time ``verify_since`` from it as ``vigie ledger verify --since`` runs it, then
+    with the search columns of the new rows: (from size, new, patient chains, (ledger s,
+    with columns s) first, the same again)."""
+    with service.db.read_only() as uow:
+        latest = uow.ledger.checkpoint_latest()
+    assert latest is not None
+    first = generator.counter
+    generator.counter += new
+    generator._append([draft(i, f"P{i % PATIENTS:06d}") for i in range(first, first + new)], 0)
+    verifier = NoteVerifier.from_string(service.verifier)
+    times = []
+    for _ in range(2):
+        start = time.perf_counter()
+        with service.db.read_only() as uow:
+            report = verify_since(uow.ledger, SqlSinceReads(uow.session), verifier, latest.note)
+            ledger_s = time.perf_counter() - start
+            uow.index.check_search_columns(first=report.since)
+        times.append((ledger_s, time.perf_counter() - start))
+    done = report.entries - report.since
+    return report.since, done, report.anchored_patients, times[0], times[1]
+
+
 def proof_latency(service: Service, count: int = 1000) -> tuple[float, float, float, float, int]:
     """p50 and p99 (ms) of ``count`` inclusion proofs of random entries, then of the same
     proofs again: the first pass pays for the index pages the whole-ledger verification pushed
@@ -357,6 +389,9 @@ def main() -> None:  # noqa: PLR0915
     parser.add_argument("--sizes", default="10k,1M", help="e.g. 10k,1M,10M")
     parser.add_argument("--batch", type=int, default=20_000, help="entries per bulk append")
     parser.add_argument("--append-seconds", type=float, default=5.0)
+    parser.add_argument(
+        "--incremental-only", action="store_true", help="at each size, only --since verification"
+    )
     args = parser.parse_args()
     sizes = [parse_size(s) for s in args.sizes.split(",")]
     started = time.monotonic()
@@ -408,6 +443,16 @@ def main() -> None:  # noqa: PLR0915
                       f"{rate:,.0f} entries/s; then VACUUM ANALYZE {vacuum_s:.1f} s; "
                       f"load {h.loadavg()})", flush=True)  # fmt: skip
                 row: dict[str, float] = {"size": size}
+                since, new, chains, cold, warm = retrying(
+                    lambda: incremental_time(service, generator), service
+                )
+                row.update(since=cold[1])
+                print(f"verify --since {since:,}: {new:,} new entries ({chains:,} patient chains "
+                      f"anchored): ledger {cold[0]:.3f} s, with search columns {cold[1]:.3f} s; "
+                      f"again {warm[0]:.3f} s, {warm[1]:.3f} s", flush=True)  # fmt: skip
+                if args.incremental_only:
+                    results.append(row)
+                    continue
                 one = retrying(lambda: append_rate(service, 1, args.append_seconds), service)
                 four = retrying(lambda: append_rate(service, 4, args.append_seconds), service)
                 row.update(append1=one, append4=four)
@@ -448,6 +493,10 @@ def main() -> None:  # noqa: PLR0915
         finally:
             service.db.dispose()
 
+    if args.incremental_only:
+        for r in results:
+            print(f"{r['size']:>12,.0f} entries: 10 k new verified in {r['since']:.3f} s")
+        return
     print(f"\n{'entries':>12} {'append 1w/s':>11} {'4w/s':>7} {'verify/s':>9} {'proof p50':>9} "
           f"{'p99 ms':>7} {'export s':>8} {'http p50':>8} {'p99 ms':>7} {'vs ref':>7} "
           f"{'RSS MB':>7}")  # fmt: skip
