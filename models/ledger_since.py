@@ -16,7 +16,7 @@ _HEADS_BEFORE = {
         "SELECT e.seq, e.header, e.payload, e.salt, e.leaf_hash, e.patient_ref, e.patient_seq"
         " FROM unnest(CAST(:refs AS text[])) AS r(ref)"
         " CROSS JOIN LATERAL (SELECT * FROM ledger_entries WHERE patient_ref = r.ref"
-        " AND seq < :size ORDER BY seq DESC LIMIT 1) AS e"
+        " AND seq < :size ORDER BY patient_seq DESC LIMIT 1) AS e"
     ),
     "sqlite": (
         "SELECT e.seq, e.header, e.payload, e.salt, e.leaf_hash, e.patient_ref, e.patient_seq"
@@ -36,7 +36,9 @@ class SqlSinceReads:
 
     def patient_heads_before(self, patient_refs: Collection[str], size: int) -> dict[str, Entry]:
         """Each given patient's last stored entry of seq < ``size`` (patients without one
-        are left out): one index probe per patient (``patient_ref, seq``)."""
+        are left out): a backward scan of ``(patient_ref, patient_seq)`` per patient, past
+        its entries since ``size``. (Ordered by seq, PostgreSQL may walk the primary key
+        backwards instead, filtering: 36 s for 4,096 patients on a 20 k-entry ledger.)"""
         if not patient_refs:
             return {}
         backend = self.driver.backend
