@@ -77,16 +77,18 @@ def sqlite_env(tmp_path: Path, key_files: KeyFiles) -> dict[str, str]:
 # -- help and errors ------------------------------------------------------------------------
 
 COMMANDS = {
-    (): ["serve", "db", "demo", "token", "ledger", "verify-export"],
+    (): ["serve", "db", "demo", "token", "ledger", "verify-export", "witness"],
     ("serve",): ["--host", "--port", "--workers", "--dev"],
     ("db",): ["upgrade"],
     ("db", "upgrade"): ["VIGIE_DATABASE_URL"],
     ("demo",): ["--dir", "--no-serve", "--port"],
     ("token",): ["--actor-type", "--sub", "--profession", "--ttl", "--key"],
     ("ledger",): ["verify", "checkpoint"],
-    ("ledger", "verify"): ["--quiet"],
+    ("ledger", "verify"): ["--quiet", "--since"],
     ("ledger", "checkpoint"): ["checkpoint"],
-    ("verify-export",): ["bundle", "--key"],
+    ("verify-export",): ["bundle", "--key", "--witness", "--quorum", "--max-age"],
+    ("witness",): ["serve", "keygen", "key"],
+    ("witness", "serve"): ["--config", "--port"],
 }
 
 

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import text
 
 from api.config import load_keys
-from api.verify_since import verified_note, write_state
+from api.verify_since import run_since, verified_note, write_state
 from ledger.errors import LedgerFault
 from ledger.incremental import verify_since
 from ledger.verify import verify_ledger
@@ -112,7 +112,12 @@ def test_a_patient_tip_edited_before_the_verified_size_is_found(api: Api, databa
 
 
 def test_cli_writes_state_then_verifies_since_it(
-    api: Api, database: Any, key_files: Any, db_url: str, tmp_path: Path
+    api: Api,
+    database: Any,
+    key_files: Any,
+    db_url: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     grow(api, ["P1"], 2, create=True)
     checkpoint(api)
@@ -127,5 +132,7 @@ def test_cli_writes_state_then_verifies_since_it(
     assert second.code == 0, second
     assert "(3 new)" in second.out and state.read_text() == newest
     write_state(state, "not a note\n")
-    broken = vigie("ledger", "verify", "--quiet", "--since", str(state), env=env)
-    assert broken.code == 1 and "bad_signature" in broken.out
+    verifier = load_keys(api.client.application.extensions["vigie.settings"]).ledger_signer.verifier
+    assert run_since(database, verifier, "vigie.local/ledger", state, lambda d, t: None) == 1
+    assert state.read_text() == "not a note\n"  # a failed run leaves STATE as it was
+    assert "bad_signature" in capsys.readouterr().out
