@@ -7,7 +7,6 @@ import argparse
 import json
 import os
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -274,71 +273,9 @@ def _token(args: argparse.Namespace) -> int:
 
 
 def _ledger_verify(args: argparse.Namespace) -> int:
-    from ledger.errors import LedgerError
-    from ledger.verify import verify_ledger
-    from models.database import Database
-    from models.errors import IndexMismatchError
+    from api.ledger_verify import ledger_verify
 
-    settings = Settings.from_env()
-    keys = load_keys(settings)
-    _check_database(settings)
-    database = Database(settings.database_url)
-    started = time.perf_counter()
-    last_print = [0.0]
-
-    def progress(done: int, total: int) -> None:
-        now = time.perf_counter()
-        if not args.quiet and (now - last_print[0] > 1 or done == total):
-            last_print[0] = now
-            print(f"verified {done:,} / {total:,} entries", file=sys.stderr)
-
-    if args.since is not None and args.since.exists():
-        from api.verify_since import run_since
-
-        try:
-            return run_since(
-                database,
-                keys.ledger_signer.verifier,
-                settings.ledger_origin,
-                args.since,
-                progress,
-            )
-        finally:
-            database.dispose()
-    try:
-        with database.read_only() as uow:
-            report = verify_ledger(
-                uow.ledger,
-                keys.ledger_signer.verifier,
-                origin=settings.ledger_origin,
-                progress=progress,
-                reader=database.ledger_reader(search_columns=True),
-                workers=args.workers,
-            )
-            uow.index.check_search_columns(first=report.parallel)  # the rest: workers did those
-    except LedgerError as exc:
-        print(f"FAILED: {exc}")
-        return EXIT_FAIL
-    except IndexMismatchError as exc:
-        print(f"FAILED: modified: {exc}")
-        return EXIT_FAIL
-    else:
-        if args.since is not None:
-            from api.verify_since import verified_note, write_state
-
-            note = verified_note(database, report.largest_checkpoint)
-            if note is not None:
-                write_state(args.since, note)
-                print(f"{args.since} written: size {report.largest_checkpoint:,}")
-    finally:
-        database.dispose()
-    elapsed = time.perf_counter() - started
-    print(
-        f"OK: {report.entries:,} entries, root {report.root.hex()}, "
-        f"{report.checkpoints} checkpoints (largest {report.largest_checkpoint:,}), "
-        f"{report.erased} erased payloads, in {elapsed:.2f} s"
-    )
-    return EXIT_OK
+    return ledger_verify(args, _check_database)
 
 
 def _ledger_checkpoint(args: argparse.Namespace) -> int:

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import text
 
 from api.config import load_keys
-from api.verify_since import run_since, verified_note, write_state
+from api.ledger_verify import run_since, verified_note, write_state
 from ledger.errors import LedgerFault
 from ledger.incremental import verify_since
 from ledger.verify import verify_ledger
