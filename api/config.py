@@ -63,6 +63,7 @@ class Settings:
     witnesses: Path | None = None
     witness_quorum: int | None = None  # None: every witness listed
     witness_wait: float = 2.0
+    witness_publish: bool = False  # True: /v1/ledger/checkpoint serves only quorum-cosigned
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -107,7 +108,14 @@ class Settings:
             witnesses=Path(values["VIGIE_WITNESSES"]) if values.get("VIGIE_WITNESSES") else None,
             witness_quorum=_count(values, "VIGIE_WITNESS_QUORUM"),
             witness_wait=number("VIGIE_WITNESS_WAIT", 2.0),
+            witness_publish=_publish(values.get("VIGIE_WITNESS_PUBLISH") or "signed"),
         )
+
+
+def _publish(text: str) -> bool:
+    if text not in ("signed", "quorum"):
+        raise ConfigError(f"VIGIE_WITNESS_PUBLISH={text!r}: expected 'signed' or 'quorum'")
+    return text == "quorum"
 
 
 def _count(values: Mapping[str, str], name: str) -> int | None:

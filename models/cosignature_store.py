@@ -8,7 +8,7 @@ from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.orm import Session
 
 from models.base import UtcDateTime
-from models.table import CosignatureRow
+from models.table import CheckpointRow, CosignatureRow
 
 _C = CosignatureRow
 _ADD = text(
@@ -42,6 +42,23 @@ class SqlCosignatureStore:
         """The cosignature lines of the checkpoint of ``size``, by witness name."""
         query = select(_C.line).where(_C.size == size).order_by(_C.witness)
         return list(self.session.scalars(query))
+
+    def latest_cosigned(self, quorum: int) -> tuple[str, list[str]] | None:
+        """The newest checkpoint with at least ``quorum`` cosignatures stored: its note and
+        their lines (None before the first)."""
+        size = self.session.scalar(
+            select(_C.size)
+            .group_by(_C.size)
+            .having(func.count() >= quorum)
+            .order_by(_C.size.desc())
+            .limit(1)
+        )
+        if size is None:
+            return None
+        note = self.session.scalar(
+            select(CheckpointRow.note).where(CheckpointRow.size == size).limit(1)
+        )
+        return None if note is None else (str(note), self.lines(int(size)))
 
     def latest(self) -> dict[str, tuple[int, int]]:
         """Per witness: the largest size it cosigned and that cosignature's timestamp."""

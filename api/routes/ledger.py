@@ -10,7 +10,7 @@ from flask import Response, current_app
 
 from api.emergency import ReviewQuery, break_glass_queue
 from api.endpoint import ERROR_RESPONSES, RouteTable
-from api.problem import unprocessable
+from api.problem import unavailable, unprocessable
 from api.routes.common import access, decide, vigie
 from api.routes.trace import decode_cursor, encode_cursor, page
 from api.schema import AUDIT_QUERY, CURSOR, ID, LIMIT, LIST, PROOF, SINCE
@@ -30,13 +30,24 @@ def _b64(hashes: list[bytes]) -> list[str]:
 @routes.route(
     "GET",
     "/v1/ledger/checkpoint",
-    "The latest signed checkpoint (C2SP note), with every witness cosignature stored for it",
+    "The latest signed checkpoint (C2SP note), with every witness cosignature stored for it "
+    "(VIGIE_WITNESS_PUBLISH=quorum: the latest one the quorum cosigned)",
     auth=False,
     content_type="text/plain",
-    responses={200: ("The note", None), 503: ("Store unavailable", None)},
+    responses={
+        200: ("The note", None),
+        503: ("Store unavailable, or no checkpoint cosigned by the quorum yet", None),
+    },
 )
 def checkpoint() -> Any:
     service = vigie()
+    witnessing = current_app.extensions.get("vigie.witnessing")
+    if witnessing is not None and current_app.extensions["vigie.settings"].witness_publish:
+        with service.database.read_only() as uow:
+            cosigned = uow.cosignatures.latest_cosigned(witnessing.quorum)
+        if cosigned is None:
+            raise unavailable("no checkpoint has been cosigned by the witnesses' quorum yet")
+        return Response(add_cosignatures(*cosigned), mimetype="text/plain")
     with service.database.read_only() as uow:
         latest = uow.ledger.checkpoint_latest()
         lines = [] if latest is None else uow.cosignatures.lines(latest.size)

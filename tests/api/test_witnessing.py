@@ -97,7 +97,9 @@ def test_two_witnesses_cosign_checkpoints_and_bundles(
             ],
         )
         keys = (w1.config.signer.verifier, w2.config.signer.verifier)
-        with witnessed_api(settings, database, key_files, witnesses=file, witness_wait=10.0) as api:
+        with witnessed_api(
+            settings, database, key_files, witnesses=file, witness_wait=10.0, witness_publish=True
+        ) as api:
             make_entries(api, 3)
             first = api.call("holder", "GET", "/v1/dossiers/P1/traces/export").get_json()
             report = verify_export(first, key, WitnessPolicy(keys, 2, int(time.time()), max_age=60))
@@ -148,7 +150,9 @@ def test_a_down_or_silent_witness_never_delays_a_decision(
                 ("w2.example", down_url, str(w2.config.signer.verifier)),
             ],
         )
-        with witnessed_api(settings, database, key_files, witnesses=file, witness_wait=0.5) as api:
+        with witnessed_api(
+            settings, database, key_files, witnesses=file, witness_wait=0.5, witness_publish=True
+        ) as api:
             assert (
                 api.call(
                     "agent", "POST", "/v1/dossiers", {"patient_id": "P1", "consent": True}
@@ -173,3 +177,6 @@ def test_a_down_or_silent_witness_never_delays_a_decision(
             lag = [x for x in metrics.splitlines() if x.startswith("vigie_witness_lag_entries{")]
             assert all(float(line.split()[-1]) > 0 for line in lag) and len(lag) == 2
             assert 'vigie_witness_failures_total{witness="w2.example"} 0.0' not in metrics
+            unpublished = api.call(None, "GET", "/v1/ledger/checkpoint")  # none has the quorum
+            assert unpublished.status_code == 503
+            assert "quorum" in unpublished.get_json()["detail"]
