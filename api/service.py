@@ -118,7 +118,8 @@ class Vigie:
         self.clock = clock
         self.limits = dict(limits or {})
         self.on_checkpoint: Callable[[int, str], None] | None = None
-        """Called with (size, note) once a checkpoint signed here has committed (witnessing)."""
+        """Called with (size, note) once a checkpoint signed here has committed (witnessing);
+        it must not raise (the commit's answer is already decided)."""
         self._pending_lock = threading.Lock()
         self._pending: list[_Job] = []
         self._leading = False  # a thread is running a batch (under _pending_lock)

@@ -134,11 +134,15 @@ class Witnessing:
     # -- the hook and the threads -----------------------------------------------------------
 
     def checkpoint_signed(self, size: int, note: str) -> None:
-        """A checkpoint was signed and committed: push it (called after the commit)."""
-        with self._wanted_lock:
-            self._wanted[size] = note
-        for pusher in self.pushers:
-            pusher.wake.set()
+        """A checkpoint was signed and committed: push it (called after the commit, so it
+        never raises: a failure is logged and the pushers' next poll finds the checkpoint)."""
+        try:
+            with self._wanted_lock:
+                self._wanted[size] = note
+            for pusher in self.pushers:
+                pusher.wake.set()
+        except Exception:
+            _log.exception("checkpoint hand-off to the witnesses failed")
 
     def start(self) -> None:
         for pusher in self.pushers:
