@@ -289,11 +289,8 @@ def _ledger_checkpoint(args: argparse.Namespace) -> int:
     witnessing = app.extensions.get("vigie.witnessing")
     if witnessing is not None:  # VIGIE_WITNESSES: push it now, print what each answered
         for name, status in witnessing.push_all().items():
-            print(
-                f"witness {name}: cosigned {status.cosigned:,}",
-                status.last_error or "",
-                file=sys.stderr,
-            )
+            error = f" (last error: {status.last_error})" if status.last_error else ""
+            print(f"witness {name}: cosigned {status.cosigned:,}{error}", file=sys.stderr)
         note = witnessing.cosigned_note(note, witness_size(note), 0)
         witnessing.stop()
     print(note, end="")
