@@ -301,6 +301,10 @@ class Witnessing:
             with self._stored:
                 self._stored.wait(min(left, 0.25))
 
+    def counted(self, note: str) -> int:
+        """How many of the witnesses validly cosigned ``note``."""
+        return len(cosignatures(note, [p.witness.verifier for p in self.pushers]))
+
     def collector(self) -> Collector:
         return _WitnessMetrics(self)
 

@@ -12,7 +12,8 @@ from api.problem import unprocessable
 from api.routes.common import access, decide, vigie
 from api.schema import ANY_OBJECT, LIST, TRACE_QUERY
 from api.service import Outcome, Vigie
-from api.witnessing import note_size
+from api.witnessing import Witnessing, note_size
+from ledger.cosignature import add_cosignatures
 from ledger.entry import Entry
 from ledger.export import dump_bundle, patient_history, proven_bundle
 from ledger.fhir import audit_bundle
@@ -128,6 +129,31 @@ def export_bundle(service: Vigie, uow: UnitOfWork, pid: str, entry: Entry) -> di
     return proven_bundle(uow.ledger, pid, history, note, size, service.verifier_key)
 
 
+def _cosigned_bundle(
+    service: Vigie,
+    witnessing: Witnessing,
+    pid: str,
+    entry: Entry,
+    bundle: dict[str, Any],
+    wait: float,
+) -> dict[str, Any]:
+    """``bundle`` with its checkpoint's cosignatures, once the quorum cosigned it or ``wait``
+    seconds passed. If another process had a later checkpoint cosigned first (the witnesses
+    can then no longer cosign this one), the bundle is proved again against the newest
+    checkpoint the quorum cosigned, which covers the export too."""
+    size = note_size(bundle["checkpoint"])
+    note = witnessing.cosigned_note(bundle["checkpoint"], size, wait)
+    if witnessing.counted(note) < witnessing.quorum:
+        with service.database.read_only() as uow:
+            later = uow.cosignatures.latest_cosigned(witnessing.quorum)
+            if later is not None and note_size(later[0]) > entry.seq:
+                history = patient_history(uow.ledger, entry.patient_ref or "", entry.seq)
+                cosigned, later_size = add_cosignatures(*later), note_size(later[0])
+                key = service.verifier_key
+                return proven_bundle(uow.ledger, pid, history, cosigned, later_size, key)
+    return {**bundle, "checkpoint": note}
+
+
 @routes.route(
     "GET",
     "/v1/dossiers/<pid>/traces/export",
@@ -148,14 +174,13 @@ def export(pid: str, query: dict[str, Any] | None = None) -> Any:
 
     outcome: Outcome = decide(access("traces.export", pid), follow=follow)
     witnessing = current_app.extensions.get("vigie.witnessing")
+    result = outcome.result
     if witnessing is not None and not fhir:  # committed: only the bundle waits, bounded
-        bundle = outcome.result
         wait = current_app.extensions["vigie.settings"].witness_wait
-        size = note_size(bundle["checkpoint"])
-        bundle["checkpoint"] = witnessing.cosigned_note(bundle["checkpoint"], size, wait)
+        result = _cosigned_bundle(service, witnessing, pid, outcome.entry, result, wait)
     mimetype = "application/fhir+json" if fhir else "application/json"
     return Response(
-        dump_bundle(outcome.result),
+        dump_bundle(result),
         mimetype=mimetype,
         headers={
             "Content-Disposition": (

@@ -180,3 +180,60 @@ def test_a_down_or_silent_witness_never_delays_a_decision(
             unpublished = api.call(None, "GET", "/v1/ledger/checkpoint")  # none has the quorum
             assert unpublished.status_code == 503
             assert "quorum" in unpublished.get_json()["detail"]
+
+
+def test_an_export_overtaken_at_the_witnesses_is_proved_against_a_later_cosigned_checkpoint(
+    tmp_path: Path, settings: Settings, database: Any, key_files: Any
+) -> None:
+    """Another process had a later checkpoint cosigned while this export waited: the
+    witnesses can no longer cosign the export's own checkpoint, so the bundle is proved
+    against the later one, which the quorum cosigned and which covers the export."""
+    from api.witnessing import Witnessing, load_witnesses
+
+    key = log_key(settings)
+    with (
+        witness_server(tmp_path / "w1", "w1.example", key) as (url1, w1),
+        witness_server(tmp_path / "w2", "w2.example", key) as (url2, w2),
+    ):
+        file = witnesses_file(
+            tmp_path,
+            [
+                ("w1.example", url1, str(w1.config.signer.verifier)),
+                ("w2.example", url2, str(w2.config.signer.verifier)),
+            ],
+        )
+        with witnessed_api(settings, database, key_files, witnesses=file, witness_wait=3.0) as api:
+            this_process = api.client.application.extensions["vigie.witnessing"]
+            this_process.stop()  # its pushers are slower than the other process's, say
+            created = api.call(
+                "agent", "POST", "/v1/dossiers", {"patient_id": "P1", "consent": True}
+            )
+            assert created.status_code == 201
+            service = api.client.application.extensions["vigie"]
+            with database.read_only() as uow:
+                before = uow.ledger.head().size
+            answers: list[Any] = []
+            export = threading.Thread(
+                target=lambda: answers.append(
+                    api.call("holder", "GET", "/v1/dossiers/P1/traces/export")
+                )
+            )
+            export.start()
+            deadline = time.monotonic() + 10
+            while True:  # the export's entry and checkpoint committed: it now waits
+                with database.read_only() as uow:
+                    latest = uow.ledger.checkpoint_latest()
+                if latest is not None and latest.size > before:
+                    break
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+            api.call("other_patient", "GET", "/v1/dossiers/P2/traces")  # one more entry
+            service.checkpoint_now()
+            other = Witnessing(database, load_witnesses(file), 2)  # another process's pushers
+            other.push_all()
+            export.join()
+        bundle = answers[0].get_json()
+        keys = (w1.config.signer.verifier, w2.config.signer.verifier)
+        report = verify_export(bundle, key, WitnessPolicy(keys, 2, int(time.time())))
+        assert report.cosigned_by == ("w1.example", "w2.example")
+        assert report.tree_size > report.export_seq + 1  # the later checkpoint
