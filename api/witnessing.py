@@ -41,6 +41,9 @@ from models.errors import StoreError
 
 _log = logging.getLogger("vigie.witnessing")
 MAX_BACKOFF = 60.0
+MAX_WANTED = 256
+"""Checkpoints kept to push before the latest (exports wait for their own); older ones are
+dropped while a witness stays behind, which then gets the latest only."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +142,8 @@ class Witnessing:
         try:
             with self._wanted_lock:
                 self._wanted[size] = note
+                while len(self._wanted) > MAX_WANTED:  # a witness down for long: keep the newest
+                    del self._wanted[min(self._wanted)]
             for pusher in self.pushers:
                 pusher.wake.set()
         except Exception:
