@@ -41,22 +41,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
 
-    serve = _command(sub, "serve", "run the HTTP service (gunicorn; --dev: Flask's server)")
+    serve = _command(sub, "serve", "run the HTTP service (granian; --dev: Flask's server)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
     serve.add_argument(
         "--threads",
         type=int,
-        default=16,
-        help="threads per worker (default 16: more concurrent calls share each group commit)",
-    )
-    serve.add_argument(
-        "--connections",
-        type=int,
-        default=None,
-        help="open client connections per worker (default: --threads, so that connections "
-        "spread over the workers; raise it for many idle keep-alive clients)",
+        default=64,
+        help="threads, and client connections at once, per worker (default 64: more "
+        "concurrent calls share each group commit, and a stalled client holds only its own)",
     )
     serve.add_argument("--dev", action="store_true", help="Flask's development server")
     serve.set_defaults(run=_serve)
@@ -191,10 +185,9 @@ def _serve(args: argparse.Namespace) -> int:
 
         create_app(settings, background=True).run(host=args.host, port=args.port, threaded=True)
         return EXIT_OK
-    from api.server import run_gunicorn
+    from api.server import run_server
 
-    connections = args.connections or args.threads
-    run_gunicorn(settings, args.host, args.port, args.workers, args.threads, connections)
+    run_server(settings, args.host, args.port, args.workers, args.threads)
     return EXIT_OK
 
 
@@ -236,9 +229,9 @@ def _demo(args: argparse.Namespace) -> int:
     settings = prepare_demo(Path(args.dir), args.host, args.port)
     if args.no_serve:
         return EXIT_OK
-    from api.server import run_gunicorn
+    from api.server import run_server
 
-    run_gunicorn(settings, args.host, args.port, workers=1, threads=8)
+    run_server(settings, args.host, args.port, workers=1, threads=8)
     return EXIT_OK
 
 

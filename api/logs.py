@@ -24,7 +24,7 @@ class _CurrentStderr:
 
 
 def configure_logging(level: str = "INFO") -> None:
-    """JSON lines on stderr; stdlib loggers (gunicorn, alembic) go through the same renderer."""
+    """JSON lines on stderr; stdlib loggers (granian, alembic) go through the same renderer."""
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,

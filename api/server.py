@@ -1,59 +1,89 @@
-"""Production serving: gunicorn with the app factory, one app per worker process."""
+"""Production serving: granian (a Rust HTTP server) in front of the Flask app, through WSGI.
+
+The master process binds the socket and forks ``workers`` processes; each builds its own app
+with the factory (its own database pool, group commit and checkpoint signer, one signed every
+``VIGIE_CHECKPOINT_INTERVAL`` seconds while entries arrive) and runs it on up to ``threads``
+Python threads. Connections, keep-alive and request parsing live in Rust, off the GIL.
+
+Slow clients: a connection whose request head is still incomplete after
+``VIGIE_CLIENT_TIMEOUT`` seconds is dropped, and holds no Python thread meanwhile. granian
+calls the app as soon as the head is in and lets it read the body from its thread with no
+deadline (granian issue 728, closed "wontfix"): a client that announces a body and stops
+sending holds one thread until it goes. A worker therefore takes no more connections than it
+has threads (``backpressure``): every connection it accepted has a thread of its own, so
+stalled senders delay no one else until they hold all ``workers x threads`` of them (hence
+64 threads by default; idle ones cost a stack, and granian starts them as needed). A buffering
+reverse proxy remains the better front line for untrusted clients.
+
+Signals (to the master): SIGTERM or SIGINT stop (each worker finishes the requests in flight,
+and is killed after ``STOP_WITHIN`` seconds); SIGHUP restarts the workers one at a time, each
+new one started before the old one stops, so the socket keeps answering (graceful restart). A
+worker that dies is started again.
+"""
 
 from __future__ import annotations
 
 import gc
+import os
+from collections.abc import Callable, Iterable
 from typing import Any
-
-from gunicorn.app.base import BaseApplication
 
 from api.config import Settings
 
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
-class VigieServer(BaseApplication):  # type: ignore[misc]
-    def __init__(self, settings: Settings, options: dict[str, Any]) -> None:
-        self._settings = settings
-        self._options = options
-        super().__init__()
+STOP_WITHIN = 10
+"""Seconds a stopping worker gets to finish its requests before it is killed."""
+RESTART_OVERLAP = 5.0
+"""Seconds a new worker gets to build its app (about 1 s) before the old one is stopped."""
+HEAD_LIMIT = 16384
+"""Bytes of request line and headers a connection may buffer: a larger head is a 431."""
 
-    def load_config(self) -> None:
-        for key, value in self._options.items():
-            self.cfg.set(key, value)
 
-    def load(self) -> Any:
+def client_timeout() -> float:
+    """``VIGIE_CLIENT_TIMEOUT``: seconds a client may take to send its request head."""
+    return float(os.environ.get("VIGIE_CLIENT_TIMEOUT", "5"))
+
+
+def _app_loader(settings: Settings) -> Callable[[str], WsgiApp]:
+    """What each worker calls to build its app (after the fork)."""
+
+    def load(_target: str) -> WsgiApp:
         from api.app import create_app
 
-        return create_app(self._settings, background=True)
+        app = create_app(settings, background=True)
+        gc.freeze()  # start-up objects leave the collector's generations: steadier p99
+        return app
+
+    return load
 
 
-def _post_worker_init(worker: Any) -> None:
-    gc.freeze()  # start-up objects leave the collector's generations: steadier p99
+def run_server(settings: Settings, host: str, port: int, workers: int, threads: int) -> None:
+    """Serve until SIGTERM: ``workers`` processes, each with up to ``threads`` threads and as
+    many client connections at once (a worker at its limit stops accepting until one ends,
+    so that connections spread over the workers)."""
+    from granian import Granian
+    from granian.constants import HTTPModes, Interfaces
+    from granian.http import HTTP1Settings
+    from granian.log import LogLevels
 
-
-def run_gunicorn(
-    settings: Settings,
-    host: str,
-    port: int,
-    workers: int,
-    threads: int,
-    connections: int | None = None,
-) -> None:
-    """gunicorn with Vigie's worker class. ``connections``: client connections one worker
-    holds at most (default 1000): a worker at its limit stops accepting, so a burst of new
-    connections spreads over the workers instead of piling on the fastest to accept (each
-    worker group-commits its own calls, so an idle worker is throughput lost)."""
-    VigieServer(
-        settings,
-        {
-            "bind": f"{host}:{port}",
-            "workers": workers,
-            "threads": threads,
-            "worker_connections": connections or 1000,
-            "worker_class": "api.worker.VigieThreadWorker",
-            "timeout": 30,
-            "graceful_timeout": 10,
-            "accesslog": None,
-            "post_worker_init": _post_worker_init,
-            "limit_request_field_size": 16384,
-        },
-    ).run()
+    Granian(
+        "vigie",  # a name only: each worker builds its app with _app_loader
+        address=host,
+        port=port,
+        interface=Interfaces.WSGI,
+        http=HTTPModes.http1,
+        websockets=False,
+        workers=workers,
+        blocking_threads=threads,
+        backpressure=threads,
+        http1_settings=HTTP1Settings(
+            header_read_timeout=max(1, round(client_timeout() * 1000)),
+            max_buffer_size=HEAD_LIMIT,
+        ),
+        log_level=LogLevels.info,
+        log_access=False,
+        respawn_failed_workers=True,
+        respawn_interval=RESTART_OVERLAP,
+        workers_kill_timeout=STOP_WITHIN,
+    ).serve(target_loader=_app_loader(settings))

@@ -3,7 +3,7 @@
 Run: .venv/bin/python benchmarks/bench_http.py [--seconds 10] [--threads 4,8,16] [--quick]
 
 Vigie: a fresh PostgreSQL database (dropped at the end), demo keys and dossiers, 50 more
-documents in Claire's dossier, ``vigie serve`` (gunicorn, 2 workers, gthread; each --threads
+documents in Claire's dossier, ``vigie serve`` (granian, 2 workers; each --threads
 value tried at c=32 and the best kept), every decision a ledger entry committed durably
 (synchronous_commit as the server says, printed). Cerbos: the npm package
 @cerbos/cerbos-linux-x64 installed into benchmarks/.cerbos/ (git-ignored), a resource policy
@@ -272,7 +272,9 @@ def fmt(r: h.WrkResult) -> str:
 def main() -> None:  # noqa: PLR0915
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="per wrk run")
-    parser.add_argument("--threads", default="4,8,16", help="gunicorn threads to try at c=32")
+    parser.add_argument(
+        "--threads", default="4,8,16", help="server threads per worker to try at c=32"
+    )
     parser.add_argument("--sweep-seconds", type=float, default=5.0)
     parser.add_argument("--concurrency", default="1,8,32")
     parser.add_argument("--quick", action="store_true", help="about a minute: 3 s runs")
@@ -306,7 +308,7 @@ def main() -> None:  # noqa: PLR0915
             check_agreement(vigie.base, cerbos.base, tokens, cases)
             scripts = lua_scripts(folder, tokens, cases)
 
-            # gunicorn threads: each value at c=32 on single decisions, keep the best
+            # server threads: each value at c=32 on single decisions, keep the best
             sweep = {}
             for t in threads:
                 if vigie is None:
@@ -318,7 +320,7 @@ def main() -> None:  # noqa: PLR0915
                 vigie = None
             best = max(sweep, key=lambda t: sweep[t].rps)
             vigie = h.start_vigie(env, folder, threads=best)
-            print(f"vigie: gunicorn 2 workers x {best} threads (gthread), best of {threads}")
+            print(f"vigie: granian 2 workers x {best} threads, best of {threads}")
 
             print(f"\n{'':14}{'--- vigie ---':>24}  {'--- cerbos ---':>24}")
             print(f"{'kind':<8}{'c':>4}  {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7}  "

@@ -8,7 +8,7 @@ times and prints the median and the best (wall clock, and the process's CPU time
 Garbage collector: enabled with its default thresholds, as in the service and the CLI. The
 in-memory store's entries stand for PostgreSQL rows, which in the service are not Python
 objects at all; so once the ledger is built they leave the collector's generations with
-``gc.freeze()``, as the gunicorn workers freeze their start-up objects (api/server.py).
+``gc.freeze()``, as the server workers freeze their start-up objects (api/server.py).
 Without that, a full collection over the benchmark's million ``Entry`` objects costs about
 0.4 s whenever one happens to fall inside a timed step.
 """

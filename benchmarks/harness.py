@@ -1,5 +1,5 @@
 """Shared pieces of the benchmarks that run real processes: a throw-away PostgreSQL database,
-demo keys and tokens, ``vigie serve`` under gunicorn, and ``wrk`` with a generated Lua script.
+demo keys and tokens, ``vigie serve`` (granian), and ``wrk`` with a generated Lua script.
 
 Needs psutil (`.venv/bin/pip install psutil`), wrk, npm (for Cerbos) and PostgreSQL at
 ``VIGIE_BENCH_PG`` (default postgres@127.0.0.1:5432, trust). Everything listens on 127.0.0.1;
@@ -160,7 +160,7 @@ def start(args: Sequence[str], env: dict[str, str], log: Path, base: str, ready:
 
 
 def stop(server: Server | None) -> None:
-    """SIGTERM the process group this benchmark started (gunicorn master and its workers),
+    """SIGTERM the process group this benchmark started (the server master and its workers),
     then SIGKILL it if it lingers."""
     if server is None or server.proc.poll() is not None:
         return
@@ -183,7 +183,7 @@ def start_vigie(env: dict[str, str], folder: Path, workers: int = 2, threads: in
 
 
 def worker_pids(server: Server) -> list[int]:
-    """The gunicorn workers: children of the master."""
+    """The server workers: children of the master."""
 
     return [c.pid for c in psutil.Process(server.proc.pid).children()]
 

@@ -183,7 +183,7 @@ def wait_for_postgres(seconds: float) -> bool:
 
 
 class Server:
-    """One `vigie serve` (gunicorn master + workers) in a process group of its own."""
+    """One `vigie serve` (granian master + workers) in a process group of its own."""
 
     def __init__(self, env: dict[str, str], folder: Path, port: int, args: list[str]) -> None:
         self.env, self.folder, self.port, self.args = env, folder, port, args

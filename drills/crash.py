@@ -1,5 +1,5 @@
 # ruff: noqa: S311  (seeded timing jitter)
-"""Crash drill: SIGKILL `vigie serve` (gunicorn master and both workers) at random moments
+"""Crash drill: SIGKILL `vigie serve` (granian master and both workers) at random moments
 under a steady decision load on PostgreSQL, restart it, and audit the ledger afterwards.
 
     .venv/bin/python drills/crash.py [--quick] [--kills N] [--seed S]

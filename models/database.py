@@ -93,7 +93,7 @@ class Database:
     included (None: no cap); ``busy_timeout_ms`` is how long a SQLite writer waits for the
     lock. Creating it connects to nothing; call :meth:`check_ready` to find out. Units of
     work must not be nested on one thread (the inner one would wait for the outer's lock).
-    A forked child (gunicorn ``--preload``) drops the inherited pool and opens its own."""
+    A forked child (a granian worker) drops the inherited pool and opens its own."""
 
     def __init__(
         self,

@@ -1,5 +1,6 @@
-"""End to end: ``vigie serve`` as a subprocess (gunicorn, 2 workers; and ``--dev``) on a
-migrated SQLite file, spoken to over a real socket, then stopped with SIGTERM."""
+"""End to end: ``vigie serve`` as a subprocess (granian, 2 workers; and ``--dev``) on a
+migrated SQLite file, spoken to over a real socket, restarted with SIGHUP, stopped with
+SIGTERM."""
 
 from __future__ import annotations
 
@@ -157,9 +158,7 @@ def exercise(port: int, key_files: KeyFiles) -> None:
     assert status == 200 and note.decode().startswith("vigie.local/ledger\n")
 
 
-def test_gunicorn_serves_over_a_socket_and_stops_on_sigterm(
-    serve: Any, key_files: KeyFiles
-) -> None:
+def test_server_serves_over_a_socket_and_stops_on_sigterm(serve: Any, key_files: KeyFiles) -> None:
     server = serve("--workers", "2")
     exercise(server.port, key_files)
     # both workers answer from one ledger: many requests, one gap-free sequence
@@ -182,6 +181,39 @@ def test_gunicorn_serves_over_a_socket_and_stops_on_sigterm(
     log = server.log.read_text()
     assert "Traceback" not in log
     assert holder["Authorization"].split()[1] not in log
+
+
+def _workers(server: Server) -> set[int]:
+    children = Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children")
+    return {int(pid) for pid in children.read_text().split()}
+
+
+@pytest.mark.slow
+def test_sighup_restarts_the_workers_without_refusing_a_request(
+    serve: Any, key_files: KeyFiles
+) -> None:
+    """SIGHUP: new workers (new apps) replace the old ones one at a time while requests keep
+    coming; none is refused or lost, and the ledger's sequence has no gap."""
+    server = serve("--workers", "2")
+    exercise(server.port, key_files)
+    holder = bearer(key_files, {"sub": "P1", "actor_type": "patient"})
+    before = _workers(server)
+    assert len(before) == 2
+    server.process.send_signal(signal.SIGHUP)
+    seqs, deadline = [], time.monotonic() + 30
+    while time.monotonic() < deadline:
+        body = {"patient_id": "P1", "action": "dossier.read"}
+        status, _, answer = request(server.port, "POST", "/v1/decisions", body, holder)
+        assert status == 200, answer
+        seqs.append(json.loads(answer)["trace"]["seq"])
+        if len(seqs) > 20 and not _workers(server) & before and len(_workers(server)) == 2:
+            break
+        time.sleep(0.02)
+    after = _workers(server)
+    assert len(after) == 2 and not after & before, (before, after)
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
+    assert server.stop() == 0
+    assert "Traceback" not in server.log.read_text()
 
 
 def test_dev_server_serves_and_stops(serve: Any, key_files: KeyFiles) -> None:
