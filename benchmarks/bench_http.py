@@ -1,6 +1,6 @@
 """HTTP decisions, Vigie vs Cerbos, side by side in one run (wrk, closed loop, 127.0.0.1).
 
-Run: .venv/bin/python benchmarks/bench_http.py [--seconds 10] [--threads 4,8,16] [--quick]
+Run: .venv/bin/python benchmarks/bench_http.py [--seconds 10] [--threads 16,32,64] [--quick]
 
 Vigie: a fresh PostgreSQL database (dropped at the end), demo keys and dossiers, 50 more
 documents in Claire's dossier, ``vigie serve`` (granian, 2 workers; each --threads
@@ -273,7 +273,7 @@ def main() -> None:  # noqa: PLR0915
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="per wrk run")
     parser.add_argument(
-        "--threads", default="4,8,16", help="server threads per worker to try at c=32"
+        "--threads", default="16,32,64", help="server threads per worker to try at c=32"
     )
     parser.add_argument("--sweep-seconds", type=float, default=5.0)
     parser.add_argument("--concurrency", default="1,8,32")
