@@ -177,6 +177,9 @@ def _command(
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from api.server import check_environment
+
+    check_environment(os.environ)
     settings = Settings.from_env()
     load_keys(settings)  # fail fast, with one line, before forking workers
     _check_database(settings)
@@ -225,12 +228,13 @@ def _db_upgrade(args: argparse.Namespace) -> int:
 
 def _demo(args: argparse.Namespace) -> int:
     from api.demo import prepare_demo
+    from api.server import check_environment, run_server
 
+    if not args.no_serve:
+        check_environment(os.environ)  # before preparing anything: serving would refuse
     settings = prepare_demo(Path(args.dir), args.host, args.port)
     if args.no_serve:
         return EXIT_OK
-    from api.server import run_server
-
     run_server(settings, args.host, args.port, workers=1, threads=8)
     return EXIT_OK
 

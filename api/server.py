@@ -25,10 +25,10 @@ from __future__ import annotations
 
 import gc
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from api.config import Settings
+from api.config import ConfigError, Settings
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -36,6 +36,7 @@ STOP_WITHIN = 10
 """Seconds a stopping worker gets to finish its requests before it is killed."""
 RESTART_OVERLAP = 5.0
 """Seconds a new worker gets to build its app (about 1 s) before the old one is stopped."""
+_REQUEST_NAMES = frozenset({"CONTENT_TYPE", "CONTENT_LENGTH", "REMOTE_USER", "AUTH_TYPE"})
 HEAD_LIMIT = 16384
 """Bytes of request line and headers a connection may buffer: a larger head is a 431."""
 
@@ -43,6 +44,20 @@ HEAD_LIMIT = 16384
 def client_timeout() -> float:
     """``VIGIE_CLIENT_TIMEOUT``: seconds a client may take to send its request head."""
     return float(os.environ.get("VIGIE_CLIENT_TIMEOUT", "5"))
+
+
+def check_environment(environ: Mapping[str, str]) -> None:
+    """Raise ConfigError if the process environment holds a variable named like request data.
+    granian builds every request's WSGI environ on a copy of the process environment, so
+    ``HTTP_AUTHORIZATION=...`` would reach the app as the bearer token of every request that
+    sends none (and ``HTTP_*`` in general as a header, ``CONTENT_*`` as the body's)."""
+    names = sorted(n for n in environ if n.startswith("HTTP_") or n in _REQUEST_NAMES)
+    if names:
+        raise ConfigError(
+            f"unset {', '.join(names)}: the server passes its environment into every request, "
+            "where such a variable reads as request data (outbound proxies: use lowercase "
+            "http_proxy / https_proxy)"
+        )
 
 
 def _app_loader(settings: Settings) -> Callable[[str], WsgiApp]:

@@ -20,7 +20,7 @@ from api.app import create_app
 from api.config import Settings
 from api.token import issue_token
 from models.database import Database
-from tests.api.conftest import AUDIENCE, ISSUER, KeyFiles, settings_for
+from tests.api.conftest import AUDIENCE, CAST, ISSUER, KeyFiles, serve_env, settings_for
 
 VIGIE = str(Path(sys.executable).with_name("vigie"))
 ROOT = Path(__file__).resolve().parents[2]
@@ -127,6 +127,19 @@ def test_missing_or_unusable_key_files_name_the_path(
         vigie("serve", env={**sqlite_env, "VIGIE_LEDGER_KEY": str(tmp_path / "garbage.pem")}),
         "VIGIE_LEDGER_KEY",
     )
+
+
+def test_serve_refuses_an_environment_that_would_pose_as_request_headers(
+    sqlite_env: dict[str, str], tmp_path: Path, key_files: KeyFiles
+) -> None:
+    """granian copies the process environment into every request's WSGI environ: a bearer
+    token in HTTP_AUTHORIZATION would authenticate every request that sends none."""
+    token = issue_token(key_files.idp_private, CAST["holder"], issuer=ISSUER, audience=AUDIENCE)
+    for name, value in (("HTTP_AUTHORIZATION", f"Bearer {token}"), ("CONTENT_LENGTH", "0")):
+        run = vigie("serve", env={**serve_env(tmp_path, key_files), name: value})
+        assert run.code == 2
+        line = one_line_error(run, name, "unset")
+        assert token not in line
 
 
 def test_serve_refuses_an_unmigrated_database(sqlite_env: dict[str, str]) -> None:
