@@ -1,54 +1,132 @@
 """The access review: who can read a dossier right now, on what basis, and what each
-emergency mode would open given the holder's current settings (API.md access-review)."""
+emergency mode would open given the holder's current settings (API.md access-review).
+
+Nothing here re-derives the policy: every document listed is one the engine permits now.
+For each professional with a basis (authorised, treating doctor, author; blocked ones are
+left out) whose profession the directory knows, the documents are those a ``document.read``
+in normal mode by that professional would be permitted. The emergency lines are what a
+break-glass doctor (profession 10, justified, with no basis of its own) and the SAMU
+regulator would be permitted to read. A professional of unknown profession (authorised
+before any access) is listed with ``documents: null``: the matrix needs the profession.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from engine.decide import PolicyEngine
 from engine.feature import hidden_from_patient
-from engine.model import Document, Dossier
-from engine.vocabulary import DocumentStatus
+from engine.model import AccessRequest, Actor, Dossier, Facts
+from engine.vocabulary import (
+    REGULATOR_PROFESSION,
+    REGULATOR_ROLE,
+    Action,
+    ActorType,
+    DocumentStatus,
+    Mode,
+)
 from models.database import UnitOfWork
+from models.directory import Professional
 from models.record import AccessBasis
+
+#: The stand-ins whose permits the emergency lines list (ids no real professional has).
+BREAK_GLASS_DOCTOR = Actor("review:break-glass", ActorType.PROFESSIONAL, REGULATOR_PROFESSION)
+REGULATOR = Actor(
+    "review:regulator",
+    ActorType.PROFESSIONAL,
+    REGULATOR_PROFESSION,
+    roles=frozenset({REGULATOR_ROLE}),
+)
+JUSTIFICATION = "access review"
 
 
 def review(engine: PolicyEngine, uow: UnitOfWork, patient_id: str, now: datetime) -> dict[str, Any]:
     dossier = uow.dossiers.get(patient_id)
     assert dossier is not None  # the decision that led here found it
-    documents = [
-        d for d in uow.dossiers.documents(patient_id).values() if d.status is DocumentStatus.ACTIVE
-    ]
+    documents = uow.dossiers.documents(patient_id)
+    facts = Facts(dossier, documents)
+    bases = uow.dossiers.professionals_with_access(patient_id)
+    directory = uow.directory.lookup(set(bases) | dossier_people(dossier))
+    readable = _Readable(engine, patient_id, facts, now)
+    active = [d for d in documents.values() if d.status is DocumentStatus.ACTIVE]
     return {
         "patient_id": patient_id,
-        "professionals": _professionals(
-            dossier, documents, uow.dossiers.professionals_with_access(patient_id)
-        ),
+        "professionals": _professionals(dossier, bases, directory, readable),
         "emergency": {
-            "break_glass": _emergency(dossier, documents, dossier.settings.break_glass_allowed),
-            "regulation": _emergency(dossier, documents, dossier.settings.regulation_allowed),
+            "break_glass": _emergency(
+                dossier.settings.break_glass_allowed,
+                dossier,
+                readable,
+                BREAK_GLASS_DOCTOR,
+                Mode.BREAK_GLASS,
+            ),
+            "regulation": _emergency(
+                dossier.settings.regulation_allowed, dossier, readable, REGULATOR, Mode.REGULATION
+            ),
         },
-        "hidden_from_patient": [d.document_id for d in documents if hidden_from_patient(d, now)],
+        "hidden_from_patient": [d.document_id for d in active if hidden_from_patient(d, now)],
+        "documents": {
+            d.document_id: {
+                "type_code": d.type_code,
+                "title": engine.tables.document_title(d.type_code),
+            }
+            for d in active
+        },
+        "directory": {ps: found.to_json() for ps, found in directory.items()},
         "policy_version": engine.policy_version,
-        "note": "document lists are before the habilitation matrix, which depends on each "
-        "professional's profession (policy/habilitation.csv)",
     }
 
 
+def dossier_people(dossier: Dossier) -> set[str]:
+    """Every professional id the dossier's lists name."""
+    people = set(dossier.authorized) | dossier.blocked | dossier.feeding_oppositions
+    if dossier.treating_doctor:
+        people.add(dossier.treating_doctor)
+    return people
+
+
+class _Readable:
+    """The documents of one dossier the engine lets an actor read in a mode, now."""
+
+    def __init__(self, engine: PolicyEngine, patient_id: str, facts: Facts, now: datetime) -> None:
+        self.engine, self.patient_id, self.facts, self.now = engine, patient_id, facts, now
+
+    def __call__(self, actor: Actor, mode: Mode) -> list[str]:
+        justification = None if mode is Mode.NORMAL else JUSTIFICATION
+        permitted = []
+        for document_id in self.facts.documents:
+            request = AccessRequest(
+                actor,
+                Action.DOCUMENT_READ,
+                self.patient_id,
+                mode=mode,
+                justification=justification,
+                document_ids=(document_id,),
+            )
+            if self.engine.decide(request, self.facts, self.now).permitted:
+                permitted.append(document_id)
+        return permitted
+
+
 def _professionals(
-    dossier: Dossier, documents: list[Document], bases: dict[str, AccessBasis]
+    dossier: Dossier,
+    bases: Mapping[str, AccessBasis],
+    directory: Mapping[str, Professional],
+    readable: _Readable,
 ) -> list[dict[str, Any]]:
+    professions = readable.engine.tables.professions
     listed = []
     for ps, basis in bases.items():
         if basis.blocked:
             continue
-        consent = basis.authorized or basis.treating_doctor
-        readable = [
-            d.document_id
-            for d in documents
-            if consent and (not d.masked or basis.treating_doctor or d.author_id == ps)
-        ]
+        known = directory.get(ps)
+        profession = known.profession if known is not None else None
+        documents = None
+        if profession in professions:
+            actor = Actor(ps, ActorType.PROFESSIONAL, profession)
+            documents = readable(actor, Mode.NORMAL)
         names = [
             name
             for name, present in (
@@ -62,20 +140,22 @@ def _professionals(
         listed.append(
             {
                 "professional_id": ps,
+                "name": known.name if known is not None else None,
+                "profession": profession,
                 "basis": names,
-                "documents": readable,
+                "documents": documents,
                 "feeding_opposed": ps in dossier.feeding_oppositions,
             }
         )
     return listed
 
 
-def _emergency(dossier: Dossier, documents: list[Document], allowed: bool) -> dict[str, Any]:
-    if not allowed or dossier.status.value != "open":
-        return {"allowed": False, "documents": []}
-    sees_masked = dossier.settings.emergency_sees_masked
+def _emergency(
+    allowed: bool, dossier: Dossier, readable: _Readable, actor: Actor, mode: Mode
+) -> dict[str, Any]:
+    documents = readable(actor, mode)
     return {
-        "allowed": True,
-        "sees_masked": sees_masked,
-        "documents": [d.document_id for d in documents if sees_masked or not d.masked],
+        "allowed": allowed and dossier.status.value == "open",
+        "sees_masked": dossier.settings.emergency_sees_masked,
+        "documents": documents,
     }

@@ -33,6 +33,7 @@ from ledger import merkle
 from ledger.checkpoint import CheckpointSigner, SignedCheckpoint
 from ledger.entry import Appender, Draft, Entry
 from models.database import Database, UnitOfWork
+from models.directory import card
 from models.errors import StoreUnavailableError
 from models.ledger_store import AppendReads
 
@@ -58,6 +59,7 @@ STATE_CHANGING = frozenset(
     }
 )
 
+CARDS_KEPT = 100_000  # directory entries remembered per process (then forgotten, rewritten)
 Effector = Callable[[UnitOfWork, datetime], Any]
 Follow = Callable[[UnitOfWork, Entry, datetime], Any]
 Restrict = Callable[[Decision], Decision]
@@ -123,6 +125,7 @@ class Vigie:
         self._pending_lock = threading.Lock()
         self._pending: list[_Job] = []
         self._leading = False  # a thread is running a batch (under _pending_lock)
+        self._cards: dict[str, tuple[str | None, ...]] = {}  # directory entries written
 
     # -- decisions ----------------------------------------------------------------------------
 
@@ -211,7 +214,26 @@ class Vigie:
             outcomes = []
             for item, entry in zip(prepared, entries, strict=True):
                 outcomes.append(self._finish(uow, item, entry, now))
+            cards = self._new_cards(calls)
+            uow.directory.remember(
+                [c.request.actor for c in calls if c.request.actor.id in cards], now
+            )
+        self._cards.update(cards)  # only once committed
         return outcomes
+
+    def _new_cards(self, calls: Sequence[Call]) -> dict[str, tuple[str | None, ...]]:
+        """The professionals of ``calls`` whose token says something the directory (as this
+        process last wrote it) does not: only those are written."""
+        if len(self._cards) > CARDS_KEPT:
+            self._cards.clear()
+        cards: dict[str, tuple[str | None, ...]] = {}
+        for call in calls:
+            actor = call.request.actor
+            if actor.type is ActorType.PROFESSIONAL:
+                seen = card(actor)
+                if self._cards.get(actor.id) != seen:
+                    cards[actor.id] = seen
+        return cards
 
     def _prepare(
         self, uow: UnitOfWork, position: int, call: Call, now: datetime, batch_state: _Batch

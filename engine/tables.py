@@ -44,6 +44,14 @@ class Tables:
     writable: dict[str, frozenset[str]]
     sources: dict[tuple[str, str], str]
 
+    def document_title(self, type_code: str | None) -> str:
+        """The label people read for a document of ``type_code`` (the type code itself when
+        the policy does not know it): the one place a document's title comes from."""
+        if not type_code:
+            return ""
+        kind = self.document_types.get(type_code)
+        return kind.label if kind is not None else type_code
+
     @classmethod
     def parse(cls, professions_csv: str, types_csv: str, matrix_csv: str) -> Tables:
         professions = {

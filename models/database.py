@@ -35,6 +35,7 @@ from ledger.entry import LedgerHead
 from ledger.scan import Columns
 from models.connection import SQLITE_BEGIN, make_engine
 from models.cosignature_store import SqlCosignatureStore
+from models.directory import ProfessionalDirectory
 from models.driver import Driver
 from models.errors import SchemaOutdatedError, wrap_errors
 from models.ledger_index import LedgerIndex
@@ -50,13 +51,14 @@ def _forget_pool(engine: Engine | None) -> None:
 
 
 class UnitOfWork:
-    """One transaction: its ``session``, the ledger store, the ledger's search columns and the
-    dossier repository."""
+    """One transaction: its ``session``, the ledger store, the ledger's search columns, the
+    dossier repository and the professional directory."""
 
     def __init__(self, session: Session, locked_head: LedgerHead | None = None) -> None:
         self.session = session
         self.ledger = SqlLedgerStore(session, locked_head)
         self.dossiers = DossierRepository(session)
+        self.directory = ProfessionalDirectory(session)
 
     @cached_property
     def cosignatures(self) -> SqlCosignatureStore:

@@ -134,6 +134,20 @@ class ProfessionalAccessRow(Base):
     first_at: Mapped[UtcTime]
 
 
+class ProfessionalRow(Base):
+    """The professional directory: what the latest verified token of each professional said
+    (display name, TRE_G15 profession, specialty, structure) and when that last changed."""
+
+    __tablename__ = "professionals"
+
+    professional_id: Mapped[Ident] = mapped_column(primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(256))
+    profession: Mapped[Code | None]
+    specialty: Mapped[Code | None]
+    structure: Mapped[str | None] = mapped_column(String(256))
+    updated_at: Mapped[UtcTime]
+
+
 class NotificationRow(Base):
     """One obligation of POLICY.md §6 written to the dossier's outbox."""
 

@@ -207,10 +207,6 @@ TEXT: dict[str, tuple[str, str]] = {
         "Documents encore invisibles pour vous (résultats en attente d'annonce) : {count}.",
         "Documents still hidden from you (results awaiting disclosure): {count}.",
     ),
-    "review_note": (
-        "Ces listes n'appliquent pas la matrice d'habilitation, qui dépend de la profession.",
-        "Lists do not apply the habilitation matrix, which depends on each profession.",
-    ),
     "api_denied": ("Accès refusé ({reason}).", "Access denied ({reason})."),
     "desk_title": ("Bureau sécurité", "Security desk"),
     "search_title": ("Recherche dans tous les dossiers", "Search across records"),
