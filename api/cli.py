@@ -94,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     review.add_argument("--since", help="RFC 3339 date-time (default: 7 days ago)")
     review.add_argument("--limit", type=int, default=100)
+    review.add_argument(
+        "--status", choices=("to_review", "reviewed"), help="only those (not) yet reviewed"
+    )
     review.add_argument("--json", action="store_true", help="JSON lines instead of a table")
     review.set_defaults(run=_audit_break_glass)
 
@@ -296,55 +299,9 @@ def _ledger_checkpoint(args: argparse.Namespace) -> int:
 
 
 def _audit_break_glass(args: argparse.Namespace) -> int:
-    import getpass
-    from datetime import UTC, datetime, timedelta
+    from api.audit_cli import audit_break_glass
 
-    from api.app import create_app
-    from api.emergency import ReviewQuery, break_glass_queue
-    from api.service import Call
-    from engine.model import AccessRequest, Actor
-
-    settings = Settings.from_env()
-    _check_database(settings)
-    try:
-        since = (
-            datetime.fromisoformat(args.since.replace("Z", "+00:00"))
-            if args.since
-            else datetime.now(UTC) - timedelta(days=7)
-        )
-    except ValueError:
-        raise ConfigError(f"--since {args.since!r} is not an RFC 3339 date-time") from None
-    if since.tzinfo is None:
-        raise ConfigError("--since needs a time zone, e.g. 2026-11-01T00:00:00Z")
-    app = create_app(settings, configure_logs=False)
-    service = app.extensions["vigie"]
-    query = ReviewQuery(since=since, limit=args.limit, daily_flag=settings.break_glass_daily_flag)
-    reader = Actor(f"cli:{getpass.getuser()}", "auditor")
-    outcome = service.handle(
-        Call(
-            AccessRequest(reader, "ledger.read"),
-            "cli",
-            effect=lambda uow, now: break_glass_queue(uow, service.appender, query),
-            extra_payload={"view": "break_glass_review"},
-        )
-    )
-    items = list(outcome.result or [])[: args.limit]
-    for item in items:
-        if args.json:
-            print(json.dumps(item, ensure_ascii=False))
-            continue
-        flags = ", ".join(f"{f['flag']} {f['entries']}" for f in item["flags"]) or "-"
-        print(
-            f"{item['time'][:19]}  seq {item['seq']:<7} {item['mode']:<12} {item['decision']:<7}"
-            f" {item['actor']['id'] or '(erased)':<14} patient {item['patient_id'] or '-'}"
-            f"  flags: {flags}\n    justification: {item['justification'] or '-'}"
-        )
-    print(
-        f"{len(items)} emergency access(es) since {since.isoformat()}; this review is "
-        f"ledger entry {outcome.entry.seq}",
-        file=sys.stderr,
-    )
-    return EXIT_OK
+    return audit_break_glass(args, Settings.from_env(), _check_database)
 
 
 def _ledger_erase(args: argparse.Namespace) -> int:

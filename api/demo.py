@@ -171,6 +171,28 @@ STORY: list[tuple[str, str, str, dict[str, Any] | None]] = [
         "/v1/decisions",
         {"patient_id": CLAIRE, "action": "document.list", "mode": "regulation"},
     ),
+    (  # the doctor Claire blocked tries break glass: denied, first on the security desk
+        "BLOCKED_DOCTOR",
+        "POST",
+        "/v1/decisions",
+        {
+            "patient_id": CLAIRE,
+            "action": "document.list",
+            "mode": "break_glass",
+            "justification": "Patiente vue aux urgences, besoin du dossier",
+        },
+    ),
+    (  # a break glass on the minor's dossier justified by "." (weak justification)
+        "PAEDIATRICIAN",
+        "POST",
+        "/v1/decisions",
+        {
+            "patient_id": LUCAS,
+            "action": "document.list",
+            "mode": "break_glass",
+            "justification": ".",
+        },
+    ),
 ]
 
 

@@ -229,6 +229,7 @@ CURSOR = {"type": "string", "maxLength": 64}
 SINCE = {"type": "string", "format": "date-time"}
 TRACE_QUERY = {
     "actor_type": {"type": "string", "enum": [a.value for a in ActorType]},
+    "actor_id": ID,
     "mode": MODE,
     "action": ACTION,
     "since": SINCE,
@@ -247,3 +248,33 @@ AUDIT_QUERY = {
     "limit": LIMIT,
     "cursor": CURSOR,
 }
+TRACE_SUMMARY = obj(
+    {
+        "counts": obj(
+            {
+                "all": {"type": "integer"},
+                "own": {"type": "integer", "description": "entries by the caller"},
+                "professionals": {"type": "integer"},
+            },
+            ("all", "own", "professionals"),
+        ),
+        "emergency": {
+            "type": "array",
+            "description": "break-glass and regulation entries of the last 90 days, newest "
+            "first (who, when, mode, justification, decision); new: after the caller's "
+            "previous traces.read",
+            "items": {"type": "object"},
+        },
+        "emergency_since": SINCE,
+        "last_visit": {"type": ["string", "null"], "format": "date-time"},
+        "trace": TRACE_REF,
+    },
+    ("counts", "emergency", "emergency_since", "last_visit", "trace"),
+)
+REVIEW = obj(
+    {
+        "seq": {"type": "integer", "minimum": 0, "maximum": 2**53 - 1},
+        "comment": {"type": "string", "minLength": 1, "maxLength": 1000},
+    },
+    ("seq", "comment"),
+)

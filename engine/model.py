@@ -16,6 +16,7 @@ from engine.errors import (
     UnknownValueError,
 )
 from engine.vocabulary import (
+    DOSSIERLESS_ACTIONS,
     Action,
     ActorType,
     DocumentStatus,
@@ -206,7 +207,7 @@ class AccessRequest:
         if not isinstance(self.document_ids, tuple):
             object.__setattr__(self, "document_ids", tuple(self.document_ids))
         action = self.action
-        if action is not Action.LEDGER_READ and not self.patient_id:
+        if action not in DOSSIERLESS_ACTIONS and not self.patient_id:
             raise MissingFieldError("patient_id")
         if action in _NEEDS_DOCUMENT and not self.document_ids:
             raise MissingFieldError("document_id")

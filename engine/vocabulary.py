@@ -43,6 +43,7 @@ class Action(StrEnum):
     TRACES_READ = "traces.read"
     TRACES_EXPORT = "traces.export"
     LEDGER_READ = "ledger.read"
+    AUDIT_REVIEW = "audit.review"  # extension: an auditor marks an emergency access reviewed
 
 
 #: Actions that concern one existing document (the request names it).
@@ -50,7 +51,7 @@ DOCUMENT_ACTIONS = frozenset(
     {Action.DOCUMENT_READ, Action.DOCUMENT_UPDATE_FLAGS, Action.DOCUMENT_DELETE}
 )
 #: Actions that need no dossier.
-DOSSIERLESS_ACTIONS = frozenset({Action.LEDGER_READ})
+DOSSIERLESS_ACTIONS = frozenset({Action.LEDGER_READ, Action.AUDIT_REVIEW})
 
 
 class Mode(StrEnum):
@@ -101,6 +102,7 @@ class Reason(StrEnum):
     DOCUMENT_EXISTS = "document.exists"
     POLICY_ERROR = "policy.error"
     RATE_LIMITED = "rate.limited"
+    AUDITOR_REVIEW = "auditor.review"
 
 
 #: The reason ids POLICY.md itself defines (every other member is a documented extension).
@@ -109,6 +111,7 @@ CONTRACT_REASONS = frozenset(Reason) - {
     Reason.DOCUMENT_EXISTS,
     Reason.POLICY_ERROR,
     Reason.RATE_LIMITED,
+    Reason.AUDITOR_REVIEW,
 }
 
 

@@ -197,6 +197,25 @@ class LedgerIndex:
             _check_row(row)
         return rows
 
+    def count(
+        self,
+        *,
+        patient_ref: str | None = None,
+        actor_id: str | None = None,
+        actor_type: str | None = None,
+        action: str | None = None,
+        mode: str | None = None,
+        decision: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> int:
+        """How many entries :meth:`search` with these filters would find, without a limit."""
+        conditions = _conditions(
+            patient_ref, actor_id, actor_type, action, mode, decision, since, until, None
+        )
+        query = select(func.count()).select_from(_E).where(*conditions)
+        return int(self.session.scalar(query) or 0)
+
     def search(
         self,
         *,
@@ -216,24 +235,9 @@ class LedgerIndex:
         inclusive, ``until`` exclusive (both aware). Precondition: ``limit >= 1``."""
         if limit < 1:
             raise ValueError(f"limit must be >= 1, got {limit}")
-        conditions = [
-            column == value
-            for column, value in (
-                (_E.patient_ref, patient_ref),
-                (_E.actor_id, actor_id),
-                (_E.actor_type, actor_type),
-                (_E.action, action),
-                (_E.mode, mode),
-                (_E.decision, decision),
-            )
-            if value is not None
-        ]
-        if since is not None:
-            conditions.append(_E.time >= since)
-        if until is not None:
-            conditions.append(_E.time < until)
-        if before_seq is not None:
-            conditions.append(_E.seq < before_seq)
+        conditions = _conditions(
+            patient_ref, actor_id, actor_type, action, mode, decision, since, until, before_seq
+        )
         rows = self.session.execute(
             select(*_ENTRY_COLUMNS, *_INDEX_COLUMNS)
             .where(*conditions)
@@ -241,3 +245,35 @@ class LedgerIndex:
             .limit(limit)
         )
         return [_indexed(row) for row in rows]
+
+
+def _conditions(
+    patient_ref: str | None,
+    actor_id: str | None,
+    actor_type: str | None,
+    action: str | None,
+    mode: str | None,
+    decision: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    before_seq: int | None,
+) -> list[Any]:
+    conditions: list[Any] = [
+        column == value
+        for column, value in (
+            (_E.patient_ref, patient_ref),
+            (_E.actor_id, actor_id),
+            (_E.actor_type, actor_type),
+            (_E.action, action),
+            (_E.mode, mode),
+            (_E.decision, decision),
+        )
+        if value is not None
+    ]
+    if since is not None:
+        conditions.append(_E.time >= since)
+    if until is not None:
+        conditions.append(_E.time < until)
+    if before_seq is not None:
+        conditions.append(_E.seq < before_seq)
+    return conditions

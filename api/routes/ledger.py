@@ -8,12 +8,22 @@ from typing import Any
 
 from flask import Response, current_app
 
-from api.emergency import ReviewQuery, break_glass_queue
+from api.emergency import EMERGENCY_MODES, STATUSES, ReviewQuery, break_glass_queue
 from api.endpoint import ERROR_RESPONSES, RouteTable
 from api.problem import unavailable, unprocessable
-from api.routes.common import access, decide, vigie
+from api.routes.common import access, decide, decision_body, vigie
 from api.routes.trace import decode_cursor, encode_cursor, page
-from api.schema import AUDIT_QUERY, CURSOR, ID, LIMIT, LIST, PROOF, SINCE
+from api.schema import (
+    AUDIT_QUERY,
+    COMMAND_RESPONSE,
+    CURSOR,
+    ID,
+    LIMIT,
+    LIST,
+    PROOF,
+    REVIEW,
+    SINCE,
+)
 from ledger import merkle
 from ledger.cosignature import add_cosignatures
 from models.database import UnitOfWork
@@ -176,7 +186,14 @@ def audit_events(query: dict[str, Any] | None = None) -> Any:
     "GET",
     "/v1/audit/break-glass",
     "Emergency accesses to review, with justifications and anomaly flags (auditors)",
-    query={"actor_id": ID, "since": SINCE, "until": SINCE, "limit": LIMIT, "cursor": CURSOR},
+    query={
+        "actor_id": ID,
+        "since": SINCE,
+        "until": SINCE,
+        "status": {"type": "string", "enum": list(STATUSES)},
+        "limit": LIMIT,
+        "cursor": CURSOR,
+    },
     responses={200: ("A page, newest first", LIST), **DENIED, **ERROR_RESPONSES},
 )
 def break_glass_review(query: dict[str, Any] | None = None) -> Any:
@@ -190,6 +207,7 @@ def break_glass_review(query: dict[str, Any] | None = None) -> Any:
         before_seq=decode_cursor(query.get("cursor")),
         limit=limit,
         daily_flag=current_app.extensions["vigie.settings"].break_glass_daily_flag,
+        status=query.get("status"),
     )
     outcome = decide(
         access("ledger.read", None),
@@ -200,3 +218,29 @@ def break_glass_review(query: dict[str, Any] | None = None) -> Any:
     more = len(items) > limit
     items = items[:limit]
     return {"items": items, "next_cursor": encode_cursor(items[-1]["seq"]) if more else None}
+
+
+@routes.route(
+    "POST",
+    "/v1/audit/reviews",
+    "Mark an emergency access reviewed, with a comment (auditors; an audit.review entry "
+    "citing the reviewed seq)",
+    body=REVIEW,
+    responses={200: ("Recorded", COMMAND_RESPONSE), **DENIED, **ERROR_RESPONSES},
+)
+def add_review(body: dict[str, Any]) -> Any:
+    seq, comment = body["seq"], body["comment"].strip()
+    if not comment:
+        raise unprocessable("a review needs a comment", "comment")
+
+    def effect(uow: UnitOfWork, now: Any) -> None:
+        hits = uow.index.search(before_seq=seq + 1, limit=1)
+        if not hits or hits[0].seq != seq or hits[0].mode not in EMERGENCY_MODES:
+            raise unprocessable(f"entry {seq} is not an emergency access", "seq")
+
+    outcome = decide(
+        access("audit.review", None),
+        effect=effect,
+        extra_payload={"reviewed_seq": seq, "comment": comment},
+    )
+    return decision_body(outcome)

@@ -7,12 +7,16 @@ from typing import Any
 
 from flask import Response, current_app
 
-from api.endpoint import ERROR_RESPONSES, RouteTable
+from api.endpoint import ERROR_RESPONSES, RouteTable, current_actor
+from api.history import HistoryFilter, folded_page, summary, trace_item
 from api.problem import unprocessable
-from api.routes.common import access, decide, vigie
-from api.schema import ANY_OBJECT, LIST, TRACE_QUERY
+from api.review import dossier_people, review
+from api.routes.common import access, decide, dossier_json, vigie
+from api.schema import ANY_OBJECT, LIST, TRACE_QUERY, TRACE_SUMMARY
 from api.service import Outcome, Vigie
 from api.witnessing import Witnessing, note_size
+from engine.model import Decision
+from engine.vocabulary import Effect, Reason
 from ledger.cosignature import add_cosignatures
 from ledger.entry import Entry
 from ledger.export import dump_bundle, patient_history, proven_bundle
@@ -42,36 +46,6 @@ def decode_cursor(cursor: str | None) -> int | None:
         raise unprocessable("cursor is not one this service issued", "cursor") from None
 
 
-def trace_item(entry: Entry) -> dict[str, Any]:
-    """One line of an access history: what was done, by whom, and the answer."""
-    header = entry.header_dict()
-    payload = entry.payload_dict()
-    item: dict[str, Any] = {
-        "seq": header["seq"],
-        "time": header["time"],
-        "action": header["action"],
-        "mode": header["mode"],
-        "decision": header["decision"],
-        "reason": header["reason"],
-        "kind": header["kind"],
-        "leaf_hash": entry.leaf_hash.hex(),
-        "erased": payload is None,
-        "actor": None,
-        "document_id": None,
-    }
-    if payload is not None:
-        item["actor"] = {
-            "id": payload.get("actor_id"),
-            "type": payload.get("actor_type"),
-            "name": payload.get("actor_name"),
-            "profession": payload.get("actor_profession"),
-        }
-        item["document_id"] = payload.get("document_id")
-        if payload.get("justification"):
-            item["justification"] = payload["justification"]
-    return item
-
-
 def page(found: list[IndexedEntry], limit: int) -> dict[str, Any]:
     more = len(found) > limit
     entries = [f.entry for f in found[:limit]]
@@ -93,21 +67,88 @@ def traces(pid: str, query: dict[str, Any] | None = None) -> Any:
     limit = query.get("limit", DEFAULT_LIMIT)
     before = decode_cursor(query.get("cursor"))
     ref = vigie().appender.patient_ref(pid)
+    filters = HistoryFilter.from_query(query)
 
     def effect(uow: UnitOfWork, now: Any) -> Any:
-        return uow.index.search(
-            patient_ref=ref,
-            actor_type=query.get("actor_type"),
-            action=query.get("action"),
-            mode=query.get("mode"),
-            since=query.get("since"),
-            until=query.get("until"),
-            before_seq=before,
-            limit=limit + 1,
-        )
+        return filters.search(uow, ref, before, limit + 1)
 
     outcome = decide(access("traces.read", pid), effect=effect)
     return page(list(outcome.result), limit)
+
+
+@routes.route(
+    "GET",
+    "/v1/dossiers/<pid>/traces/summary",
+    "The history's counts (all, the caller's own, the professionals') and the emergency "
+    "accesses of the last 90 days; itself a traces.read",
+    responses={200: ("The summary", TRACE_SUMMARY), **DENIED, **ERROR_RESPONSES},
+)
+def traces_summary(pid: str) -> Any:
+    ref = vigie().appender.patient_ref(pid)
+    viewer = current_actor().id
+    outcome = decide(
+        access("traces.read", pid),
+        effect=lambda uow, now: summary(uow, ref, viewer, now),
+        extra_payload={"view": "summary"},
+    )
+    return {**outcome.result, "trace": outcome.trace}
+
+
+def _holder_side_only(decision: Decision) -> Decision:
+    """The overview is the holder's page: the holder or a representative only."""
+    if decision.permitted and decision.reason not in (
+        Reason.PATIENT_OWNER,
+        Reason.REPRESENTATIVE_MINOR,
+    ):
+        return Decision(Effect.DENY, Reason.ACTOR_NOT_ALLOWED)
+    return decision
+
+
+@routes.route(
+    "GET",
+    "/v1/dossiers/<pid>/overview",
+    "Everything the holder's page shows, under one traces.read decision (holder or "
+    "representative): a history page with own consultations folded, the summary, the "
+    "dossier's state, the access review and the directory entries of everyone named",
+    query=TRACE_QUERY,
+    responses={200: ("The overview", ANY_OBJECT), **DENIED, **ERROR_RESPONSES},
+)
+def overview(pid: str, query: dict[str, Any] | None = None) -> Any:
+    query = query or {}
+    limit = query.get("limit", DEFAULT_LIMIT)
+    before = decode_cursor(query.get("cursor"))
+    service = vigie()
+    ref = service.appender.patient_ref(pid)
+    viewer = current_actor().id
+    filters = HistoryFilter.from_query(query)
+
+    def effect(uow: UnitOfWork, now: Any) -> Any:
+        lines, cursor = folded_page(uow, ref, filters, viewer, before, limit)
+        dossier = uow.dossiers.get(pid)
+        assert dossier is not None  # the permit found it
+        access_review = review(service.engine, uow, pid, now)
+        named = {
+            i
+            for line in lines + access_review["professionals"]
+            for i in ((line.get("actor") or {}).get("id"), line.get("target_id"))
+        }
+        directory = uow.directory.lookup({i for i in named if i} | dossier_people(dossier))
+        return {
+            "items": lines,
+            "next_cursor": encode_cursor(cursor) if cursor is not None else None,
+            "summary": summary(uow, ref, viewer, now),
+            "dossier": dossier_json(dossier),
+            "review": access_review,
+            "directory": {ps: found.to_json() for ps, found in directory.items()},
+        }
+
+    outcome = decide(
+        access("traces.read", pid),
+        restrict=_holder_side_only,
+        effect=effect,
+        extra_payload={"view": "overview"},
+    )
+    return {**outcome.result, "trace": outcome.trace}
 
 
 def _covering_checkpoint(service: Vigie, uow: UnitOfWork, entry: Entry) -> tuple[str, int]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-from collections import Counter
 from typing import Any
 
 from flask import current_app, flash, jsonify, redirect, render_template, request, url_for
@@ -13,20 +12,34 @@ from flask import current_app, flash, jsonify, redirect, render_template, reques
 from api.web import gateway
 from api.web.blueprint import web
 from api.web.guard import actor, lang, t, token
-from api.web.i18n import ACTIONS, TEXT
-from api.web.view import local_hour, local_time, period, who
-from engine.vocabulary import ActorType
+from api.web.i18n import TEXT
+from api.web.view import local_time, period
+from api.web.wording import Namer, outcome, reason_phrase
+from engine.vocabulary import Action, ActorType
 
 SEARCH_FIELDS = ("actor_id", "patient_id", "action", "mode", "decision", "since", "until")
-QUEUE_SIZE = 50
-SHORT_JUSTIFICATION = 20
+QUEUE_SIZE = 200
+QUEUE_STATUSES = ("to_review", "reviewed", "all")
 
 
 def _rows(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    names = Namer({}, _professions(), None, lang())
     return [
-        {**item, "when": local_time(item["time"], lang()), "who": who(item, lang(), None)}
+        {
+            **item,
+            "when": local_time(item["time"], lang()),
+            "who": names.actor({"type": "professional", **(item.get("actor") or {})})
+            if (item.get("actor") or {}).get("profession")
+            else names.actor(item.get("actor")),
+            "outcome": outcome(item, lang()),
+        }
         for item in items
     ]
+
+
+def _professions() -> dict[str, str]:
+    professions: dict[str, str] = current_app.extensions["vigie"].engine.tables.professions
+    return professions
 
 
 def _search() -> tuple[dict[str, str], dict[str, Any] | None, str | None]:
@@ -42,7 +55,7 @@ def _search() -> tuple[dict[str, str], dict[str, Any] | None, str | None]:
         query["cursor"] = request.args["cursor"][:64]
     answer = gateway.call("GET", "/v1/audit/events", token(), query=query)
     if not answer.ok:
-        return shown, None, answer.reason
+        return shown, None, reason_phrase(answer.reason, lang())
     page = answer.json()
     next_url = None
     if page.get("next_cursor"):
@@ -51,29 +64,10 @@ def _search() -> tuple[dict[str, str], dict[str, Any] | None, str | None]:
     return shown, {"rows": _rows(page["items"]), "next_url": next_url}, None
 
 
-def _flags(item: dict[str, Any], repeated: Counter[str]) -> list[str]:
-    flags = []
-    if item["decision"] == "deny":
-        flags.append("flag_denied")
-    justification = (item.get("justification") or "").strip()
-    if item["mode"] == "break_glass":
-        if not justification:
-            flags.append("flag_no_justification")
-        elif len(justification) < SHORT_JUSTIFICATION:
-            flags.append("flag_short_justification")
-    hour = local_hour(item["time"])
-    if hour is not None and (hour >= 21 or hour < 7):
-        flags.append("flag_night")
-    actor_id = (item.get("actor") or {}).get("id")
-    if actor_id and repeated[actor_id] >= 3:
-        flags.append("flag_repeated")
-    return flags
-
-
-def _api_flags(item: dict[str, Any]) -> list[tuple[str, str]]:
-    """The route's own flags: (label, detail naming the entries behind it)."""
+def _flag_names(flags: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """(label, detail naming the entries behind it) of each flag."""
     shown = []
-    for flag in item.get("flags") or []:
+    for flag in flags:
         key = f"flag_{flag.get('flag')}"
         name = t(key) if key in TEXT else str(flag.get("flag"))
         entries = ", ".join(str(seq) for seq in flag.get("entries", []))
@@ -81,36 +75,39 @@ def _api_flags(item: dict[str, Any]) -> list[tuple[str, str]]:
     return shown
 
 
-def _queue() -> tuple[list[dict[str, Any]], str | None]:
-    """Emergency entries, newest first, flagged: the API's break-glass review route when this
-    service has one, else the cross-dossier search for both emergency modes, flagged here."""
-    rules = {rule.rule for rule in current_app.url_map.iter_rules()}
-    if "/v1/audit/break-glass" in rules:
-        answer = gateway.call(
-            "GET", "/v1/audit/break-glass", token(), query={"limit": str(QUEUE_SIZE)}
-        )
-        if not answer.ok:
-            return [], answer.reason
-        rows = _rows(list(answer.json().get("items", [])))
-        for row in rows:
-            row["flags"] = _api_flags(row)
-        return rows, None
-    items = []
-    for mode in ("break_glass", "regulation"):
-        answer = gateway.call(
-            "GET", "/v1/audit/events", token(), query={"mode": mode, "limit": str(QUEUE_SIZE)}
-        )
-        if not answer.ok:
-            return [], answer.reason
-        items += answer.json()["items"]
-    items = sorted(items, key=lambda i: i["seq"], reverse=True)[:QUEUE_SIZE]
-    repeated = Counter(
-        str((i.get("actor") or {}).get("id")) for i in items if (i.get("actor") or {}).get("id")
-    )
-    rows = _rows(items)
+def group_queue(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The queue by professional and local day, the most severe group first (then the
+    newest); each group lists its flags once and its accesses newest first."""
+    groups: dict[tuple[str, str], dict[str, Any]] = {}
     for row in rows:
-        row["flags"] = [(t(key), "") for key in _flags(row, repeated)]
-    return rows, None
+        key = (str((row.get("actor") or {}).get("id")), row["when"][:10])
+        group = groups.setdefault(
+            key, {"who": row["who"], "day": row["when"][:10], "rows": [], "flags": {}}
+        )
+        group["rows"].append(row)
+        for flag in row.get("flags") or []:
+            group["flags"].setdefault(flag["flag"], set()).update(flag.get("entries", []))
+        row["flag_labels"] = _flag_names(row.get("flags") or [])
+    ranked = []
+    for group in groups.values():
+        group["severity"] = max(r.get("severity", 0) for r in group["rows"])
+        group["flag_labels"] = _flag_names(
+            [{"flag": f, "entries": sorted(e)} for f, e in group["flags"].items()]
+        )
+        group["to_review"] = sum(1 for r in group["rows"] if not r.get("review"))
+        ranked.append(group)
+    ranked.sort(key=lambda g: (g["severity"], g["rows"][0]["seq"]), reverse=True)
+    return ranked
+
+
+def _queue(status: str) -> tuple[list[dict[str, Any]], str | None]:
+    query = {"limit": str(QUEUE_SIZE)}
+    if status != "all":
+        query["status"] = status
+    answer = gateway.call("GET", "/v1/audit/break-glass", token(), query=query)
+    if not answer.ok:
+        return [], reason_phrase(answer.reason, lang())
+    return group_queue(_rows(list(answer.json().get("items", [])))), None
 
 
 def _checkpoint() -> dict[str, Any] | None:
@@ -130,7 +127,9 @@ def _checkpoint() -> dict[str, Any] | None:
 @web.route("/audit")
 def desk() -> Any:
     shown, results, search_error = _search()
-    queue, queue_error = _queue()
+    status = request.args.get("status")
+    status = status if status in QUEUE_STATUSES else "to_review"
+    queue, queue_error = _queue(status)
     key = gateway.call("GET", "/v1/ledger/key", None)
     return render_template(
         "web/desk.html",
@@ -139,11 +138,32 @@ def desk() -> Any:
         search_error=search_error,
         queue=queue,
         queue_error=queue_error,
+        status=status,
+        statuses=QUEUE_STATUSES,
         checkpoint=_checkpoint(),
         key=key.body.decode().strip() if key.ok else None,
         check=current_app.extensions["vigie.web.ledger_check"].snapshot(),
-        actions=sorted(ACTIONS),
+        actions=sorted(a.value for a in Action),
     )
+
+
+@web.route("/audit/reviews", methods=["POST"])
+def review_access() -> Any:
+    """Mark an emergency access reviewed: the API records an audit.review entry."""
+    seq = request.form.get("seq", "")
+    comment = request.form.get("comment", "").strip()
+    status = request.form.get("status", "to_review")
+    if not seq.isdigit() or not comment:
+        flash(t("review_needs_comment"), "error")
+    else:
+        body = {"seq": int(seq), "comment": comment[:1000]}
+        answer = gateway.call("POST", "/v1/audit/reviews", token(), body=body)
+        if answer.ok:
+            flash(t("reviewed_saved", seq=seq, entry=answer.json()["trace"]["seq"]), "success")
+        else:
+            flash(t("api_denied", reason=reason_phrase(answer.reason, lang())), "error")
+    kept = status if status in QUEUE_STATUSES else "to_review"
+    return redirect(url_for("web.desk", status=kept, _anchor="messages"), code=303)
 
 
 @web.route("/audit/entries/<int:seq>")
@@ -158,7 +178,7 @@ def ledger_entry(seq: int) -> Any:
         "web/entry.html",
         seq=seq,
         entry=entry,
-        error=None if answer.ok else answer.reason,
+        error=None if answer.ok else reason_phrase(answer.reason, lang()),
     ), (200 if entry is not None or not answer.ok else 404)
 
 
@@ -173,7 +193,7 @@ def start_verification() -> Any:
     wants_json = request.accept_mimetypes.best == "application/json"
     gate = gateway.call("GET", "/v1/ledger/entries", token(), query={"limit": "1"})
     if not gate.ok:
-        message = t("api_denied", reason=gate.reason)
+        message = t("api_denied", reason=reason_phrase(gate.reason, lang()))
         if wants_json:
             return jsonify(error=message), gate.status
         flash(message, "error")
@@ -194,7 +214,9 @@ def start_verification() -> Any:
 @web.route("/audit/verify/status")
 def verification_status() -> Any:
     if not _is_auditor():
-        return jsonify(error=t("api_denied", reason="actor.not_allowed")), 403
+        return jsonify(
+            error=t("api_denied", reason=reason_phrase("actor.not_allowed", lang()))
+        ), 403
     state = current_app.extensions["vigie.web.ledger_check"].snapshot()
     state["message"] = _check_message(state)
     return jsonify(state)

@@ -16,13 +16,16 @@ from flask import (
     url_for,
 )
 
+from api.routes.trace import encode_cursor
 from api.web import gateway
 from api.web.blueprint import web
 from api.web.gateway import segment
 from api.web.guard import actor, lang, t, token
-from api.web.view import local_time, period, who
+from api.web.view import local_time, period
+from api.web.wording import Namer, outcome, reason_phrase
 
 WHO_FILTERS = ("all", "mine", "pro")
+TABS = (("all", "who_all", "all"), ("mine", "who_mine", "own"), ("pro", "who_pro", "professionals"))
 MODES = ("normal", "break_glass", "regulation")
 LISTS = {"authorizations": "authorized", "blocks": "blocked", "oppositions": "oppositions"}
 PAGE_SIZE = 25
@@ -43,7 +46,7 @@ def _history_query() -> tuple[dict[str, str], dict[str, str]]:
     }
     query: dict[str, str] = {"limit": str(PAGE_SIZE)}
     if shown["who"] == "mine":
-        query["actor_type"] = actor().type.value
+        query["actor_id"] = actor().id
     elif shown["who"] == "pro":
         query["actor_type"] = "professional"
     if shown["mode"]:
@@ -54,49 +57,100 @@ def _history_query() -> tuple[dict[str, str], dict[str, str]]:
     return shown, query
 
 
-def history_rows(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    me = actor().id
+def namer(directory: dict[str, Any]) -> Namer:
+    professions = current_app.extensions["vigie"].engine.tables.professions
+    return Namer(directory, professions, actor().id, lang())
+
+
+def _title(item: dict[str, Any]) -> str:
+    tables = current_app.extensions["vigie"].engine.tables
+    return tables.document_title(item.get("document_type")) if item.get("document_id") else ""
+
+
+def history_rows(items: list[dict[str, Any]], names: Namer) -> list[dict[str, Any]]:
     return [
-        {**item, "when": local_time(item["time"], lang()), "who": who(item, lang(), me)}
+        {
+            **item,
+            "when": local_time(item["time"], lang()),
+            "earliest_when": local_time(item.get("earliest") or item["time"], lang()),
+            "sentence": names.sentence(item, _title(item)),
+            "outcome": outcome(item, lang()),
+        }
         for item in items
     ]
 
 
-def _names(items: list[dict[str, Any]]) -> dict[str, str]:
-    """Names of professionals seen in this page of history, to label the lists."""
-    names: dict[str, str] = {}
-    for item in items:
-        found = item.get("actor") or {}
-        if found.get("id") and found.get("name"):
-            names[str(found["id"])] = str(found["name"])
-    return names
+def _notice(pid: str, summary: dict[str, Any], names: Namer) -> list[Any]:
+    """The emergency accesses of the summary, each with a link to its row."""
+    listed = []
+    for item in summary.get("emergency", []):
+        link = url_for(
+            "web.dossier",
+            pid=pid,
+            cursor=encode_cursor(item["seq"] + 1),
+            _anchor=f"entree-{item['seq']}",
+        )
+        listed.append(
+            {
+                **item,
+                "when": local_time(item["time"], lang()),
+                "who": names.actor(item.get("actor")),
+                "outcome": outcome(item, lang()),
+                "link": link,
+            }
+        )
+    return listed
 
 
 @web.route("/dossier/<pid>")
 def dossier(pid: str) -> Any:
     shown, query = _history_query()
-    traces = gateway.call("GET", f"{_base(pid)}/traces", token(), query=query)
-    state = gateway.call("GET", _base(pid), token())
-    review = gateway.call("GET", f"{_base(pid)}/access-review", token())
-    page = traces.json() if traces.ok else {"items": [], "next_cursor": None}
+    answer = gateway.call("GET", f"{_base(pid)}/overview", token(), query=query)
+    if not answer.ok:
+        error = reason_phrase(answer.reason, lang())
+        return render_template("web/dossier.html", pid=pid, error=error), (
+            answer.status if answer.status in (403, 404) else 200
+        )
+    view = answer.json()
+    names = namer(view["directory"])
     filters: dict[str, Any] = {
         k: v for k, v in shown.items() if v and not (k == "who" and v == "all")
     }
+    tab_filters = {k: v for k, v in filters.items() if k != "who"}
+    tabs = [
+        (
+            value,
+            key,
+            view["summary"]["counts"][count],
+            url_for(
+                "web.dossier",
+                pid=pid,
+                _anchor="historique",
+                **({"who": value} if value != "all" else {}),
+                **tab_filters,
+            ),
+        )
+        for value, key, count in TABS
+    ]
+    people = {ps: names.professional(ps) for ps in _listed(view["dossier"])}
     return render_template(
         "web/dossier.html",
         pid=pid,
+        error=None,
         filters=shown,
-        rows=history_rows(page["items"]),
-        next_url=url_for("web.dossier", pid=pid, cursor=page["next_cursor"], **filters)
-        if page["next_cursor"]
+        tabs=tabs,
+        rows=history_rows(view["items"], names),
+        notice=_notice(pid, view["summary"], names),
+        last_visit=local_time(view["summary"]["last_visit"], lang())
+        if view["summary"]["last_visit"]
+        else None,
+        next_url=url_for("web.dossier", pid=pid, cursor=view["next_cursor"], **filters)
+        if view["next_cursor"]
         else None,
         first_url=url_for("web.dossier", pid=pid, **filters) if query.get("cursor") else None,
-        traces_error=None if traces.ok else traces.reason,
-        state=state.json() if state.ok else None,
-        state_error=None if state.ok else state.reason,
-        review=review.json() if review.ok else None,
-        review_error=None if review.ok else review.reason,
-        names=_names(page["items"]),
+        state=view["dossier"],
+        review=view["review"],
+        people=people,
         modes=MODES,
         witnesses=_witness_policy(),
     )
@@ -111,23 +165,48 @@ def _witness_policy() -> dict[str, Any] | None:
     return {"keys": keys, "quorum": witnessing.quorum}
 
 
+def _listed(state: dict[str, Any]) -> set[str]:
+    people = set(state["authorized"]) | set(state["blocked"]) | set(state["oppositions"])
+    if state["treating_doctor"]:
+        people.add(state["treating_doctor"])
+    return people
+
+
 def _report(answer: gateway.Answer) -> None:
     if answer.ok:
         trace = (answer.json() or {}).get("trace") or {}
         flash(t("saved", seq=trace.get("seq", "?")), "success")
     elif answer.status == 403:
-        flash(t("denied", reason=answer.reason), "error")
+        flash(t("denied", reason=reason_phrase(answer.reason, lang())), "error")
     else:
         flash(t("failed", detail=answer.reason), "error")
 
 
-def _back(pid: str, anchor: str = "reglages") -> Any:
+def _back(pid: str, anchor: str = "messages") -> Any:
     return redirect(url_for("web.dossier", pid=pid, _anchor=anchor), code=303)
 
 
 def _ps_id() -> str | None:
     value = request.form.get("ps_id", "").strip()
     return value if 0 < len(value) <= 128 and "/" not in value else None
+
+
+def _shown() -> str:
+    """The name the page showed for the professional a removal concerns (as sent back by
+    the form; only ever shown to the same user, escaped)."""
+    return request.form.get("ps_label", "").strip()[:200] or request.form.get("ps_id", "")
+
+
+def _confirm(pid: str, endpoint: str, fields: dict[str, str], question: str) -> Any:
+    """The confirmation step of a removal: nothing is called or changed until it is sent."""
+    args = {"kind": fields["kind"]} if "kind" in fields else {}
+    return render_template(
+        "web/confirm.html",
+        pid=pid,
+        question=question,
+        action=url_for(endpoint, pid=pid, **args),
+        fields={k: v for k, v in fields.items() if k != "kind"},
+    )
 
 
 @web.route("/dossier/<pid>/settings", methods=["POST"])
@@ -143,6 +222,8 @@ def change_settings(pid: str) -> Any:
 @web.route("/dossier/<pid>/treating-doctor", methods=["POST"])
 def change_treating_doctor(pid: str) -> Any:
     path = f"{_base(pid)}/treating-doctor"
+    if request.form.get("op") == "confirm":
+        return _confirm(pid, "web.change_treating_doctor", {}, t("confirm_treating", name=_shown()))
     if request.form.get("op") == "remove":
         _report(gateway.call("DELETE", path, token()))
         return _back(pid)
@@ -163,6 +244,9 @@ def change_list(pid: str, kind: str) -> Any:
         flash(t("bad_id"), "error")
         return _back(pid)
     path = f"{_base(pid)}/{kind}/{segment(ps)}"
+    if request.form.get("op") == "confirm":
+        question = t("confirm_list", name=_shown(), list=t(kind))
+        return _confirm(pid, "web.change_list", {"kind": kind, "ps_id": ps}, question)
     if request.form.get("op") == "remove":
         _report(gateway.call("DELETE", path, token()))
     elif kind == "oppositions":

@@ -27,7 +27,9 @@ from flask import (
 
 from api.auth import AuthenticationError
 from api.web.blueprint import web
-from api.web.i18n import ACTIONS, ACTOR_TYPES, BASES, DECISIONS, LANGUAGES, MODES, label, text
+from api.web.i18n import ACTOR_TYPES, BASES, DECISIONS, LANGUAGES, MODES, label, text
+from api.web.view import local_time
+from api.web.wording import action_label
 from engine.model import Actor
 from engine.vocabulary import ActorType
 
@@ -128,12 +130,13 @@ def _page_globals() -> dict[str, Any]:
         "lang": lang(),
         "csrf_token": csrf_token,
         "me": current,
-        "action_label": lambda v: label(ACTIONS, v, lang()),
+        "action_label": lambda v: action_label(v, lang()),
         "mode_label": lambda v: label(MODES, v, lang()),
         "decision_label": lambda v: label(DECISIONS, v, lang()),
         "actor_type_label": lambda v: label(ACTOR_TYPES, v, lang()),
         "basis_label": lambda v: label(BASES, v, lang()),
         "lang_url": _lang_url,
+        "local_time": lambda v: local_time(v, lang()),
     }
 
 

@@ -1,41 +1,11 @@
 """French-first labels with English available: ``text(key, lang)`` and the vocabulary labels
-(actions, modes, decisions, actor types) of POLICY.md."""
+(modes, decisions, actor types) of POLICY.md. Actions and reason ids are sentences kept as
+data: ``api/web/wording.py``."""
 
 from __future__ import annotations
 
 LANGUAGES = ("fr", "en")
 
-ACTIONS: dict[str, tuple[str, str]] = {
-    "dossier.create": ("Création du dossier", "Record created"),
-    "dossier.read": ("Consultation du dossier", "Record viewed"),
-    "dossier.close": ("Fermeture du dossier", "Record closed"),
-    "dossier.reopen": ("Réouverture du dossier", "Record reopened"),
-    "dossier.settings.update": (
-        "Modification des paramètres d'urgence",
-        "Emergency settings changed",
-    ),
-    "document.list": ("Liste des documents", "Documents listed"),
-    "document.read": ("Consultation d'un document", "Document read"),
-    "document.add": ("Ajout d'un document", "Document added"),
-    "document.update_flags": (
-        "Changement de visibilité d'un document",
-        "Document visibility changed",
-    ),
-    "document.delete": ("Suppression d'un document", "Document deleted"),
-    "authorization.grant": ("Autorisation d'un professionnel", "Professional authorised"),
-    "authorization.revoke": ("Retrait d'une autorisation", "Authorisation revoked"),
-    "block.add": ("Blocage d'un professionnel", "Professional blocked"),
-    "block.remove": ("Déblocage d'un professionnel", "Professional unblocked"),
-    "treating_doctor.set": ("Désignation du médecin traitant", "Treating doctor designated"),
-    "treating_doctor.unset": ("Retrait du médecin traitant", "Treating doctor removed"),
-    "representative.add": ("Ajout d'un représentant légal", "Legal representative added"),
-    "representative.remove": ("Retrait d'un représentant légal", "Legal representative removed"),
-    "opposition.add": ("Opposition à l'alimentation", "Feeding opposition added"),
-    "opposition.remove": ("Levée d'une opposition", "Feeding opposition lifted"),
-    "traces.read": ("Consultation de l'historique", "Access history read"),
-    "traces.export": ("Export de l'historique", "Access history exported"),
-    "ledger.read": ("Lecture du registre", "Ledger read"),
-}
 MODES: dict[str, tuple[str, str]] = {
     "normal": ("Normal", "Normal"),
     "break_glass": ("Bris de glace", "Break glass"),
@@ -207,6 +177,59 @@ TEXT: dict[str, tuple[str, str]] = {
         "Documents encore invisibles pour vous (résultats en attente d'annonce) : {count}.",
         "Documents still hidden from you (results awaiting disclosure): {count}.",
     ),
+    "unknown_reason": ("motif non précisé", "reason not given"),
+    "colon": (" : ", ": "),
+    "someone": ("quelqu'un", "someone"),
+    "not_yet_seen": ("{id} (pas encore connecté)", "{id} (not signed in yet)"),
+    "professional_id": ("Professionnel {id}", "Professional {id}"),
+    "you_subject": ("Vous", "You"),
+    "erased_sentence": ("(données effacées)", "(data erased)"),
+    "times": ("{count} fois", "{count} times"),
+    "a_document": ("un document", "a document"),
+    "asked_to": ("{who} a demandé à {verb}", "{who} asked to {verb}"),
+    "asked_to_you": ("Vous avez demandé à {verb}", "You asked to {verb}"),
+    "remove_named": ("Retirer {name} de la liste « {list} »", "Remove {name} from “{list}”"),
+    "remove_treating": (
+        "Retirer {name} comme médecin traitant",
+        "Remove {name} as treating doctor",
+    ),
+    "confirm_title": ("Confirmer le retrait", "Confirm the removal"),
+    "confirm_list": (
+        "Retirer {name} de la liste « {list} » ?",
+        "Remove {name} from “{list}”?",
+    ),
+    "confirm_treating": (
+        "Retirer {name} comme médecin traitant ?",
+        "Remove {name} as treating doctor?",
+    ),
+    "confirm_yes": ("Oui, retirer", "Yes, remove"),
+    "confirm_no": ("Non, revenir sans rien changer", "No, go back without changing anything"),
+    "notice_title": (
+        "Accès en urgence à votre dossier ({count})",
+        "Emergency accesses to your record ({count})",
+    ),
+    "notice_intro": (
+        "Au cours des 90 derniers jours, des professionnels ont accédé ou tenté d'accéder à "
+        "votre dossier au titre de l'urgence, sans votre autorisation habituelle.",
+        "In the last 90 days, professionals accessed or tried to access your record as an "
+        "emergency, without your usual authorisation.",
+    ),
+    "notice_last_visit": ("Votre dernière visite : {when}.", "Your last visit: {when}."),
+    "notice_new": ("Nouveau", "New"),
+    "notice_see_row": ("Voir cette ligne de l'historique", "See this line of the history"),
+    "folded_since": ("depuis le {when}", "since {when}"),
+    "pages": ("Pages de l'historique", "History pages"),
+    "review_unknown_profession": (
+        "Pas encore connecté : ses documents lisibles seront connus à sa première connexion "
+        "(ils dépendent de sa profession).",
+        "Not signed in yet: the documents they can read will be known at their first "
+        "sign-in (they depend on their profession).",
+    ),
+    "review_no_document": (
+        "Ne peut lire aucun document aujourd'hui.",
+        "Can read no document today.",
+    ),
+    "review_can_read": ("Peut lire {count} document(s) :", "Can read {count} document(s):"),
     "api_denied": ("Accès refusé ({reason}).", "Access denied ({reason})."),
     "desk_title": ("Bureau sécurité", "Security desk"),
     "search_title": ("Recherche dans tous les dossiers", "Search across records"),
@@ -228,11 +251,49 @@ TEXT: dict[str, tuple[str, str]] = {
     "queue_empty": ("Aucun accès en urgence.", "No emergency access."),
     "col_justification": ("Justification", "Justification"),
     "col_flags": ("Signaux", "Flags"),
-    "flag_denied": ("tentative refusée", "denied attempt"),
-    "flag_no_justification": ("sans justification", "no justification"),
-    "flag_short_justification": ("justification brève", "brief justification"),
-    "flag_night": ("de nuit (de 21 h à 7 h)", "at night (9 pm to 7 am)"),
-    "flag_repeated": ("accès répétés du même professionnel", "repeated by the same professional"),
+    "flag_blocked_by_patient": (
+        "tentative alors que le patient l'a bloqué",
+        "attempt while blocked by the patient",
+    ),
+    "flag_weak_justification": ("justification trop faible", "weak justification"),
+    "flag_minor_dossier": ("dossier d'un mineur", "a minor's record"),
+    "queue_filter": ("État de la revue", "Review status"),
+    "status_to_review": ("À revoir", "To review"),
+    "status_reviewed": ("Revus", "Reviewed"),
+    "status_all": ("Tous", "All"),
+    "queue_intro": (
+        "Regroupés par professionnel et par jour, les plus graves d'abord (score de gravité : "
+        "somme des signaux).",
+        "Grouped by professional and day, the most severe first (severity: the sum of the flags).",
+    ),
+    "group_count": ("{count} accès", "{count} access(es)"),
+    "severity": ("Gravité {score}", "Severity {score}"),
+    "group_to_review": ("{count} à revoir", "{count} to review"),
+    "queue_caption_group": (
+        "Accès en urgence de {who} le {day}",
+        "Emergency accesses by {who} on {day}",
+    ),
+    "col_review": ("Revue", "Review"),
+    "reviewed_by": (
+        "Revu par {who} le {when} : « {comment} »",
+        "Reviewed by {who} on {when}: “{comment}”",
+    ),
+    "mark_reviewed": ("Marquer comme revu", "Mark as reviewed"),
+    "review_comment": ("Commentaire de revue (entrée {seq})", "Review comment (entry {seq})"),
+    "save_review": ("Enregistrer la revue", "Save the review"),
+    "all_of_professional": (
+        "Toutes les entrées de ce professionnel",
+        "All entries of this professional",
+    ),
+    "all_of_patient": ("Toutes les entrées de ce patient", "All entries of this patient"),
+    "review_needs_comment": (
+        "Une revue demande un commentaire.",
+        "A review needs a comment.",
+    ),
+    "reviewed_saved": (
+        "Accès n° {seq} marqué revu (entrée n° {entry} du registre).",
+        "Access no. {seq} marked reviewed (ledger entry no. {entry}).",
+    ),
     "flag_many_in_a_day": ("nombreux accès en urgence ce jour", "many emergency accesses that day"),
     "flag_denied_burst": ("rafale de refus juste avant", "burst of denials just before"),
     "flag_no_care_relationship": (

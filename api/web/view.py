@@ -1,14 +1,9 @@
-"""Formatting shared by the pages: local times, the period filter, who did what."""
+"""Formatting shared by the pages: local times and the period filter."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
-from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-from flask import current_app
-
-from api.web.i18n import ACTOR_TYPES, label
 
 
 def _zone() -> tzinfo:
@@ -38,11 +33,6 @@ def local_time(value: str, lang: str) -> str:
     return local.strftime("%Y-%m-%d %H:%M:%S" if lang == "en" else "%d/%m/%Y %H:%M:%S")
 
 
-def local_hour(value: str) -> int | None:
-    moment = parse_time(value)
-    return None if moment is None else moment.astimezone(ZONE).hour
-
-
 def day(value: str | None) -> date | None:
     try:
         return date.fromisoformat(value) if value else None
@@ -59,23 +49,3 @@ def period(since: str | None, until: str | None) -> dict[str, str]:
     if last is not None:
         bounds["until"] = datetime.combine(last + timedelta(days=1), time.min, ZONE).isoformat()
     return bounds
-
-
-def profession_label(code: str | None) -> str:
-    if not code:
-        return ""
-    professions: dict[str, str] = current_app.extensions["vigie"].engine.tables.professions
-    return professions.get(code, code)
-
-
-def who(item: dict[str, Any], lang: str, me: str | None) -> dict[str, str]:
-    """Name (or id), profession label and actor-type label of a trace item's actor."""
-    found = item.get("actor") or {}
-    name = found.get("name") or found.get("id") or ""
-    return {
-        "name": str(name),
-        "id": str(found.get("id") or ""),
-        "profession": profession_label(found.get("profession")),
-        "type": label(ACTOR_TYPES, found.get("type"), lang),
-        "is_me": "1" if me is not None and found.get("id") == me else "",
-    }

@@ -405,13 +405,19 @@ def test_audit_break_glass_lists_flags_and_is_itself_traced(
     assert run.code == 0, run.err
     items = [json.loads(line) for line in run.out.splitlines()]
     assert {item["mode"] for item in items} == {"break_glass", "regulation"}
-    glass = next(item for item in items if item["mode"] == "break_glass")
+    glass = next(item for item in items if item["actor"]["name"] == "Dr Chloé Durand")
     assert glass["justification"].startswith("Patiente inconsciente")
     assert "no_care_relationship" in {flag["flag"] for flag in glass["flags"]}
     seq = int(run.err.rsplit("ledger entry", 1)[1])
     rows = sqlite_exec(env, "SELECT action, actor_id FROM ledger_entries WHERE seq = ?", seq)
     assert rows[0][0] == "ledger.read"
     assert rows[0][1].startswith("cli:")
+    table = vigie("audit", "break-glass", env=env)
+    assert table.code == 0, table.err
+    assert "Dr Chloé Durand, Médecin [" in table.out and "severity" in table.out
+    assert "flags: " in table.out and "to review" in table.out
+    regulator = next(line for line in table.out.splitlines() if "regulation" in line)
+    assert "Médecin" in regulator
     assert vigie("audit", "break-glass", "--since", "yesterday", env=env).code == 2
 
 

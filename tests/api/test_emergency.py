@@ -83,3 +83,55 @@ def test_break_glass_review_flags_cite_their_entries(api: Api) -> None:
     assert api.call("mt", "GET", "/v1/audit/break-glass").status_code == 403
     reads = api.call("auditor", "GET", "/v1/audit/events?action=ledger.read").get_json()["items"]
     assert len(reads) >= 2  # the reviews themselves are in the ledger
+
+
+def test_flags_severity_and_review_state(api: Api) -> None:
+    setup_dossier(api)
+    regulation = {"mode": "regulation", "justification": "Appel au 15"}
+    api.call(
+        "regulator",
+        "POST",
+        "/v1/decisions",
+        {"patient_id": "P1", "action": "document.list", **regulation},
+    )
+    blocked = {"mode": "break_glass", "justification": "Patient inconscient aux urgences"}
+    api.call(
+        "blocked",
+        "POST",
+        "/v1/decisions",
+        {"patient_id": "P1", "action": "document.list", **blocked},
+    )
+    weak = {"mode": "break_glass", "justification": " vérif . "}
+    api.call(
+        "stranger", "POST", "/v1/decisions", {"patient_id": "P1", "action": "document.list", **weak}
+    )
+    queue = api.call("auditor", "GET", "/v1/audit/break-glass").get_json()["items"]
+    by_actor = {i["actor"]["id"]: i for i in queue}
+    flags = {who: {f["flag"] for f in i["flags"]} for who, i in by_actor.items()}
+    assert flags[ps("regulator")] == set()  # regulation: never "no care relationship"
+    assert "blocked_by_patient" in flags[ps("blocked")]
+    assert "weak_justification" not in flags[ps("blocked")]
+    assert {"weak_justification", "no_care_relationship"} <= flags[ps("stranger")]
+    severities = {who: i["severity"] for who, i in by_actor.items()}
+    assert severities[ps("blocked")] > severities[ps("stranger")] > severities[ps("regulator")]
+    assert by_actor[ps("stranger")]["actor"]["profession"] == "10"
+
+    seq = by_actor[ps("stranger")]["seq"]
+    denied = api.call("mt", "POST", "/v1/audit/reviews", {"seq": seq, "comment": "vu"})
+    assert denied.status_code == 403 and denied.get_json()["reason"] == "actor.not_allowed"
+    not_emergency = api.call("auditor", "POST", "/v1/audit/reviews", {"seq": 0, "comment": "x"})
+    assert not_emergency.status_code == 422
+    done = api.call(
+        "auditor", "POST", "/v1/audit/reviews", {"seq": seq, "comment": "Appel du Dr, justifié"}
+    )
+    assert done.status_code == 200 and done.get_json()["reason"] == "auditor.review"
+    reviewed = api.call("auditor", "GET", "/v1/audit/break-glass?status=reviewed").get_json()
+    assert [i["seq"] for i in reviewed["items"]] == [seq]
+    assert reviewed["items"][0]["review"]["comment"] == "Appel du Dr, justifié"
+    assert reviewed["items"][0]["review"]["seq"] == done.get_json()["trace"]["seq"]
+    pending = api.call("auditor", "GET", "/v1/audit/break-glass?status=to_review").get_json()
+    assert seq not in {i["seq"] for i in pending["items"]} and len(pending["items"]) == 2
+    entry = api.call(
+        "auditor", "GET", f"/v1/audit/events?action=audit.review&actor_id={ps('auditor')}"
+    ).get_json()["items"]
+    assert entry[0]["reviewed_seq"] == seq

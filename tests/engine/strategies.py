@@ -18,7 +18,7 @@ from engine.model import (
     Settings,
 )
 from engine.sample import CLASSES, NOW, TYPES
-from engine.vocabulary import Action, ActorType, DossierStatus, Mode
+from engine.vocabulary import DOSSIERLESS_ACTIONS, Action, ActorType, DossierStatus, Mode
 
 PATIENT = "P1"
 PS_IDS = [f"8997000000{n:02d}" for n in range(8)]
@@ -104,7 +104,7 @@ flag_changes = st.builds(
 
 @st.composite
 def requests(draw: st.DrawFn, action: Action | None = None) -> AccessRequest:
-    chosen = action or draw(st.sampled_from([a for a in Action if a is not Action.LEDGER_READ]))
+    chosen = action or draw(st.sampled_from([a for a in Action if a not in DOSSIERLESS_ACTIONS]))
     mode = draw(st.sampled_from([Mode.NORMAL, Mode.NORMAL, Mode.BREAK_GLASS, Mode.REGULATION]))
     justification = draw(st.none() | st.sampled_from(["", "  ", "Urgence vitale", "x" * 1001]))
     return AccessRequest(

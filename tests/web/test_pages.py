@@ -3,6 +3,7 @@ dossiers. Each test saves screenshots of the pages it visits (folder printed at 
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import urllib.error
@@ -16,6 +17,7 @@ from api.demo import CLAIRE, DURAND
 from api.token import issue_token, load_private_key
 from ledger.errors import ExportError
 from ledger.export import verify_export
+from tests.web.a11y import check_page, violations
 from tests.web.server import LiveServer
 
 DOSSIER = f"/dossier/{CLAIRE}"
@@ -30,7 +32,8 @@ def login(page: Any, live: LiveServer, who: str, path: str = "/") -> None:
 
 
 def shoot(page: Any, folder: Path, name: str) -> None:
-    page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+    """Screenshots at a phone's and a laptop's width, after the accessibility checks."""
+    check_page(page, folder, name)
 
 
 class NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -109,51 +112,95 @@ def test_patient_history_settings_and_language(
     cookie = next(c for c in page.context.cookies() if c["name"] == "vigie_session")
     assert cookie["httpOnly"] and cookie["secure"] and cookie["sameSite"] == "Strict"
     assert page.get_by_role("heading", level=1).inner_text() == "Historique des accès"
-    glass = page.locator("tr.mode-break_glass")
+    glass = page.locator("tr.mode-break_glass", has_text="Dr Chloé Durand")
     assert glass.count() == 1
-    assert "Bris de glace" in glass.inner_text()
-    assert "Dr Chloé Durand" in glass.inner_text() and "Médecin" in glass.inner_text()
-    assert JUSTIFICATION in glass.inner_text()
+    text = glass.inner_text()
+    assert "Bris de glace" in text and JUSTIFICATION in text and "Autorisé" in text
+    assert "Dr Chloé Durand (Médecin) a consulté « " in text
     assert "Centre 15" in page.locator("tr.mode-regulation").inner_text()
-    assert "Refusé" in page.locator("tr", has_text="Dr Marc Lefèvre").first.inner_text()
+    refused = page.locator("tr", has_text="Dr Marc Lefèvre").first.inner_text()
+    assert "Refusé : vous avez bloqué ce professionnel" in refused
+    history = page.inner_text("table.history")
+    for raw in ("patient.owner", "dossier.not_found", "actor.not_allowed", "DOC-CLAIRE"):
+        assert raw not in history
     panel = page.locator("#acces")
-    assert "Dr Paul Bernard" in panel.inner_text() and "médecin traitant" in panel.inner_text()
+    assert "Dr Paul Bernard (Médecin)" in panel.inner_text()
+    assert "médecin traitant" in panel.inner_text()
+    assert "matrice" not in panel.inner_text()
+    notice = page.locator("#urgences")
+    assert "Dr Chloé Durand" in notice.inner_text() and JUSTIFICATION in notice.inner_text()
+    tabs = page.locator("nav.tabs").inner_text()
+    assert re.search(r"Toutes les actions \(\d+\).*Vos actions \(\d+\)", tabs, re.S)
     shoot(page, screenshots, "02-patient-history")
 
-    # Change a setting through the form: saved, traced, and shown at the top of the history.
+    # Change a setting through the form: saved, traced, focused, and shown in the history.
     assert not page.is_checked("#emergency_sees_masked")
     page.check("#emergency_sees_masked")
     page.click("#save-settings")
     message = page.inner_text(".messages")
     assert re.search(r"Modification enregistrée et tracée \(entrée n° \d+\)", message)
+    assert page.evaluate("() => document.activeElement.id") == "messages"
     assert page.is_checked("#emergency_sees_masked")
     newest = page.locator("table.history tbody tr").first
-    assert "Modification des paramètres d'urgence" in newest.inner_text()
-    assert "Claire Martin (vous)" in newest.inner_text()
+    assert "Vous avez modifié vos paramètres d'accès en urgence" in newest.inner_text()
     assert "dont les documents masqués" in page.inner_text("#acces")
 
-    # Block a professional from the lists, then lift it.
+    # Block a professional from the lists, then lift it, after a confirmation step.
     page.fill("#add-blocks", "810009999999")
     page.locator("#h-blocks").locator("..").get_by_role("button", name="Ajouter").click()
+    blocks = page.locator("#h-blocks").locator("..")
+    assert "810009999999 (pas encore connecté)" in blocks.inner_text()
+    page.get_by_role(
+        "button", name="Retirer 810009999999 (pas encore connecté) de la liste"
+    ).click()
+    assert "Retirer 810009999999 (pas encore connecté)" in page.inner_text("#confirm-question")
+    shoot(page, screenshots, "03-patient-confirm-removal")
+    page.get_by_role("link", name="Non, revenir sans rien changer").click()
     assert "810009999999" in page.locator("#h-blocks").locator("..").inner_text()
-    page.get_by_role("button", name="Retirer 810009999999").click()
+    page.get_by_role("button", name=re.compile("Retirer 810009999999")).click()
+    page.click("#confirm-remove")
     assert "810009999999" not in page.locator("#h-blocks").locator("..").inner_text()
-    shoot(page, screenshots, "03-patient-settings-changed")
+    treating = page.get_by_role(
+        "button", name="Retirer Dr Paul Bernard (Médecin) comme médecin traitant"
+    )
+    assert treating.count() == 1
+    shoot(page, screenshots, "04-patient-settings-changed")
 
-    # Filters: professionals' actions in break-glass mode only.
-    page.check("input[name=who][value=pro]")
+    # Tabs and filters: professionals' actions in break-glass mode only.
+    page.get_by_role("link", name=re.compile(r"Actions des professionnels \(\d+\)")).click()
     page.select_option("#mode", "break_glass")
     page.get_by_role("button", name="Filtrer").click()
     rows = page.locator("table.history tbody tr")
-    assert rows.count() == 1 and "Bris de glace" in rows.inner_text()
+    assert rows.count() == 2 and all("Bris de glace" in r for r in rows.all_inner_texts())
 
     # English, remembered in the session.
     page.get_by_role("link", name="English").click()
     assert page.locator("html").get_attribute("lang") == "en"
     assert page.get_by_role("heading", level=1).inner_text() == "Access history"
     page.goto(live.url + DOSSIER)
-    assert "Break glass" in page.locator("tr.mode-break_glass").inner_text()
-    shoot(page, screenshots, "04-patient-history-en")
+    english = page.locator("tr.mode-break_glass", has_text="Dr Chloé Durand").inner_text()
+    assert "Break glass" in english and "Dr Chloé Durand (Médecin) read “" in english
+    shoot(page, screenshots, "05-patient-history-en")
+    page.get_by_role("link", name="Français").click()
+
+
+def test_ten_visits_keep_the_professionals_on_page_one(
+    page: Any, live: LiveServer, screenshots: Path
+) -> None:
+    """Each page view adds one entry; own consultations fold into one line, so the
+    professionals' accesses and the emergency notice stay on page 1."""
+    login(page, live, "PATIENT")
+    own = []
+    for _ in range(10):
+        page.goto(live.url + DOSSIER)
+        tab = page.get_by_role("link", name=re.compile(r"Vos actions \(\d+\)")).inner_text()
+        own.append(int(re.search(r"\((\d+)\)", tab).group(1)))  # type: ignore[union-attr]
+    assert [b - a for a, b in itertools.pairwise(own)] == [1] * 9
+    folded = page.locator("table.history tbody tr").first.inner_text()
+    assert re.search(r"Vous avez consulté votre dossier · \d+ fois", folded)
+    assert page.locator("tr.mode-break_glass", has_text="Dr Chloé Durand").count() == 1
+    assert "Dr Chloé Durand" in page.inner_text("#urgences")
+    shoot(page, screenshots, "06-patient-after-ten-visits")
 
 
 def _key(live: LiveServer) -> str:
@@ -184,7 +231,7 @@ def test_export_downloaded_and_verified_in_the_page(
     assert int(text.split()[2]) >= report.entries + 1  # one more export since the download
     assert "Cohérent avec le dernier point de contrôle publié" in page.inner_text("#verify-result")
     page.locator("#export").scroll_into_view_if_needed()
-    shoot(page, screenshots, "05-export-verified")
+    shoot(page, screenshots, "07-export-verified")
 
 
 def test_tampered_export_is_named(page: Any, live: LiveServer, screenshots: Path) -> None:
@@ -214,7 +261,7 @@ def test_tampered_export_is_named(page: Any, live: LiveServer, screenshots: Path
     assert any("inclusion proof" in line for line in shown)
     assert any("patient chain" in line for line in shown)
     page.locator("#export").scroll_into_view_if_needed()
-    shoot(page, screenshots, "06-export-tampered")
+    shoot(page, screenshots, "08-export-tampered")
 
 
 def test_auditor_desk_queue_search_and_verification(
@@ -222,17 +269,36 @@ def test_auditor_desk_queue_search_and_verification(
 ) -> None:
     login(page, live, "AUDITOR")
     assert page.url.endswith("/audit")
-    queue = page.locator("#bris-de-glace table tbody tr")
-    glass = queue.filter(has_text="Dr Chloé Durand")
-    assert glass.count() == 1
-    assert "Bris de glace" in glass.inner_text() and JUSTIFICATION in glass.inner_text()
-    assert "Centre 15" in queue.filter(has_text="Dr Karim Haddad").inner_text()
-    shoot(page, screenshots, "07-desk")
+    groups = page.locator("#bris-de-glace li.group")
+    first, second = groups.nth(0).inner_text(), groups.nth(1).inner_text()
+    assert "Dr Marc Lefèvre" in first and "tentative alors que le patient l'a bloqué" in first
+    assert "Dr Emma Roux" in second and "« . »" in second
+    assert "justification trop faible" in second and "dossier d'un mineur" in second
+    regulator = groups.filter(has_text="Dr Karim Haddad").inner_text()
+    assert "Centre 15" in regulator and "aucune relation de soins" not in regulator
+    glass = page.locator("#bris-de-glace tbody tr", has_text=JUSTIFICATION)
+    assert glass.count() == 1 and "Bris de glace" in glass.inner_text()
+    assert CLAIRE in glass.inner_text()
+    shoot(page, screenshots, "09-desk")
+
+    # Mark the break glass reviewed: it leaves "to review" and shows under "reviewed".
+    glass.get_by_text("Marquer comme revu").click()
+    glass.get_by_role("textbox").fill("Appel du service des urgences : justifié")
+    glass.get_by_role("button", name="Enregistrer la revue").click()
+    assert "marqué revu" in page.inner_text(".messages")
+    assert page.locator("#bris-de-glace tbody tr", has_text=JUSTIFICATION).count() == 0
+    page.get_by_role("link", name="Revus").click()
+    done = page.locator("#bris-de-glace tbody tr", has_text=JUSTIFICATION)
+    assert "Appel du service des urgences : justifié" in done.inner_text()
+    page.get_by_role("link", name="À revoir").click()
+    shoot(page, screenshots, "09b-desk-after-review")
+    page.get_by_role("link", name="Tous").click()
+    glass = page.locator("#bris-de-glace tbody tr", has_text=JUSTIFICATION)
 
     # The entry behind the queue line, with its payload (patient id), read through the API.
-    glass.get_by_role("link").click()
+    glass.get_by_role("link", name=re.compile(r"^entrée \d+$")).click()
     assert CLAIRE in page.inner_text("#h-payload + pre")
-    shoot(page, screenshots, "08-desk-entry")
+    shoot(page, screenshots, "10-desk-entry")
     page.go_back()
 
     # Search across dossiers: this professional's accesses.
@@ -241,6 +307,9 @@ def test_auditor_desk_queue_search_and_verification(
     results = page.locator("#recherche table tbody tr")
     assert results.count() >= 1
     assert all("Dr Chloé Durand" in row for row in results.all_inner_texts())
+    assert CLAIRE in results.first.inner_text()
+    results.first.get_by_role("link", name="Toutes les entrées de ce patient").click()
+    assert page.input_value("#patient_id") == CLAIRE
 
     # Whole-ledger verification with its progress bar.
     page.click("#verify-ledger")
@@ -248,7 +317,7 @@ def test_auditor_desk_queue_search_and_verification(
     assert re.match(r"Registre vérifié : \d+ entrées", page.inner_text("#check-message"))
     assert page.eval_on_selector("#check-progress", "p => p.value === p.max && p.max > 1")
     page.locator("#registre").scroll_into_view_if_needed()
-    shoot(page, screenshots, "09-desk-verified")
+    shoot(page, screenshots, "11-desk-verified")
 
 
 def test_csrf_required_and_patient_kept_out_of_the_desk(page: Any, live: LiveServer) -> None:
@@ -262,7 +331,7 @@ def test_csrf_required_and_patient_kept_out_of_the_desk(page: Any, live: LiveSer
     )
     assert answer.status == 400
     page.goto(live.url + "/audit")
-    assert "actor.not_allowed" in page.inner_text("#bris-de-glace")
+    assert "action non permise pour ce type d'utilisateur" in page.inner_text("#bris-de-glace")
     assert page.request.get(live.url + "/audit/verify/status").status == 403
     token = page.locator("input[name=csrf_token]").first.get_attribute("value")
     answer = page.request.post(
@@ -270,3 +339,23 @@ def test_csrf_required_and_patient_kept_out_of_the_desk(page: Any, live: LiveSer
         headers={"X-CSRF-Token": token, "Accept": "application/json"},
     )
     assert answer.status == 403
+
+
+def test_the_accessibility_check_can_fail(page: Any, screenshots: Path) -> None:
+    page.set_content("<html><body><button></button><img src='data:,'></body></html>")
+    assert {v["id"] for v in violations(page)} >= {"button-name", "image-alt"}
+    page.set_content("<html><body><div style='width: 2000px'>wide</div></body></html>")
+    with pytest.raises(AssertionError, match="horizontal scroll"):
+        check_page(page, screenshots, "99-check-can-fail")
+
+
+def test_professional_home_and_refused_page(page: Any, live: LiveServer, screenshots: Path) -> None:
+    """A professional opens a record from the home page; the patient page is the holder's:
+    the refusal is a plain message, and both pages pass the same checks."""
+    login(page, live, "NURSE")
+    assert page.get_by_role("heading", level=1).inner_text() == "Accueil"
+    shoot(page, screenshots, "12-professional-home")
+    page.fill("#patient_id", CLAIRE)
+    page.get_by_role("button", name="Ouvrir").click()
+    assert "Accès refusé" in page.inner_text("[role=alert]")
+    shoot(page, screenshots, "13-professional-refused")
