@@ -153,15 +153,19 @@ def break_glass_queue(
         if len(found) <= query.limit:
             break
         before = found[-1].seq
-    directory = uow.directory.lookup({i["actor"]["id"] for i in items if i["actor"]["id"]})
-    for item in items:
-        known = directory.get(item["actor"]["id"] or "")
-        if known is not None:
-            item["actor"].update(
-                name=known.name or item["actor"]["name"],
-                profession=known.profession or item["actor"]["profession"],
-            )
+    named_from_directory(uow, items)
     return items[: query.limit + 1]
+
+
+def named_from_directory(uow: UnitOfWork, items: list[dict[str, Any]]) -> None:
+    """Give each item's professional actor the directory's latest name and profession."""
+    actors = [i["actor"] for i in items if i.get("actor") and i["actor"].get("id")]
+    directory = uow.directory.lookup({a["id"] for a in actors})
+    for actor in actors:
+        known = directory.get(actor["id"])
+        if known is not None:
+            actor["name"] = known.name or actor.get("name")
+            actor["profession"] = known.profession or actor.get("profession")
 
 
 def _flag(name: str, entries: list[int], detail: str) -> dict[str, Any]:

@@ -8,7 +8,13 @@ from typing import Any
 
 from flask import Response, current_app
 
-from api.emergency import EMERGENCY_MODES, STATUSES, ReviewQuery, break_glass_queue
+from api.emergency import (
+    EMERGENCY_MODES,
+    STATUSES,
+    ReviewQuery,
+    break_glass_queue,
+    named_from_directory,
+)
 from api.endpoint import ERROR_RESPONSES, RouteTable
 from api.problem import unavailable, unprocessable
 from api.routes.common import access, decide, decision_body, vigie
@@ -162,7 +168,7 @@ def audit_events(query: dict[str, Any] | None = None) -> Any:
     ref = vigie().appender.patient_ref(patient) if patient else None
 
     def effect(uow: UnitOfWork, now: Any) -> Any:
-        return uow.index.search(
+        found = uow.index.search(
             patient_ref=ref,
             actor_id=query.get("actor_id"),
             action=query.get("action"),
@@ -173,13 +179,16 @@ def audit_events(query: dict[str, Any] | None = None) -> Any:
             before_seq=before,
             limit=limit + 1,
         )
+        listed = page(found, limit)
+        named_from_directory(uow, listed["items"])
+        return listed
 
     outcome = decide(
         access("ledger.read", None),
         effect=effect,
         extra_payload={"view": "audit_events", "filters": {k: str(v) for k, v in query.items()}},
     )
-    return page(list(outcome.result), limit)
+    return outcome.result
 
 
 @routes.route(

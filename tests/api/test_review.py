@@ -122,3 +122,6 @@ def test_the_directory_follows_the_latest_token(api: Api) -> None:
     assert review["directory"]["810000000301"]["name"] == "Dr Chloé Durand"
     assert review["directory"]["810000000001"]["name"] == "Dr Bernard"  # the treating doctor
     assert "810000000007" not in review["directory"]  # blocked before it ever came
+    events = api.call("auditor", "GET", "/v1/audit/events?actor_id=810000000301").get_json()
+    assert len(events["items"]) == 2  # the first call's token had no name: named now
+    assert {i["actor"]["name"] for i in events["items"]} == {"Dr Chloé Durand"}
