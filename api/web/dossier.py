@@ -21,7 +21,7 @@ from api.web import gateway
 from api.web.blueprint import web
 from api.web.gateway import segment
 from api.web.guard import actor, lang, t, token
-from api.web.view import local_time, period
+from api.web.view import friendly_time, period
 from api.web.wording import Namer, outcome, reason_phrase
 
 WHO_FILTERS = ("all", "mine", "pro")
@@ -71,8 +71,8 @@ def history_rows(items: list[dict[str, Any]], names: Namer) -> list[dict[str, An
     return [
         {
             **item,
-            "when": local_time(item["time"], lang()),
-            "earliest_when": local_time(item.get("earliest") or item["time"], lang()),
+            "when": friendly_time(item["time"], lang()),
+            "earliest_when": friendly_time(item.get("earliest") or item["time"], lang()),
             "sentence": names.sentence(item, _title(item)),
             "outcome": outcome(item, lang()),
         }
@@ -93,7 +93,7 @@ def _notice(pid: str, summary: dict[str, Any], names: Namer) -> list[Any]:
         listed.append(
             {
                 **item,
-                "when": local_time(item["time"], lang()),
+                "when": friendly_time(item["time"], lang()),
                 "who": names.actor(item.get("actor")),
                 "outcome": outcome(item, lang()),
                 "link": link,
@@ -141,7 +141,7 @@ def dossier(pid: str) -> Any:
         tabs=tabs,
         rows=history_rows(view["items"], names),
         notice=_notice(pid, view["summary"], names),
-        last_visit=local_time(view["summary"]["last_visit"], lang())
+        last_visit=friendly_time(view["summary"]["last_visit"], lang())
         if view["summary"]["last_visit"]
         else None,
         next_url=url_for("web.dossier", pid=pid, cursor=view["next_cursor"], **filters)

@@ -33,6 +33,35 @@ def local_time(value: str, lang: str) -> str:
     return local.strftime("%Y-%m-%d %H:%M:%S" if lang == "en" else "%d/%m/%Y %H:%M:%S")
 
 
+MONTHS = {
+    "fr": [
+        "janv.",
+        "févr.",
+        "mars",
+        "avr.",
+        "mai",
+        "juin",
+        "juil.",
+        "août",
+        "sept.",
+        "oct.",
+        "nov.",
+        "déc.",
+    ],
+    "en": ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"],
+}
+
+
+def friendly_time(value: str, lang: str) -> str:
+    """An RFC 3339 UTC time as people read it, in Paris time: ``4 déc. 2026, 14:05``."""
+    moment = parse_time(value)
+    if moment is None:
+        return value
+    local = moment.astimezone(ZONE)
+    month = MONTHS["en" if lang == "en" else "fr"][local.month - 1]
+    return f"{local.day} {month} {local.year}, {local:%H:%M}"
+
+
 def day(value: str | None) -> date | None:
     try:
         return date.fromisoformat(value) if value else None

@@ -12,6 +12,15 @@ AXE = Path(__file__).resolve().parent / "vendor" / "axe-core" / "axe.min.js"
 VIEWPORTS = ((390, 844), (1280, 800))
 BLOCKING = ("serious", "critical")
 _OVERFLOW = "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+_SETTLED = "() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))"
+_WIDE = """() => {
+  const width = document.documentElement.clientWidth;
+  return [...document.querySelectorAll("body *")]
+    .filter((el) => el.getBoundingClientRect().right > width + 0.5)
+    .slice(0, 8)
+    .map((el) => el.tagName.toLowerCase() + (el.id ? "#" + el.id : "") +
+      (el.className ? "." + String(el.className).split(" ").join(".") : ""));
+}"""
 _RUN = """async () => {
   const result = await axe.run(document, { resultTypes: ["violations"] });
   return result.violations.map((v) => ({
@@ -41,9 +50,14 @@ def check_page(page: Any, folder: Path, name: str) -> None:
     try:
         for width, height in VIEWPORTS:
             page.set_viewport_size({"width": width, "height": height})
+            page.evaluate(_SETTLED)  # the layout at the new size, not the previous one
             overflow = page.evaluate(_OVERFLOW)
             page.screenshot(path=str(folder / f"{name}-{width}.png"), full_page=True)
-            assert overflow <= 0, f"{name}: {overflow} px of horizontal scroll at {width}x{height}"
+            if overflow > 0:
+                wide = page.evaluate(_WIDE)
+                raise AssertionError(
+                    f"{name}: {overflow} px of horizontal scroll at {width}x{height}: {wide}"
+                )
             bad = violations(page)
             assert not bad, f"{name} at {width}x{height}: axe violations {bad}"
     finally:
