@@ -16,6 +16,7 @@ from api.config import ConfigError, Settings
 from api.emergency import ReviewQuery, break_glass_queue
 from api.service import Call
 from engine.model import AccessRequest, Actor
+from engine.vocabulary import Action, ActorType
 
 EXIT_OK = 0
 
@@ -43,10 +44,10 @@ def audit_break_glass(
         daily_flag=settings.break_glass_daily_flag,
         status=args.status,
     )
-    reader = Actor(f"cli:{getpass.getuser()}", "auditor")
+    reader = Actor(f"cli:{getpass.getuser()}", ActorType.AUDITOR)
     outcome = service.handle(
         Call(
-            AccessRequest(reader, "ledger.read"),
+            AccessRequest(reader, Action.LEDGER_READ),
             "cli",
             effect=lambda uow, now: break_glass_queue(uow, service.appender, query),
             extra_payload={"view": "break_glass_review"},

@@ -12,7 +12,7 @@ from engine.vocabulary import Action, ActorType, Effect, Mode, ObligationType, R
 
 Schema = dict[str, Any]
 
-ID = {"type": "string", "minLength": 1, "maxLength": 128}
+ID: Schema = {"type": "string", "minLength": 1, "maxLength": 128}
 FLAGS_PROPERTIES = {
     "masked": {"type": "boolean"},
     "invisible_to_patient": {"type": "boolean"},
@@ -227,7 +227,7 @@ ANY_OBJECT: Schema = {"type": "object"}
 LIMIT = {"type": "integer", "minimum": 1, "maximum": 500}
 CURSOR = {"type": "string", "maxLength": 64}
 SINCE = {"type": "string", "format": "date-time"}
-TRACE_QUERY = {
+TRACE_QUERY: dict[str, Schema] = {
     "actor_type": {"type": "string", "enum": [a.value for a in ActorType]},
     "actor_id": ID,
     "mode": MODE,

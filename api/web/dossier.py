@@ -116,20 +116,9 @@ def dossier(pid: str) -> Any:
     filters: dict[str, Any] = {
         k: v for k, v in shown.items() if v and not (k == "who" and v == "all")
     }
-    tab_filters = {k: v for k, v in filters.items() if k != "who"}
+    tab_filters: dict[str, Any] = {k: v for k, v in filters.items() if k != "who"}
     tabs = [
-        (
-            value,
-            key,
-            view["summary"]["counts"][count],
-            url_for(
-                "web.dossier",
-                pid=pid,
-                _anchor="historique",
-                **({"who": value} if value != "all" else {}),
-                **tab_filters,
-            ),
-        )
+        (value, key, view["summary"]["counts"][count], _tab_url(pid, value, tab_filters))
         for value, key, count in TABS
     ]
     people = {ps: names.professional(ps) for ps in _listed(view["dossier"])}
@@ -163,6 +152,11 @@ def _witness_policy() -> dict[str, Any] | None:
         return None
     keys = [str(p.witness.verifier) for p in witnessing.pushers]
     return {"keys": keys, "quorum": witnessing.quorum}
+
+
+def _tab_url(pid: str, who: str, filters: dict[str, Any]) -> str:
+    chosen: dict[str, Any] = {"who": who} if who != "all" else {}
+    return url_for("web.dossier", pid=pid, _anchor="historique", **chosen, **filters)
 
 
 def _listed(state: dict[str, Any]) -> set[str]:
@@ -199,7 +193,7 @@ def _shown() -> str:
 
 def _confirm(pid: str, endpoint: str, fields: dict[str, str], question: str) -> Any:
     """The confirmation step of a removal: nothing is called or changed until it is sent."""
-    args = {"kind": fields["kind"]} if "kind" in fields else {}
+    args: dict[str, Any] = {"kind": fields["kind"]} if "kind" in fields else {}
     return render_template(
         "web/confirm.html",
         pid=pid,

@@ -118,9 +118,10 @@ class Namer:
             phrase = row["en" if self.lang == "en" else "fr_you"]
             base = f"{self.actor(found)} {phrase}"
             return f"{base} · {text('times', self.lang, count=item['repeat'])}"
-        row = actions().get(action)
-        if row is None:
+        known = actions().get(action)
+        if known is None:
             return f"{self.actor(found)} — {action}"
+        row = known
         target = item.get("target_id")
         values = {
             "document": title or text("a_document", self.lang),

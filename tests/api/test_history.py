@@ -80,3 +80,13 @@ def test_the_new_routes_are_in_the_openapi_document(api: Api) -> None:
     schema = summary["responses"]["200"]["content"]["application/json"]["schema"]
     assert set(schema["properties"]["counts"]["properties"]) == {"all", "own", "professionals"}
     assert "/v1/dossiers/{pid}/overview" in paths and "post" in paths["/v1/audit/reviews"]
+
+
+def test_a_representative_reads_the_minors_overview(api: Api) -> None:
+    body = {"patient_id": "M1", "consent": True, "minor": True, "representatives": ["R1"]}
+    assert api.call("agent", "POST", "/v1/dossiers", body).status_code == 201
+    first = api.call("rep", "GET", "/v1/dossiers/M1/overview").get_json()
+    second = api.call("rep", "GET", "/v1/dossiers/M1/overview").get_json()
+    assert second["items"][0]["actor"]["id"] == "R1" and second["items"][0]["repeat"] == 1
+    assert second["summary"]["counts"]["own"] == first["summary"]["counts"]["own"] + 1
+    assert api.call("holder", "GET", "/v1/dossiers/M1/overview").status_code == 403
