@@ -60,6 +60,8 @@ STATE_CHANGING = frozenset(
 )
 
 CARDS_KEPT = 100_000  # directory entries remembered per process (then forgotten, rewritten)
+CARD_REFRESH = timedelta(minutes=10)  # a professional's entry is rewritten at least this often
+_Card = tuple[tuple[str | None, ...], datetime]
 Effector = Callable[[UnitOfWork, datetime], Any]
 Follow = Callable[[UnitOfWork, Entry, datetime], Any]
 Restrict = Callable[[Decision], Decision]
@@ -125,7 +127,7 @@ class Vigie:
         self._pending_lock = threading.Lock()
         self._pending: list[_Job] = []
         self._leading = False  # a thread is running a batch (under _pending_lock)
-        self._cards: dict[str, tuple[str | None, ...]] = {}  # directory entries written
+        self._cards: dict[str, _Card] = {}  # directory entries this process wrote, and when
 
     # -- decisions ----------------------------------------------------------------------------
 
@@ -214,25 +216,27 @@ class Vigie:
             outcomes = []
             for item, entry in zip(prepared, entries, strict=True):
                 outcomes.append(self._finish(uow, item, entry, now))
-            cards = self._new_cards(calls)
+            cards = self._new_cards(calls, now)
             uow.directory.remember(
                 [c.request.actor for c in calls if c.request.actor.id in cards], now
             )
         self._cards.update(cards)  # only once committed
         return outcomes
 
-    def _new_cards(self, calls: Sequence[Call]) -> dict[str, tuple[str | None, ...]]:
+    def _new_cards(self, calls: Sequence[Call], now: datetime) -> dict[str, _Card]:
         """The professionals of ``calls`` whose token says something the directory (as this
-        process last wrote it) does not: only those are written."""
+        process last wrote it) does not, or last written ``CARD_REFRESH`` ago or more (another
+        process may have written an other card since): only those are written."""
         if len(self._cards) > CARDS_KEPT:
             self._cards.clear()
-        cards: dict[str, tuple[str | None, ...]] = {}
+        cards: dict[str, _Card] = {}
         for call in calls:
             actor = call.request.actor
             if actor.type is ActorType.PROFESSIONAL:
                 seen = card(actor)
-                if self._cards.get(actor.id) != seen:
-                    cards[actor.id] = seen
+                written = self._cards.get(actor.id)
+                if written is None or written[0] != seen or now - written[1] >= CARD_REFRESH:
+                    cards[actor.id] = (seen, now)
         return cards
 
     def _prepare(

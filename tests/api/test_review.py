@@ -9,8 +9,9 @@ import random
 from typing import Any
 
 import pytest
+from sqlalchemy import select, update
 
-from tests.api.conftest import CAST, Api, setup_dossier
+from tests.api.conftest import CAST, Api, KeyFiles, setup_dossier
 
 PROFESSIONS = ("10", "60", "21", "40", "50")
 TYPES = ("11488-4", "11502-2", "68599-0", "83901-9", "34133-9", "57833-6", "60593-1", "DLU")
@@ -125,3 +126,34 @@ def test_the_directory_follows_the_latest_token(api: Api) -> None:
     events = api.call("auditor", "GET", "/v1/audit/events?actor_id=810000000301").get_json()
     assert len(events["items"]) == 2  # the first call's token had no name: named now
     assert {i["actor"]["name"] for i in events["items"]} == {"Dr Chloé Durand"}
+
+
+def test_the_directory_is_rewritten_after_a_while(
+    settings: Any, database: Any, key_files: KeyFiles
+) -> None:
+    """Another process may have written another card: each process rewrites its own at
+    least every CARD_REFRESH, and only when it changed in between."""
+    from datetime import UTC, datetime
+
+    from api.app import create_app
+    from api.service import CARD_REFRESH
+    from models.table import ProfessionalRow
+
+    moments = [datetime(2026, 12, 1, 8, 0, tzinfo=UTC)]
+    app = create_app(settings, database=database, configure_logs=False, clock=lambda: moments[0])
+    client = Api(app.test_client(), key_files)
+    client.call("mt", "GET", "/v1/dossiers/P1")
+    with database.unit_of_work() as uow:  # another process's card
+        uow.session.execute(update(ProfessionalRow).values(name="Dr Autre"))
+    client.call("mt", "GET", "/v1/dossiers/P1")
+    assert _name(database) == "Dr Autre"  # same card seen by this process: not rewritten
+    moments[0] += CARD_REFRESH
+    client.call("mt", "GET", "/v1/dossiers/P1")
+    assert _name(database) == "Dr Bernard"
+
+
+def _name(database: Any) -> str | None:
+    from models.table import ProfessionalRow
+
+    with database.read_only() as uow:
+        return uow.session.scalar(select(ProfessionalRow.name))
