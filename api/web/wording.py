@@ -85,7 +85,9 @@ class Namer:
         shown = name or text("professional_id", self.lang, id=ps)
         if not job:
             return shown
-        return f"{shown}, {job}" if shown.endswith(")") else f"{shown} ({job})"
+        if shown.endswith(")"):  # "Dr Karim Haddad (SAMU 75)" → "… (SAMU 75, Médecin)"
+            return f"{shown[:-1]}, {job})"
+        return f"{shown} ({job})"
 
     def actor(self, found: Mapping[str, Any] | None) -> str:
         """Who did it, as the history names them ("Vous" for the viewer)."""

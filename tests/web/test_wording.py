@@ -58,3 +58,13 @@ def test_items_read_as_sentences() -> None:
     assert NAMER.sentence(declared, "") == (
         "Dr Chloé Durand (Médecin) s'est déclaré autorisé à accéder au dossier"
     )
+
+
+def test_a_name_with_its_own_parentheses() -> None:
+    namer = Namer(
+        {"R": {"name": "Dr Karim Haddad (SAMU 75)", "profession": "10"}},
+        {"10": "Médecin"},
+        None,
+        "fr",
+    )
+    assert namer.professional("R") == "Dr Karim Haddad (SAMU 75, Médecin)"
