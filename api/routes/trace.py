@@ -43,7 +43,9 @@ def decode_cursor(cursor: str | None) -> int | None:
 
 
 def trace_item(entry: Entry) -> dict[str, Any]:
-    """One line of an access history: what was done, by whom, and the answer."""
+    """One line of an access history: what was done, by whom, and the answer; an entry about
+    one document also carries its type's code, official label and DMP space
+    (``Tables.type_json``)."""
     header = entry.header_dict()
     payload = entry.payload_dict()
     item: dict[str, Any] = {
@@ -67,6 +69,8 @@ def trace_item(entry: Entry) -> dict[str, Any]:
             "profession": payload.get("actor_profession"),
         }
         item["document_id"] = payload.get("document_id")
+        if payload.get("document_type"):
+            item |= vigie().engine.tables.type_json(str(payload["document_type"]))
         if payload.get("justification"):
             item["justification"] = payload["justification"]
     return item
