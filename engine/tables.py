@@ -181,8 +181,6 @@ class Tables:
                 code, row["code_system"], row["label"], class_code, classes[class_code],
                 spaces[space_code],
             )  # fmt: skip
-        for code in (set(refused) | set(space_of_type)) - official:
-            raise PolicyLoadError(f"{code!r} is not a type of document_types.csv")
         professions = _codes("professions.csv", texts["professions.csv"])
         specialties = _codes("specialties.csv", texts["specialties.csv"])
         readable, writable, sources = _matrix(texts["habilitation.csv"], professions, types)

@@ -64,8 +64,8 @@ def period(since: str | None, until: str | None) -> dict[str, str]:
 def profession_label(code: str | None) -> str:
     if not code:
         return ""
-    professions: dict[str, str] = current_app.extensions["vigie"].engine.tables.professions
-    return professions.get(code, code)
+    found: str | None = current_app.extensions["vigie"].engine.tables.profession_label(code)
+    return found or code
 
 
 def who(item: dict[str, Any], lang: str, me: str | None) -> dict[str, str]:

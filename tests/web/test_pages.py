@@ -114,6 +114,7 @@ def test_patient_history_settings_and_language(
     assert "Bris de glace" in glass.inner_text()
     assert "Dr Chloé Durand" in glass.inner_text() and "Médecin" in glass.inner_text()
     assert JUSTIFICATION in glass.inner_text()
+    assert "« Synthèse médicale » (Synthèse)" in glass.inner_text()  # the type's label, not an id
     assert "Centre 15" in page.locator("tr.mode-regulation").inner_text()
     assert "Refusé" in page.locator("tr", has_text="Dr Marc Lefèvre").first.inner_text()
     panel = page.locator("#acces")
