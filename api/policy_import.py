@@ -25,7 +25,7 @@ from api.terminology import Concept, Terminology, TerminologyError, read_termino
 from engine.decide import PolicyEngine
 from engine.errors import PolicyLoadError
 from engine.habilitation import ARR23, fill
-from engine.tables import sources_of, split_comments
+from engine.tables import DEPRECATED, sources_of, split_comments
 
 HABILITATION_NOTE = (
     "ARR23: confirmed by public sources (POLICY.md §5); provisional: the rule of"
@@ -135,41 +135,54 @@ def apply_import(plan: ImportPlan, directory: Path) -> None:
         os.replace(temporary, target)
 
 
+#: The column each official file is keyed by.
+KEYS = {
+    "document_types.csv": "type_code",
+    "classes.csv": "class_code",
+    "professions.csv": "code",
+    "specialties.csv": "code",
+}
+
+
 def _report(old: dict[str, str], new: dict[str, str]) -> list[str]:
     lines: list[str] = []
-    for name in OFFICIAL_FILES[:-1]:
-        key = "type_code" if name in ("document_types.csv",) else None
-        key = key or ("class_code" if name == "classes.csv" else "code")
-        before = {r.get(key, ""): r for r in _rows(old[name])}
-        after = {r[key]: r for r in _rows(new[name])}
-        lines.append(f"{name}: {len(before)} → {len(after)} codes")
-        was, now = sources_of(old[name]), sources_of(new[name])
-        lines.extend(f"  from {line}" for line in now if line not in was)
-        added = [c for c in after if c not in before]
-        removed = [c for c in before if c not in after]
-        if added:
-            lines.append(f"  added ({len(added)}): {' '.join(added)}")
-        if removed:
-            lines.append(f"  removed ({len(removed)}): {' '.join(removed)}")
-        for column, what in (("label", "relabelled"), ("class_code", "reclassified")):
-            moved = [
-                f"{c} {before[c].get(column)}→{after[c][column]}"
-                for c in after
-                if c in before and column in after[c] and before[c].get(column) != after[c][column]
-            ]
-            if moved and (column != "label" or len(moved) <= 20):
-                lines.append(f"  {what} ({len(moved)}): {', '.join(moved)}")
-            elif moved:
-                lines.append(f"  {what} ({len(moved)}): {' '.join(m.split()[0] for m in moved)}")
-        deprecated = [
+    for name, key in KEYS.items():
+        lines.extend(_list_report(name, key, old[name], new[name]))
+    lines.append(_matrix_report(old["habilitation.csv"], new["habilitation.csv"]))
+    return lines
+
+
+def _list_report(name: str, key: str, old: str, new: str) -> list[str]:
+    """Codes added, removed, relabelled, reclassified and newly deprecated in one list."""
+    before = {r.get(key, ""): r for r in _rows(old)}
+    after = {r[key]: r for r in _rows(new)}
+    kept = [c for c in after if c in before]
+    lines = [f"{name}: {len(before)} → {len(after)} codes"]
+    lines.extend(f"  from {line}" for line in sources_of(new) if line not in sources_of(old))
+    changes = {
+        "added": [c for c in after if c not in before],
+        "removed": [c for c in before if c not in after],
+        "relabelled": [
+            f"{c} {before[c].get('label')}→{after[c]['label']}"
+            for c in kept
+            if before[c].get("label") != after[c]["label"]
+        ],
+        "reclassified": [
+            f"{c} {before[c].get('class_code')}→{after[c]['class_code']}"
+            for c in kept
+            if "class_code" in after[c] and before[c].get("class_code") != after[c]["class_code"]
+        ],
+        "deprecated": [
             c
             for c in after
-            if after[c].get("status") == "deprecated"
-            and (before.get(c) or {}).get("status") != "deprecated"
-        ]
-        if deprecated:
-            lines.append(f"  deprecated ({len(deprecated)}): {' '.join(deprecated)}")
-    lines.append(_matrix_report(old["habilitation.csv"], new["habilitation.csv"]))
+            if after[c].get("status") == DEPRECATED
+            and (before.get(c) or {}).get("status") != DEPRECATED
+        ],
+    }
+    for what, codes in changes.items():
+        if codes:
+            separator = ", " if what in ("relabelled", "reclassified") else " "
+            lines.append(f"  {what} ({len(codes)}): {separator.join(codes)}")
     return lines
 
 
@@ -216,15 +229,15 @@ def _run_import(args: argparse.Namespace) -> int:
     print(f"reading {args.source} …", file=sys.stderr)
     try:
         plan = plan_import(args.source, args.policy_dir)
+        print("\n".join(plan.report))
+        if not plan.changed:
+            print("nothing changed")
+        elif args.dry_run:
+            print(f"would rewrite {', '.join(plan.changed)} (dry run: nothing written)")
+        else:
+            apply_import(plan, args.policy_dir)
+            print(f"rewrote {', '.join(plan.changed)} in {args.policy_dir}; restart to apply")
     except (TerminologyError, PolicyLoadError, OSError) as exc:
         print(f"vigie policy import: {exc}", file=sys.stderr)
         return 1
-    print("\n".join(plan.report))
-    if not plan.changed:
-        print("nothing changed")
-    elif args.dry_run:
-        print(f"would rewrite {', '.join(plan.changed)} (dry run: nothing written)")
-    else:
-        apply_import(plan, args.policy_dir)
-        print(f"rewrote {', '.join(plan.changed)} in {args.policy_dir}; restart to apply")
     return 0
