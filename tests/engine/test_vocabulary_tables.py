@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
 
 import policy
@@ -136,3 +139,15 @@ def test_e1762_is_refused_with_its_reason_and_unknown_codes_name_their_file(
     deprecated = Actor("810000000001", ActorType.PROFESSIONAL, profession="93", specialty="SP01")
     engine.check_codes(deprecated)  # known, deprecated: decided by its own row
     assert engine.tables.readable["93"]
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["document_types.csv", "classes.csv", "specialties.csv", "spaces.csv", "professions.csv"],
+)
+def test_policy_version_covers_the_lists(tmp_path: Path, name: str) -> None:
+    folder = tmp_path / "policy"
+    shutil.copytree(policy.DIRECTORY, folder, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    path = folder / name
+    path.write_text(path.read_text(encoding="utf-8").replace("version", "Version", 1) + "\n")
+    assert policy.load(folder).version != policy.load().version
