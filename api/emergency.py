@@ -71,6 +71,7 @@ def _item(
         },
         "patient_id": payload.get("patient_id"),
         "document_id": payload.get("document_id"),
+        "type_code": payload.get("document_type"),
         "justification": payload.get("justification"),
         "leaf_hash": hit.entry.leaf_hash.hex(),
         "flags": [],

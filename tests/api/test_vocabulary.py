@@ -137,6 +137,10 @@ def test_labels_reach_listings_traces_exports_and_fhir(api: Api) -> None:
     read = next(i for i in items if i["action"] == "document.read")
     assert (read["document_id"], read["type_code"]) == ("stay", "34112-3")
     assert (read["type_label"], read["group"]) == ("CR hospitalier (séjour)", "reports")
+    api.decide("stranger", "P1", "document.read", document_id="stay", mode="break_glass",
+               justification="Patient inconscient")  # fmt: skip
+    review = api.call("auditor", "GET", "/v1/audit/break-glass").get_json()["items"][0]
+    assert (review["type_code"], review["type_label"]) == ("34112-3", "CR hospitalier (séjour)")
     bundle = api.call("holder", "GET", "/v1/dossiers/P1/traces/export").get_json()
     payloads = [e["payload"] for e in bundle["entries"] if e["payload"].get("document_id")]
     assert all(p["document_type_label"] for p in payloads)

@@ -227,6 +227,7 @@ def test_auditor_desk_queue_search_and_verification(
     glass = queue.filter(has_text="Dr Chloé Durand")
     assert glass.count() == 1
     assert "Bris de glace" in glass.inner_text() and JUSTIFICATION in glass.inner_text()
+    assert "« Synthèse médicale » (Synthèse)" in glass.inner_text()  # the type's label
     assert "Centre 15" in queue.filter(has_text="Dr Karim Haddad").inner_text()
     shoot(page, screenshots, "07-desk")
 
