@@ -105,8 +105,6 @@ class PolicyEngine:
                 POLICY_ERROR, tuple(DocumentDecision(i, POLICY_ERROR) for i in ids)
             )
 
-    # -- internals --------------------------------------------------------------------------
-
     def check_codes(self, actor: Actor) -> None:
         """Raise if the actor's ``profession`` or ``specialty`` is not a code of policy/
         (TRE_G15, TRE_R38; deprecated codes are known). The one check of those claims."""
@@ -131,6 +129,8 @@ class PolicyEngine:
         raise UnknownDocumentTypeError(
             "type_code", type_code, "a JDV_J66 code of policy/document_types.csv"
         )
+
+    # -- internals --------------------------------------------------------------------------
 
     def _readable(self, request: AccessRequest) -> frozenset[str]:
         """The types the actor may read; raises for a professional of unknown profession."""
