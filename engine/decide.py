@@ -41,6 +41,7 @@ _log = logging.getLogger(__name__)
 
 POLICY_ERROR = Decision(Effect.DENY, Reason.POLICY_ERROR)
 _NOTHING: frozenset[str] = frozenset()
+_PROFESSIONAL = ActorType.PROFESSIONAL
 
 
 class PolicyEngine:
@@ -53,6 +54,7 @@ class PolicyEngine:
             source.text("model.conf"), source.text("rules.csv"), source.text("obligations.csv")
         )
         self._memo_get = self.casbin.lookup
+        self._readable_of = self.tables.readable
 
     # -- public API -------------------------------------------------------------------------
 
@@ -61,7 +63,12 @@ class PolicyEngine:
         if now.tzinfo is None:
             raise InvalidRequestError("now", "the clock must give timezone-aware datetimes")
         actor = request.actor
-        readable = self._readable(request)
+        if actor.type is _PROFESSIONAL:
+            readable = self._readable_of.get(actor.profession)  # type: ignore[arg-type]
+            if readable is None:
+                readable = self._readable(request)  # raises: unknown profession
+        else:
+            readable = _NOTHING
         action = request.action
         try:
             bits = request_bits(request, facts, now)
