@@ -54,7 +54,7 @@ def audit_break_glass(
         )
     )
     items = list(outcome.result or [])[: args.limit]
-    professions = service.engine.tables.professions
+    professions = service.engine.tables.profession_labels()
     for item in items:
         if args.json:
             print(json.dumps(item, ensure_ascii=False))

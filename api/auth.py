@@ -16,7 +16,8 @@ from typing import Any
 import jwt
 
 from api.config import ALLOWED_ALGORITHMS, VerificationKey
-from engine.errors import InvalidRequestError
+from engine.decide import PolicyEngine
+from engine.errors import InvalidRequestError, UnknownValueError
 from engine.model import Actor
 
 MAX_TOKEN_BYTES = 8192
@@ -149,3 +150,13 @@ def _bearer(authorization: str | None) -> str:
     if len(token) > MAX_TOKEN_BYTES:
         raise AuthenticationError("token too large")
     return token
+
+
+def check_claim_codes(engine: PolicyEngine, actor: Actor) -> None:
+    """Raise ``AuthenticationError`` if the token's ``profession`` or ``specialty`` is not a
+    code of policy/ (the token, not the request, is wrong: a 401 the identity provider must
+    fix). Deprecated codes are known: they are decided by their own matrix row."""
+    try:
+        engine.check_codes(actor)
+    except UnknownValueError as exc:
+        raise AuthenticationError(f"token claim {exc.field}: {exc.message}") from None

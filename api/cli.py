@@ -13,6 +13,7 @@ from typing import Any
 
 from api import witness
 from api.config import ConfigError, Settings, load_keys
+from api.policy_import import add_policy_commands
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 DB_HINT = "check that the server is running and that the URL, user and database name are right"
@@ -83,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_ledger_commands(sub)
     witness.add_commands(sub, _command)
+    add_policy_commands(sub, _command)
 
     audit = _command(sub, "audit", "security reviews (each run is itself a ledger entry)")
     audit_sub = audit.add_subparsers(title="audit commands", metavar="COMMAND")

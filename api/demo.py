@@ -116,7 +116,7 @@ STORY: list[tuple[str, str, str, dict[str, Any] | None]] = [
         "PATIENT",
         "POST",
         f"/v1/dossiers/{CLAIRE}/documents",
-        {"document_id": "DOC-CLAIRE-DIRECTIVES", "type_code": "DOCPAT01"},
+        {"document_id": "DOC-CLAIRE-DIRECTIVES", "type_code": "EXPPAT_3"},
     ),
     (
         "AGENT",

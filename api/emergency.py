@@ -192,7 +192,7 @@ def _item(
         },
         "patient_id": patient,
         "document_id": payload.get("document_id"),
-        "document_type": payload.get("document_type"),
+        "type_code": payload.get("document_type"),
         "justification": payload.get("justification"),
         "leaf_hash": hit.entry.leaf_hash.hex(),
         "flags": [],

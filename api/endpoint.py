@@ -12,11 +12,10 @@ import fastjsonschema
 from flask import Blueprint, current_app, g, request
 from jsonschema import Draft202012Validator, FormatChecker
 
-from api.auth import AuthenticationError, storable_text
+from api.auth import AuthenticationError, check_claim_codes, storable_text
 from api.problem import ProblemError, bad_request, unauthorized, unprocessable
 from api.schema import PROBLEM, Schema
 from engine.model import Actor
-from engine.vocabulary import ActorType
 
 Handler = Callable[..., Any]
 
@@ -253,13 +252,9 @@ def authenticate() -> None:
     verifier = current_app.extensions["vigie.verifier"]
     try:
         actor, claims = verifier.actor(request.headers.get("Authorization"))
+        check_claim_codes(current_app.extensions["vigie"].engine, actor)
     except AuthenticationError as exc:
         raise unauthorized(str(exc)) from None
-    professions = current_app.extensions["vigie"].engine.tables.professions
-    if actor.type is ActorType.PROFESSIONAL and actor.profession not in professions:
-        # The token, not the request, is wrong: a 401 the identity provider must fix (a 422
-        # would name a body field that does not exist, and nothing would be recorded anyway).
-        raise unauthorized("token claim profession: not a TRE_G15 code this service knows")
     g.actor, g.claims = actor, claims
 
 

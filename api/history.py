@@ -11,6 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from flask import current_app
+
+from engine.tables import Tables
 from engine.vocabulary import Action, ActorType, Effect, Mode
 from ledger.entry import Entry
 from models.database import UnitOfWork
@@ -29,7 +32,9 @@ SCAN_MAX = 2000  # raw entries one folded page reads at most
 
 
 def trace_item(entry: Entry) -> dict[str, Any]:
-    """One line of an access history: what was done, by whom, and the answer."""
+    """One line of an access history: what was done, by whom, and the answer; an entry about
+    one document also carries its type's code, official label and DMP space
+    (``Tables.type_json``)."""
     header = entry.header_dict()
     payload = entry.payload_dict()
     item: dict[str, Any] = {
@@ -57,7 +62,14 @@ def trace_item(entry: Entry) -> dict[str, Any]:
         for key in keys:
             if payload.get(key):
                 item[key] = payload[key]
+        if payload.get("document_type"):
+            item |= _tables().type_json(str(payload["document_type"]))
     return item
+
+
+def _tables() -> Tables:
+    tables: Tables = current_app.extensions["vigie"].engine.tables
+    return tables
 
 
 @dataclass(frozen=True, slots=True)

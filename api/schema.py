@@ -42,11 +42,17 @@ OBLIGATION = obj(
     ("type", "recipients"),
 )
 TRACE_REF = obj({"seq": {"type": "integer"}, "leaf_hash": {"type": "string"}}, ("seq", "leaf_hash"))
+_LABEL = {"type": ["string", "null"]}
+#: What a document object or trace item says about its type (``Tables.type_json``): official
+#: labels (JDV_J66, JDV_J57) and the DMP space (policy/spaces.csv); null for a type policy/
+#: does not list.
+TYPE_LABELS = {"type_label": _LABEL, "class_label": _LABEL, "group": _LABEL, "group_label": _LABEL}
 DOCUMENT = obj(
     {
         "document_id": ID,
         "type_code": {"type": "string"},
         "class_code": {"type": "string"},
+        **TYPE_LABELS,
         "author_id": {"type": "string"},
         "author_type": {"type": "string", "enum": [a.value for a in ActorType]},
         "deposited_at": {"type": "string", "format": "date-time"},
@@ -59,6 +65,7 @@ DOCUMENT = obj(
         "document_id",
         "type_code",
         "class_code",
+        *TYPE_LABELS,
         "author_id",
         "author_type",
         "deposited_at",

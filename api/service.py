@@ -369,24 +369,38 @@ class Vigie:
             payload["actor_roles"] = sorted(actor.roles)
         if request.draft is not None:
             payload["document_id"] = request.draft.document_id
-            payload["document_type"] = request.draft.type_code
+            self._document_type(payload, request.draft.type_code)
         elif len(request.document_ids) == 1 and batch is None:
             document_id = request.document_ids[0]
             payload["document_id"] = document_id
             document = facts.documents.get(document_id)
             if document is not None:
-                payload["document_type"] = document.type_code
+                self._document_type(payload, document.type_code)
         if batch is not None:
-            payload["documents"] = [
-                {
-                    "document_id": d.document_id,
-                    "decision": d.decision.effect.value,
-                    "reason": d.decision.reason.value,
-                }
-                for d in batch.documents
-            ]
+            payload["documents"] = [self._batch_item(d, facts) for d in batch.documents]
         payload.update(call.extra_payload)
         return payload
+
+    def _document_type(self, payload: dict[str, Any], type_code: str) -> None:
+        """The document's type in an entry: code, and (for a type of policy/) its FHIR system
+        and official label as they were when decided (exports and FHIR show them)."""
+        payload["document_type"] = type_code
+        kind = self.engine.tables.describe(type_code)
+        if kind is not None:
+            payload["document_type_system"] = kind.system_uri
+            payload["document_type_label"] = kind.label
+
+    @staticmethod
+    def _batch_item(result: DocumentDecision, facts: Facts) -> dict[str, Any]:
+        item = {
+            "document_id": result.document_id,
+            "decision": result.decision.effect.value,
+            "reason": result.decision.reason.value,
+        }
+        document = facts.documents.get(result.document_id)
+        if document is not None:
+            item["document_type"] = document.type_code
+        return item
 
     def _append(
         self, uow: UnitOfWork, drafts: Sequence[Draft], reads: AppendReads | None = None

@@ -44,7 +44,7 @@ from engine.feature import add_months, automatic_reveal_at
 from engine.model import AccessRequest, Facts
 from engine.rule import new_enforcer
 from engine.sample import NOW, make_mix
-from engine.vocabulary import JUSTIFICATION_MAX_CHARS, ActorType
+from engine.vocabulary import JUSTIFICATION_MAX_CHARS, PATIENT_TYPES, ActorType
 
 ENTITY_TYPE = {
     ActorType.PATIENT: "Patient",
@@ -116,7 +116,7 @@ FEATURES = {
     "author": f"({_DOC} && resource.author == principal)",
     "hidden_from_patient": _HIDDEN_P,
     "hidden_from_representatives": f"({_DOC} && resource.invisible_to_representatives)",
-    "patient_type": f'({_DRAFT} && context.draft.type.class_code == "90")',
+    "patient_type": f"({_DRAFT} && context.draft.type.patient)",
     "reimbursement_type": f'({_DRAFT} && context.draft.type_code == "REMB")',
     "patient_authored": f"({_DOC} && (resource.author is Patient || "
     "resource.author is Representative))",
@@ -229,7 +229,7 @@ def cedar_entities(engine: PolicyEngine, mix: list[tuple[AccessRequest, Facts]])
             {"readable": sorted(tables.readable[code]), "writable": sorted(tables.writable[code])},
         )
     for code, kind in tables.document_types.items():
-        put("DocType", code, {"class_code": kind.class_code})
+        put("DocType", code, {"class_code": kind.class_code, "patient": code in PATIENT_TYPES})
     seen: set[int] = set()
     for request, facts in mix:
         actor = request.actor

@@ -15,10 +15,17 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from engine.errors import InvalidRequestError, UnknownDocumentTypeError, UnknownProfessionError
+from engine.errors import (
+    InvalidRequestError,
+    RefusedDocumentTypeError,
+    UnknownDocumentTypeError,
+    UnknownProfessionError,
+    UnknownSpecialtyError,
+)
 from engine.feature import document_bits, draft_bits, request_bits
 from engine.model import (
     AccessRequest,
+    Actor,
     BatchDecision,
     Decision,
     Document,
@@ -26,7 +33,7 @@ from engine.model import (
     Facts,
 )
 from engine.rule import CasbinPolicy
-from engine.tables import Tables
+from engine.tables import DocumentType, Tables
 from engine.vocabulary import Action, ActorType, Effect, Reason
 from policy import PolicySource
 
@@ -34,6 +41,7 @@ _log = logging.getLogger(__name__)
 
 POLICY_ERROR = Decision(Effect.DENY, Reason.POLICY_ERROR)
 _NOTHING: frozenset[str] = frozenset()
+_PROFESSIONAL = ActorType.PROFESSIONAL
 
 
 class PolicyEngine:
@@ -41,15 +49,12 @@ class PolicyEngine:
 
     def __init__(self, source: PolicySource) -> None:
         self.policy_version = source.version
-        self.tables = Tables.parse(
-            source.text("professions.csv"),
-            source.text("document_types.csv"),
-            source.text("habilitation.csv"),
-        )
+        self.tables = Tables.parse(source.texts)
         self.casbin = CasbinPolicy(
             source.text("model.conf"), source.text("rules.csv"), source.text("obligations.csv")
         )
         self._memo_get = self.casbin.lookup
+        self._readable_of = self.tables.readable
 
     # -- public API -------------------------------------------------------------------------
 
@@ -58,7 +63,12 @@ class PolicyEngine:
         if now.tzinfo is None:
             raise InvalidRequestError("now", "the clock must give timezone-aware datetimes")
         actor = request.actor
-        readable = self._readable(request)
+        if actor.type is _PROFESSIONAL:
+            readable = self._readable_of.get(actor.profession)  # type: ignore[arg-type]
+            if readable is None:
+                readable = self._readable(request)  # raises: unknown profession
+        else:
+            readable = _NOTHING
         action = request.action
         try:
             bits = request_bits(request, facts, now)
@@ -102,6 +112,31 @@ class PolicyEngine:
                 POLICY_ERROR, tuple(DocumentDecision(i, POLICY_ERROR) for i in ids)
             )
 
+    def check_codes(self, actor: Actor) -> None:
+        """Raise if the actor's ``profession`` or ``specialty`` is not a code of policy/
+        (TRE_G15, TRE_R38; deprecated codes are known). The one check of those claims."""
+        tables = self.tables
+        if actor.type is ActorType.PROFESSIONAL and actor.profession not in tables.professions:
+            raise UnknownProfessionError(
+                "profession", actor.profession, "a TRE_G15 code of policy/professions.csv"
+            )
+        if actor.specialty is not None and actor.specialty not in tables.specialties:
+            raise UnknownSpecialtyError(
+                "specialty", actor.specialty, "a TRE_R38 code of policy/specialties.csv"
+            )
+
+    def check_type(self, type_code: str) -> DocumentType:
+        """The accepted type ``type_code``; raises naming the code and policy/'s file."""
+        kind = self.tables.document_types.get(type_code)
+        if kind is not None:
+            return kind
+        reason = self.tables.refused.get(type_code)
+        if reason is not None:
+            raise RefusedDocumentTypeError("type_code", type_code, reason)
+        raise UnknownDocumentTypeError(
+            "type_code", type_code, "a JDV_J66 code of policy/document_types.csv"
+        )
+
     # -- internals --------------------------------------------------------------------------
 
     def _readable(self, request: AccessRequest) -> frozenset[str]:
@@ -111,26 +146,21 @@ class PolicyEngine:
             return _NOTHING
         readable = self.tables.readable.get(actor.profession or "")
         if readable is None:
-            raise UnknownProfessionError(
-                "profession", actor.profession, "a code of policy/professions.csv"
-            )
+            self.check_codes(actor)
+        assert readable is not None  # check_codes raised for an unknown profession
         return readable
 
     def _draft_bits(self, request: AccessRequest, facts: Facts) -> int:
         draft = request.draft
         assert draft is not None  # AccessRequest guarantees it for document.add
-        kind = self.tables.document_types.get(draft.type_code)
-        if kind is None:
-            raise UnknownDocumentTypeError(
-                "type_code", draft.type_code, "a code of policy/document_types.csv"
-            )
+        self.check_type(draft.type_code)
         actor = request.actor
         writable = (
             self.tables.writable[actor.profession or ""]
             if actor.type is ActorType.PROFESSIONAL
             else _NOTHING
         )
-        return draft_bits(request, facts, kind.class_code, writable)
+        return draft_bits(request, facts, writable)
 
     def subject_bits(self, request: AccessRequest, facts: Facts, now: datetime) -> int:
         """Every feature bit of a single-document request (what ``decide`` keys Casbin on)."""

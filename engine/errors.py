@@ -51,5 +51,17 @@ class UnknownDocumentTypeError(UnknownValueError):
     """``type_code`` is not a code of policy/document_types.csv."""
 
 
+class UnknownSpecialtyError(UnknownValueError):
+    """``specialty`` is not a code of policy/specialties.csv."""
+
+
+class RefusedDocumentTypeError(InvalidRequestError):
+    """``type_code`` is an official type the service refuses (policy/refused_types.csv)."""
+
+    def __init__(self, field: str, value: str, reason: str) -> None:
+        super().__init__(field, f"{value!r} is refused: {reason} (policy/refused_types.csv)")
+        self.value = value
+
+
 class PolicyLoadError(EngineError):
     """A file in policy/ is missing or malformed; the message names the file and line."""

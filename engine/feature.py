@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from engine.model import AccessRequest, Document, Dossier, Facts
 from engine.vocabulary import (
     JUSTIFICATION_MAX_CHARS,
-    PATIENT_CLASS_CODE,
+    PATIENT_TYPES,
     REGULATOR_PROFESSION,
     REGULATOR_ROLE,
     REIMBURSEMENT_TYPE,
@@ -281,12 +281,7 @@ def document_bits(
     return bits
 
 
-def draft_bits(
-    request: AccessRequest,
-    facts: Facts,
-    class_code: str,
-    writable: frozenset[str],
-) -> int:
+def draft_bits(request: AccessRequest, facts: Facts, writable: frozenset[str]) -> int:
     """The features of a ``document.add`` draft (``writable``: what the profession may file)."""
     draft = request.draft
     if draft is None:
@@ -297,7 +292,7 @@ def draft_bits(
         bits |= _DOC_EXISTS
     if draft.type_code in writable:
         bits |= _HABILITATED
-    if class_code == PATIENT_CLASS_CODE:
+    if draft.type_code in PATIENT_TYPES:
         bits |= _PATIENT_TYPE
     if draft.type_code == REIMBURSEMENT_TYPE:
         bits |= _REMB_TYPE

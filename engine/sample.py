@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 
+import policy
 from engine.model import (
     AccessRequest,
     Actor,
@@ -20,55 +21,17 @@ from engine.model import (
     FlagChange,
     Settings,
 )
-from engine.vocabulary import Action, ActorType, DossierStatus, Mode
+from engine.tables import Tables
+from engine.vocabulary import PATIENT_TYPES, Action, ActorType, DossierStatus, Mode
 
 NOW = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
 
-PROFESSIONS = ("10", "10", "10", "21", "40", "50", "60", "60", "70", "80", "91")
-TYPES = (
-    "11502-2",
-    "11488-4",
-    "15507-7",
-    "34133-9",
-    "60591-5",
-    "68599-0",
-    "83901-9",
-    "57833-6",
-    "60593-1",
-    "18748-4",
-    "18776-5",
-    "11369-6",
-    "REMB",
-    "DOCPAT03",
-    "EXPPAT_3",
-    "15508-5",
-    "80788-3",
-    "75496-0",
-    "ATTEST-RESID",
-    "PROT_ALD",
-)
-CLASSES = {
-    "11502-2": "10",
-    "11488-4": "10",
-    "15507-7": "10",
-    "34133-9": "11",
-    "60591-5": "11",
-    "68599-0": "11",
-    "83901-9": "10",
-    "57833-6": "42",
-    "60593-1": "43",
-    "18748-4": "31",
-    "18776-5": "44",
-    "11369-6": "11",
-    "REMB": "60",
-    "DOCPAT03": "90",
-    "EXPPAT_3": "90",
-    "15508-5": "10",
-    "80788-3": "10",
-    "75496-0": "10",
-    "ATTEST-RESID": "95",
-    "PROT_ALD": "44",
-}
+_TABLES = Tables.parse(policy.load().texts)
+#: Every profession of policy/ (active and deprecated), doctors and nurses more often.
+PROFESSIONS = ("10", "10", "10", "10", "60", "60", "21", *_TABLES.professions)
+#: Every type the policy accepts, with its official (ASS_X16) class.
+TYPES = tuple(_TABLES.document_types)
+CLASSES = {code: kind.class_code for code, kind in _TABLES.document_types.items()}
 
 
 def ps_id(rng: random.Random) -> str:
@@ -100,7 +63,7 @@ def make_dossier(rng: random.Random, index: int, staff: list[Actor]) -> tuple[Do
     for n in range(rng.randrange(5, 25)):
         type_code = rng.choice(TYPES)
         author = rng.choice(pool[:5])
-        patient_doc = CLASSES[type_code] == "90"
+        patient_doc = type_code in PATIENT_TYPES
         hidden = not patient_doc and rng.random() < 0.1
         documents[f"{patient}-D{n}"] = Document(
             document_id=f"{patient}-D{n}",

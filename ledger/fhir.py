@@ -8,7 +8,9 @@
 - ``agent``: the actor (requestor); professionals are identified by RPPS
   (``urn:oid:1.2.250.1.71.4.2.1``), with their TRE_G15 profession as role.
 - ``entity``: the patient (by id, or by ``patient_ref`` once erased), the document when there
-  is one, and the ledger entry itself: ``what.identifier`` = seq (system
+  is one (its JDV_J66 type as a ``valueCoding`` with system, code and official display in the
+  extension ``urn:vigie:fhir:extension:document-type``, the label as ``description``), and the
+  ledger entry itself: ``what.identifier`` = seq (system
   ``urn:vigie:ledger:seq``), ``detail`` ``leaf_hash`` (hex). AuditEvent has no identifier
   element of its own, so the resource ``id`` is ``seq-<seq>`` and the entity carries both.
 """
@@ -24,6 +26,7 @@ ACT_REASON = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
 RPPS = "urn:oid:1.2.250.1.71.4.2.1"
 TRE_G15 = "https://mos.esante.gouv.fr/NOS/TRE_G15-ProfessionSante/FHIR/TRE-G15-ProfessionSante"
 SEQ_SYSTEM = "urn:vigie:ledger:seq"
+DOCUMENT_TYPE = "urn:vigie:fhir:extension:document-type"
 ACTION_SYSTEM = "urn:vigie:action"
 PATIENT_REF_SYSTEM = "urn:vigie:patient-ref"
 PURPOSE = {"break_glass": "BTG", "regulation": "ETREAT"}
@@ -122,7 +125,7 @@ def _entities(entry: Entry, ref: str | None, payload: dict[str, Any]) -> list[di
             "role": _coding(role, "3", "Report"),
         }
         if payload.get("document_type"):
-            document["description"] = str(payload["document_type"])
+            document.update(_document_type(payload))
         entities.append(document)
     entities.append(
         {
@@ -133,6 +136,22 @@ def _entities(entry: Entry, ref: str | None, payload: dict[str, Any]) -> list[di
         }
     )
     return entities
+
+
+def _document_type(payload: dict[str, Any]) -> dict[str, Any]:
+    """The document's type on its entity: ``description`` (the official label, else the code)
+    and the coding (system, code, display) in the ``DOCUMENT_TYPE`` extension."""
+    code = str(payload["document_type"])
+    label = payload.get("document_type_label")
+    coding: dict[str, str] = {"code": code}
+    if payload.get("document_type_system"):
+        coding = _coding(str(payload["document_type_system"]), code, label and str(label))
+    elif label:
+        coding["display"] = str(label)
+    return {
+        "description": str(label or code),
+        "extension": [{"url": DOCUMENT_TYPE, "valueCoding": coding}],
+    }
 
 
 def audit_bundle(entries: Sequence[Entry], timestamp: str) -> dict[str, Any]:

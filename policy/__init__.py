@@ -19,6 +19,10 @@ FILES = (
     "habilitation.csv",
     "document_types.csv",
     "professions.csv",
+    "classes.csv",
+    "specialties.csv",
+    "spaces.csv",
+    "refused_types.csv",
 )
 
 

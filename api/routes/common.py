@@ -74,10 +74,12 @@ def decision_body(outcome: Outcome) -> dict[str, Any]:
 
 
 def document_json(document: Document) -> dict[str, Any]:
+    """A document object: its metadata, with the official label, class and DMP space of its
+    type (``Tables.type_json``; the stored class for a type policy/ no longer lists)."""
     return {
         "document_id": document.document_id,
-        "type_code": document.type_code,
         "class_code": document.class_code,
+        **vigie().engine.tables.type_json(document.type_code),
         "author_id": document.author_id,
         "author_type": document.author_type.value,
         "deposited_at": document.deposited_at.isoformat(),

@@ -226,6 +226,10 @@ def break_glass_review(query: dict[str, Any] | None = None) -> Any:
     items = list(outcome.result)
     more = len(items) > limit
     items = items[:limit]
+    tables = service.engine.tables
+    for item in items:  # the document's official label and space, as in trace items
+        if item["type_code"]:
+            item.update(tables.type_json(item["type_code"]))
     return {"items": items, "next_cursor": encode_cursor(items[-1]["seq"]) if more else None}
 
 

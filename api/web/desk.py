@@ -38,7 +38,7 @@ def _rows(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _professions() -> dict[str, str]:
-    professions: dict[str, str] = current_app.extensions["vigie"].engine.tables.professions
+    professions: dict[str, str] = current_app.extensions["vigie"].engine.tables.profession_labels()
     return professions
 
 

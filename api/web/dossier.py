@@ -58,7 +58,7 @@ def _history_query() -> tuple[dict[str, str], dict[str, str]]:
 
 
 def namer(directory: dict[str, Any]) -> Namer:
-    professions = current_app.extensions["vigie"].engine.tables.professions
+    professions = current_app.extensions["vigie"].engine.tables.profession_labels()
     return Namer(directory, professions, actor().id, lang())
 
 

@@ -25,7 +25,7 @@ from flask import (
     url_for,
 )
 
-from api.auth import AuthenticationError
+from api.auth import AuthenticationError, check_claim_codes
 from api.web.blueprint import web
 from api.web.i18n import ACTOR_TYPES, BASES, DECISIONS, LANGUAGES, MODES, label, text
 from api.web.view import local_time
@@ -78,9 +78,7 @@ def _verify(raw: str) -> tuple[Actor, str]:
     """The actor of a token, with the API's own checks; raises AuthenticationError."""
     verifier = current_app.extensions["vigie.verifier"]
     found, _claims = verifier.actor(f"Bearer {raw}")
-    professions = current_app.extensions["vigie"].engine.tables.professions
-    if found.type is ActorType.PROFESSIONAL and found.profession not in professions:
-        raise AuthenticationError("token claim profession: not a TRE_G15 code this service knows")
+    check_claim_codes(current_app.extensions["vigie"].engine, found)
     return found, raw
 
 

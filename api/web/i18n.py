@@ -95,6 +95,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "you": ("vous", "you"),
     "erased": ("(données effacées)", "(data erased)"),
     "document": ("document {doc}", "document {doc}"),
+    "document_typed": ("« {label} » ({group})", "“{label}” ({group})"),
     "justification": ("Justification : {text}", "Justification: {text}"),
     "break_glass_flag": ("Bris de glace", "Break glass"),
     "regulation_flag": ("Centre 15", "SAMU-Centre 15"),

@@ -146,8 +146,10 @@ def test_matrix_confirmed_cells_are_marked_arr23(engine: PolicyEngine) -> None:
     assert "REMB" in engine.tables.readable["21"]
 
 
-def test_the_sample_type_classes_are_the_policys(engine: PolicyEngine) -> None:
-    from engine.sample import CLASSES
+def test_the_sample_mix_draws_on_the_whole_vocabulary(engine: PolicyEngine) -> None:
+    from engine.sample import PROFESSIONS, TYPES, make_mix
 
-    types = engine.tables.document_types
-    assert {code: types[code].class_code for code in CLASSES} == CLASSES
+    assert set(TYPES) == set(engine.tables.document_types)
+    assert set(PROFESSIONS) == set(engine.tables.professions)
+    mix = make_mix(2000)
+    assert len({r.actor.profession for r, _ in mix if r.actor.profession}) == 30

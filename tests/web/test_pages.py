@@ -117,6 +117,7 @@ def test_patient_history_settings_and_language(
     text = glass.inner_text()
     assert "Bris de glace" in text and JUSTIFICATION in text and "Autorisé" in text
     assert "Dr Chloé Durand (Médecin) a consulté « " in text
+    assert "« Synthèse médicale »" in text  # the type's label, not an id
     assert "Centre 15" in page.locator("tr.mode-regulation").inner_text()
     refused = page.locator("tr", has_text="Dr Marc Lefèvre").first.inner_text()
     assert "Refusé : vous avez bloqué ce professionnel" in refused
@@ -279,6 +280,7 @@ def test_auditor_desk_queue_search_and_verification(
     glass = page.locator("#bris-de-glace tbody tr", has_text=JUSTIFICATION)
     assert glass.count() == 1 and "Bris de glace" in glass.inner_text()
     assert CLAIRE in glass.inner_text()
+    assert "« Synthèse médicale » (Synthèse)" in glass.inner_text()  # the type's label
     shoot(page, screenshots, "09-desk")
 
     # Mark the break glass reviewed: it leaves "to review" and shows under "reviewed".
