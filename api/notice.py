@@ -128,8 +128,8 @@ def _document(details: dict[str, str], tables: Tables) -> str:
 def _french(
     kind: _T, recipient: str, details: dict[str, str], mode: Any, moment: str, tables: Tables
 ) -> _Words:
-    when = local_time(moment, "fr")
-    day = when.split(" ")[0]
+    day, _, clock = local_time(moment, "fr").partition(" ")
+    when = f"{day} à {clock[:5]}"
     if kind is _T.DOSSIER_CREATED:
         return _Words(
             "Votre DMP a été créé",
@@ -177,8 +177,8 @@ def _french(
 def _english(
     kind: _T, recipient: str, details: dict[str, str], mode: Any, moment: str, tables: Tables
 ) -> _Words:
-    when = local_time(moment, "en") + " (Paris time)"
-    day = when.split(" ")[0]
+    day, _, clock = local_time(moment, "en").partition(" ")
+    when = f"{day} at {clock[:5]} (Paris time)"
     if kind is _T.DOSSIER_CREATED:
         return _Words(
             "Your DMP has been created",

@@ -170,3 +170,23 @@ def test_relay_recovers_when_the_broker_closes_its_connection(
         relay.metrics.registry.get_sample_value("vigie_notify_failures_total", {"kind": "broker"})
         >= 1
     )
+
+
+def test_metrics_show_the_backlog_and_what_the_relay_did(
+    api: Api, database: Database, broker: Any
+) -> None:
+    from tests.api.test_ops import metric_value
+
+    setup_dossier(api)
+    pending = len(outbox_rows(database))
+    text = api.call(None, "GET", "/metrics").get_data(as_text=True)
+    assert metric_value(text, "vigie_outbox_pending_rows") == pending
+    assert metric_value(text, "vigie_outbox_oldest_pending_seconds") > 0
+    relay = make_relay(database, broker)
+    relay.drain()
+    text = api.call(None, "GET", "/metrics").get_data(as_text=True)
+    assert metric_value(text, "vigie_outbox_pending_rows") == 0
+    assert metric_value(text, "vigie_outbox_oldest_pending_seconds") == 0
+    own = relay.metrics.registry.get_sample_value
+    assert own("vigie_notify_published_total") == own("vigie_notify_confirmed_total") == pending
+    assert own("vigie_outbox_pending_rows") == 0
