@@ -190,3 +190,49 @@ def test_metrics_show_the_backlog_and_what_the_relay_did(
     own = relay.metrics.registry.get_sample_value
     assert own("vigie_notify_published_total") == own("vigie_notify_confirmed_total") == pending
     assert own("vigie_outbox_pending_rows") == 0
+
+
+class CutsTheDatabase:
+    """The real publisher; after ``after`` confirms, every session of the test database is
+    terminated, so the relay loses its transaction between the broker's confirm and its
+    commit (what a SIGKILL or a database crash at that moment does)."""
+
+    def __init__(self, real: RabbitPublisher, database: Database, after: int) -> None:
+        self.real, self.database, self.after = real, database, after
+
+    def publish(self, message_id: str, routing_key: str, body: bytes, timestamp: int) -> None:
+        self.real.publish(message_id, routing_key, body, timestamp)
+        self.after -= 1
+        if self.after == 0:
+            from tests.conftest import pg_admin_connect
+
+            with pg_admin_connect() as conn:
+                conn.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = %s AND pid <> pg_backend_pid()",
+                    (self.database.engine.url.database,),
+                )
+
+    def close(self) -> None:
+        self.real.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_a_lost_commit_resends_with_the_same_ids_and_loses_nothing(
+    api: Api, database: Database, broker: Any
+) -> None:
+    from models.errors import StoreUnavailableError
+
+    setup_dossier(api)
+    total = len(outbox_rows(database))
+    outbox = SqlOutbox(database)
+    publisher = CutsTheDatabase(RabbitPublisher(broker, "vigie-test-relay"), database, 3)
+    relay = Relay(outbox, publisher, RelayMetrics(outbox), batch=5)
+    with pytest.raises(StoreUnavailableError):
+        relay.step()  # the whole batch of five confirmed, then its commit fails
+    assert all(r[3] == "pending" for r in outbox_rows(database))
+    assert relay.drain() == total  # the pool reconnects; the batch goes again
+    ids = [int(p.message_id) for p, _ in queued(broker)]
+    assert sorted(set(ids)) == sorted(r[0] for r in outbox_rows(database))  # lost = 0
+    assert len(ids) == total + 5  # the first batch, confirmed before the loss, sent twice

@@ -40,7 +40,7 @@ def run_drill(name: str) -> str:
 
 @pytest.mark.slow
 @pytest.mark.postgres
-@pytest.mark.parametrize("name", ["crash", "instances", "slow_db"])
+@pytest.mark.parametrize("name", ["crash", "instances", "slow_db", "notify"])
 def test_drill(name: str, pg_available: bool) -> None:
     run_drill(name)
 
