@@ -55,3 +55,4 @@ def configure_logging(level: str = "INFO") -> None:
     root.setLevel(level)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     logging.getLogger("casbin").setLevel(logging.WARNING)  # it logs its model and every request
+    logging.getLogger("pika").setLevel(logging.WARNING)  # every connection step at INFO
