@@ -60,7 +60,10 @@ def _connect(url: str, name: str) -> pika.BlockingConnection:
     try:
         return pika.BlockingConnection(parameters)
     except (pika.exceptions.AMQPError, OSError) as exc:
-        raise BrokerError(f"cannot connect to the broker: {type(exc).__name__}") from None
+        where = f"{parameters.host}:{parameters.port}"
+        raise BrokerError(
+            f"cannot connect to the broker at {where}: {type(exc).__name__}"
+        ) from None
 
 
 class RabbitPublisher:
@@ -72,6 +75,10 @@ class RabbitPublisher:
         self.connection_name = connection_name
         self._connection: pika.BlockingConnection | None = None
         self._channel: BlockingChannel | None = None
+
+    def connect(self) -> None:
+        """Connect and declare now (a command checks its settings at start this way)."""
+        self._open()
 
     def _open(self) -> BlockingChannel:
         if self._channel is not None and self._channel.is_open:

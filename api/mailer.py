@@ -21,6 +21,7 @@ import smtplib
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from email.message import EmailMessage
 from pathlib import Path
 
 import structlog
@@ -95,7 +96,7 @@ class Mailer:
         if key in self.seen:
             log.info("notify.mail_duplicate", message_id=key)
             return "duplicate"
-        mails = []
+        mails: list[EmailMessage] = []
         try:
             for recipient in message.get("recipients") or []:
                 address = self.directory(str(message.get("patient_id")), str(recipient))
@@ -122,10 +123,10 @@ class Mailer:
         log.info("notify.mailed", message_id=key, mails=len(mails))
         return "sent" if mails else "no_address"
 
-    def _send(self, mails: list[object]) -> None:
+    def _send(self, mails: list[EmailMessage]) -> None:
         try:
             with smtplib.SMTP(self.smtp.host, self.smtp.port, timeout=10) as client:
                 for mail in mails:
-                    client.send_message(mail)  # type: ignore[arg-type]
+                    client.send_message(mail)
         except (smtplib.SMTPException, OSError) as exc:
             raise MailError(f"SMTP {self.smtp.host}:{self.smtp.port}: {exc}") from None

@@ -77,6 +77,7 @@ def _relay(args: argparse.Namespace) -> int:
     publisher = RabbitPublisher(broker, connection_name=name)
     relay = Relay(outbox, publisher, metrics, batch=args.batch)
     try:
+        publisher.connect()  # a wrong URL or a broker that is down: one line, at once
         if args.once:
             delivered = relay.drain()
             print(f"relayed {delivered} notification(s) to {broker.exchange}", file=sys.stderr)

@@ -129,12 +129,6 @@ class SqlOutbox:
             ).one()
         return Backlog(int(rows), read_time(oldest))
 
-    def statuses(self) -> dict[str, int]:
-        """Rows by status (drills and tests count what was delivered)."""
-        with self.database.read_only() as uow:
-            rows = uow.session.execute(select(_N.status, func.count()).group_by(_N.status))
-            return {status: int(count) for status, count in rows}
-
 
 def _pending_query(limit: int) -> Any:
     return (

@@ -121,11 +121,10 @@ def test_an_smtp_failure_leaves_the_message_unhandled(smtp_sink: SmtpSink) -> No
     assert up.handle("11", b"not json") == "invalid"
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the library runs on both
 def test_the_two_commands_end_to_end(
-    tmp_path: Path, key_files: Any, broker: Any, smtp_sink: SmtpSink, api: Api, db_url: str
+    tmp_path: Path, broker: Any, smtp_sink: SmtpSink, api: Api, db_url: str
 ) -> None:
-    if not db_url.startswith("sqlite"):
-        pytest.skip("the commands are run once, on SQLite; the library runs on both")
     setup_dossier(api)
     addresses = tmp_path / "addresses.json"
     addresses.write_text(json.dumps(ADDRESSES))
@@ -150,3 +149,19 @@ def test_the_two_commands_end_to_end(
     assert "P1" not in done.stderr and "claire" not in done.stderr  # no patient data logged
     assert len(seen.read_text().split()) == sent
     assert queued(broker) == []  # every message acknowledged
+
+
+def test_commands_without_a_broker_say_so_in_one_line(tmp_path: Path) -> None:
+    from tests.api.test_cli import one_line_error, vigie
+
+    url = f"sqlite:///{tmp_path / 'vigie.db'}"
+    Database(url).upgrade()
+    closed = {"VIGIE_DATABASE_URL": url, "VIGIE_AMQP_URL": "amqp://guest:guest@127.0.0.1:1/%2F"}
+    one_line_error(vigie("notify", "relay", "--once", env=closed), "cannot connect to the broker")
+    (tmp_path / "a.json").write_text("{}")
+    mail = ("notify", "mail", "--once", "--addresses", str(tmp_path / "a.json"))
+    one_line_error(vigie(*mail, env=closed), "cannot connect to the broker")
+    wrong = {"VIGIE_DATABASE_URL": url, "VIGIE_AMQP_URL": "http://127.0.0.1:5672"}
+    one_line_error(vigie("notify", "relay", "--once", env=wrong), "VIGIE_AMQP_URL")
+    missing = ("notify", "mail", "--addresses", str(tmp_path / "none.json"))
+    one_line_error(vigie(*missing, env=closed), "--addresses", "none.json")
