@@ -12,7 +12,6 @@ from typing import Any
 
 from api.config import ConfigError
 
-DB_HINT = "check that the server is running and that the URL, user and database name are right"
 Command = Callable[[Any, str, str], argparse.ArgumentParser]
 
 
@@ -63,12 +62,12 @@ def _relay(args: argparse.Namespace) -> int:
     import socket
 
     from api.broker import BrokerError, BrokerSettings, RabbitPublisher
+    from api.cli import DB_HINT
     from api.logs import configure_logging
-    from api.relay import Relay, RelayMetrics, Step
+    from api.relay import Relay, RelayMetrics
     from models.errors import StoreError
     from models.outbox import SqlOutbox
 
-    configure_logging(os.environ.get("VIGIE_LOG_LEVEL", "INFO").upper())
     broker = BrokerSettings.from_env()
     database = database_from_env()
     outbox = SqlOutbox(database)
@@ -77,6 +76,8 @@ def _relay(args: argparse.Namespace) -> int:
     publisher = RabbitPublisher(broker, connection_name=name)
     relay = Relay(outbox, publisher, metrics, batch=args.batch)
     try:
+        database.check_ready()  # reachable and migrated (0003 adds the delivery state)
+        configure_logging(os.environ.get("VIGIE_LOG_LEVEL", "INFO").upper())  # after alembic's
         publisher.connect()  # a wrong URL or a broker that is down: one line, at once
         if args.once:
             delivered = relay.drain()
@@ -85,17 +86,16 @@ def _relay(args: argparse.Namespace) -> int:
         if args.metrics_port:
             from prometheus_client import start_http_server
 
-            start_http_server(args.metrics_port, addr="127.0.0.1", registry=metrics.registry)
-
-        def progress(done: Step) -> None:
-            print(f"relayed {done.confirmed} (ids {done.first_id}..{done.last_id})",
-                  file=sys.stderr, flush=True)  # fmt: skip
+            try:
+                start_http_server(args.metrics_port, addr="127.0.0.1", registry=metrics.registry)
+            except OSError as exc:
+                raise ConfigError(f"--metrics-port {args.metrics_port}: {exc.strerror}") from None
 
         print(f"relaying the outbox to {broker.exchange} (^C to stop)", file=sys.stderr)
-        relay.run(stop_on_signals(), idle=args.idle, progress=progress)
+        relay.run(stop_on_signals(), idle=args.idle)  # a log line per batch relayed
         return 0
     except BrokerError as exc:
-        raise ConfigError(f"{exc} (VIGIE_AMQP_URL); nothing was marked delivered") from None
+        raise ConfigError(f"{exc} (VIGIE_AMQP_URL); unconfirmed rows stay pending") from None
     except StoreError as exc:
         raise ConfigError(f"cannot use VIGIE_DATABASE_URL ({exc}); {DB_HINT}") from None
     finally:

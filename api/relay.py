@@ -174,7 +174,6 @@ class Relay:
         *,
         idle: float = 1.0,
         max_backoff: float = 10.0,
-        progress: Callable[[Step], None] | None = None,
     ) -> None:
         """Relay until ``stop`` is set: a step at once while rows come, every ``idle``
         seconds otherwise; after a broker or database failure, wait (doubling, up to
@@ -194,8 +193,6 @@ class Relay:
                 stop.wait(backoff)
                 continue
             backoff = 0.0
-            if progress is not None and done.confirmed:
-                progress(done)
             if done.claimed < self.batch:
                 stop.wait(idle)
 

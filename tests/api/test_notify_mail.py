@@ -155,8 +155,9 @@ def test_commands_without_a_broker_say_so_in_one_line(tmp_path: Path) -> None:
     from tests.api.test_cli import one_line_error, vigie
 
     url = f"sqlite:///{tmp_path / 'vigie.db'}"
-    Database(url).upgrade()
     closed = {"VIGIE_DATABASE_URL": url, "VIGIE_AMQP_URL": "amqp://guest:guest@127.0.0.1:1/%2F"}
+    one_line_error(vigie("notify", "relay", "--once", env=closed), "run `vigie db upgrade`")
+    Database(url).upgrade()
     one_line_error(vigie("notify", "relay", "--once", env=closed), "cannot connect to the broker")
     (tmp_path / "a.json").write_text("{}")
     mail = ("notify", "mail", "--once", "--addresses", str(tmp_path / "a.json"))
