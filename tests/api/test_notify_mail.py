@@ -69,14 +69,16 @@ def test_each_notice_reaches_the_smtp_server_in_french_and_english(
         texts[mail["To"]].append(text)
     holder = "\n".join(texts["claire@example.org"])
     assert "Votre DMP a été créé le " in holder and "Your DMP (shared medical record) was" in holder
+    doctor_label = TABLES.professions["10"].lower()  # "médecin": labels are the policy's
     assert (
         "Un professionnel de santé a accédé à votre DMP pour la première fois : "
-        "Dr Bernard (médecin)." in holder
+        f"Dr Bernard ({doctor_label})." in holder
     )
-    assert "Un document a été ajouté : Compte rendu d'examens de biologie médicale." in holder
-    assert "A document was added: Synthèse psychiatrique." in holder
+    biology, psychiatry = (TABLES.document_types[c].label for c in ("11502-2", "68599-0"))
+    assert f"Un document a été ajouté : {biology}." in holder
+    assert f"A document was added: {psychiatry}." in holder
     found = re.search(
-        r"Accès en urgence à votre DMP par n° 810000000006 \(médecin\) le "
+        rf"Accès en urgence à votre DMP par n° 810000000006 \({doctor_label}\) le "
         r"\d\d/\d\d/\d{4} à \d\d:\d\d — motif : Patient inconscient\.",
         holder,
     )
