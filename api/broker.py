@@ -55,6 +55,8 @@ def _connect(url: str, name: str) -> pika.BlockingConnection:
     parameters = pika.URLParameters(url)
     parameters.client_properties = {"connection_name": name}
     parameters.socket_timeout = 5
+    if "heartbeat" not in url:
+        parameters.heartbeat = 20  # a silent broker is noticed within ~40 s, not minutes
     parameters.blocked_connection_timeout = 30
     parameters.connection_attempts = 1
     try:
