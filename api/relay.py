@@ -108,8 +108,6 @@ class Step:
 
     claimed: int = 0
     confirmed: int = 0
-    first_id: int | None = None
-    last_id: int | None = None
 
 
 class Relay:
@@ -152,7 +150,6 @@ class Relay:
             claim.delivered(confirmed, self.clock())
         done.confirmed = len(confirmed)
         if confirmed:
-            done.first_id, done.last_id = confirmed[0], confirmed[-1]
             log.info("notify.relayed", rows=len(confirmed), first_id=confirmed[0],
                      last_id=confirmed[-1])  # fmt: skip
         if failure is not None:
