@@ -26,6 +26,12 @@ def add_notify_commands(sub: Any, command: Command) -> None:
         "and mark each delivered after the broker's confirm; runs until stopped",
     )
     relay.add_argument("--once", action="store_true", help="relay what is pending, then exit")
+    relay.add_argument(
+        "--broker",
+        choices=["rabbitmq", "nats"],
+        default="rabbitmq",
+        help="RabbitMQ (VIGIE_AMQP_URL, default) or NATS JetStream (VIGIE_NATS_URL)",
+    )
     relay.add_argument("--batch", type=_positive, default=100, help="rows per transaction")
     relay.add_argument("--idle", type=float, default=1.0, help="seconds between empty polls")
     relay.add_argument(
@@ -73,10 +79,15 @@ def _relay(args: argparse.Namespace) -> int:
     outbox = SqlOutbox(database)
     metrics = RelayMetrics(outbox)
     name = f"vigie-relay {socket.gethostname()} {os.getpid()}"
-    publisher = RabbitPublisher(broker, connection_name=name)
+    publisher: Any = RabbitPublisher(broker, connection_name=name)
+    if args.broker == "nats":
+        from api.jetstream import DEFAULT_NATS_URL, JetStreamPublisher
+
+        url = os.environ.get("VIGIE_NATS_URL") or DEFAULT_NATS_URL
+        publisher = JetStreamPublisher(url, broker.exchange)
     relay = Relay(outbox, publisher, metrics, batch=args.batch)
     try:
-        database.check_ready()  # reachable and migrated (0003 adds the delivery state)
+        database.check_ready()  # reachable and migrated (0004 adds the delivery state)
         configure_logging(os.environ.get("VIGIE_LOG_LEVEL", "INFO").upper())  # after alembic's
         publisher.connect()  # a wrong URL or a broker that is down: one line, at once
         if args.once:
@@ -95,7 +106,7 @@ def _relay(args: argparse.Namespace) -> int:
         relay.run(stop_on_signals(), idle=args.idle)  # a log line per batch relayed
         return 0
     except BrokerError as exc:
-        raise ConfigError(f"{exc} (VIGIE_AMQP_URL); unconfirmed rows stay pending") from None
+        raise ConfigError(f"{exc}; unconfirmed rows stay pending") from None
     except StoreError as exc:
         raise ConfigError(f"cannot use VIGIE_DATABASE_URL ({exc}); {DB_HINT}") from None
     finally:

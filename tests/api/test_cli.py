@@ -90,7 +90,7 @@ COMMANDS = {
     ("witness",): ["serve", "keygen", "key"],
     ("witness", "serve"): ["--config", "--port"],
     ("notify",): ["relay", "mail"],
-    ("notify", "relay"): ["--once", "--batch", "--metrics-port"],
+    ("notify", "relay"): ["--once", "--broker", "--batch", "--metrics-port"],
     ("notify", "mail"): ["--addresses", "--smtp", "--seen", "--once"],
 }
 

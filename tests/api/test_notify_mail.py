@@ -164,6 +164,9 @@ def test_commands_without_a_broker_say_so_in_one_line(tmp_path: Path) -> None:
     (tmp_path / "a.json").write_text("{}")
     mail = ("notify", "mail", "--once", "--addresses", str(tmp_path / "a.json"))
     one_line_error(vigie(*mail, env=closed), "cannot connect to the broker")
+    no_nats = {"VIGIE_DATABASE_URL": url, "VIGIE_NATS_URL": "nats://127.0.0.1:1"}
+    relay_nats = ("notify", "relay", "--once", "--broker", "nats")
+    one_line_error(vigie(*relay_nats, env=no_nats), "cannot use NATS", "VIGIE_NATS_URL")
     wrong = {"VIGIE_DATABASE_URL": url, "VIGIE_AMQP_URL": "http://127.0.0.1:5672"}
     one_line_error(vigie("notify", "relay", "--once", env=wrong), "VIGIE_AMQP_URL")
     missing = ("notify", "mail", "--addresses", str(tmp_path / "none.json"))
