@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import pika
+import pika.exceptions
 import psycopg
 from _harness import HOST, VIGIE, Drill, LostError, RefusedError, Server, drill, http, pg_admin
 from aiosmtpd.controller import Controller
@@ -218,8 +219,19 @@ def main() -> int:
     seed = args.seed if args.seed is not None else random.randrange(1 << 30)
     random.seed(seed)
     name = f"vigie.drill.{uuid.uuid4().hex[:12]}"
+    broker = BrokerSettings(AMQP_URL, name, name)
+    try:
+        return _run(args, broker, kills, down, seed)
+    finally:  # whatever happened: this run's exchange and queue go
+        with contextlib.suppress(pika.exceptions.AMQPError, OSError):
+            _delete(broker)
+
+
+def _run(
+    args: argparse.Namespace, broker: BrokerSettings, kills: int, down: float, seed: int
+) -> int:
+    name = broker.queue
     with drill("notify") as run:
-        broker = BrokerSettings(AMQP_URL, name, name)
         relay_env = {**run.env, "VIGIE_AMQP_URL": AMQP_URL, "VIGIE_NOTIFY_EXCHANGE": name,
                      "VIGIE_NOTIFY_QUEUE": name, "VIGIE_LOG_LEVEL": "WARNING"}  # fmt: skip
         server = run.server("--workers", "1", "--threads", "4")
@@ -269,10 +281,7 @@ def main() -> int:
         tally.ended()
         statuses, pending = outbox(run)
         mails = Path(args.mails) if args.mails else run.folder / "mails"
-        try:
-            read = read_queue(broker, mails)
-        finally:
-            _delete(broker)
+        read = read_queue(broker, mails)
         ids = Counter(read["ids"])
         rows = {str(i) for i in statuses}
         lost = rows - set(ids)
