@@ -113,7 +113,7 @@ def _who(details: dict[str, str], tables: Tables, *, lower: bool) -> str:
     name = details.get("actor_name") or (
         f"n° {details['actor_id']}" if details.get("actor_id") else "?"
     )
-    label = tables.professions.get(details.get("actor_profession") or "", "")
+    label = tables.profession_label(details.get("actor_profession"))
     if not label:
         return name
     return f"{name} ({label.lower() if lower else label})"
@@ -121,7 +121,7 @@ def _who(details: dict[str, str], tables: Tables, *, lower: bool) -> str:
 
 def _document(details: dict[str, str], tables: Tables) -> str:
     code = details.get("document_type") or ""
-    kind = tables.document_types.get(code)
+    kind = tables.describe(code)
     return kind.label if kind is not None else (code or "?")
 
 

@@ -69,12 +69,12 @@ def test_each_notice_reaches_the_smtp_server_in_french_and_english(
         texts[mail["To"]].append(text)
     holder = "\n".join(texts["claire@example.org"])
     assert "Votre DMP a été créé le " in holder and "Your DMP (shared medical record) was" in holder
-    doctor_label = TABLES.professions["10"].lower()  # "médecin": labels are the policy's
+    doctor_label = str(TABLES.profession_label("10")).lower()  # "médecin": labels are the policy's
     assert (
         "Un professionnel de santé a accédé à votre DMP pour la première fois : "
         f"Dr Bernard ({doctor_label})." in holder
     )
-    biology, psychiatry = (TABLES.document_types[c].label for c in ("11502-2", "68599-0"))
+    biology, psychiatry = (str(TABLES.describe(c).label) for c in ("11502-2", "68599-0"))
     assert f"Un document a été ajouté : {biology}." in holder
     assert f"A document was added: {psychiatry}." in holder
     found = re.search(
