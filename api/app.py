@@ -34,6 +34,7 @@ from ledger.checkpoint import CheckpointSigner
 from ledger.entry import Appender
 from models.database import Database
 from models.errors import ConflictError, StoreError, StoreUnavailableError
+from models.outbox import SqlOutbox
 
 MAX_BODY = 1024 * 1024
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -83,7 +84,7 @@ def create_app(
     ]
     for table in tables:
         app.register_blueprint(table.blueprint)
-    metrics = Metrics(lambda: _ledger_size(database))
+    metrics = Metrics(lambda: _ledger_size(database), SqlOutbox(database))
     app.extensions.update(
         {
             "vigie": service,

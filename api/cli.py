@@ -85,6 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_ledger_commands(sub)
     witness.add_commands(sub, _command)
     add_policy_commands(sub, _command)
+    from api.notify_cli import add_notify_commands
+
+    add_notify_commands(sub, _command)
 
     audit = _command(sub, "audit", "security reviews (each run is itself a ledger entry)")
     audit_sub = audit.add_subparsers(title="audit commands", metavar="COMMAND")

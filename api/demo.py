@@ -4,6 +4,7 @@ and curl commands ready to paste."""
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shlex
@@ -26,6 +27,12 @@ LEFEVRE = "810003456789"  # blocked by the patient
 DURAND = "810004567890"  # emergency physician (break glass)
 HADDAD = "810005678901"  # SAMU-Centre 15 regulating doctor
 ROUX = "810006789012"  # paediatrician
+
+# What a dossier service would export for ``vigie notify mail --addresses`` (example.org).
+DEMO_ADDRESSES = {
+    CLAIRE: {"patient": "claire.martin@example.org", "treating_doctor": "dr.bernard@example.org"},
+    LUCAS: {"patient": "sophie.martin@example.org"},  # a minor's notices go to his mother
+}
 
 ACTORS: dict[str, dict[str, Any]] = {
     "PATIENT": {"sub": CLAIRE, "actor_type": "patient", "name": "Claire Martin"},
@@ -305,6 +312,7 @@ def prepare_demo(folder: Path, host: str, port: int) -> Settings:
     lines.append(f"export VIGIE=http://{host}:{port}")
     env_file.write_text("\n".join(lines) + "\n")
     env_file.chmod(0o600)
+    (folder / "addresses.json").write_text(json.dumps(DEMO_ADDRESSES, indent=2) + "\n")
     base = f"http://{host}:{port}"
     print(f"""
 Tokens (valid 12 h) and settings are in {env_file}; in another shell:

@@ -55,3 +55,6 @@ def configure_logging(level: str = "INFO") -> None:
     root.setLevel(level)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     logging.getLogger("casbin").setLevel(logging.WARNING)  # it logs its model and every request
+    # pika logs every connection step at INFO and each failure at ERROR, then raises: the
+    # relay and the consumer report the exception themselves, once (api.broker.BrokerError).
+    logging.getLogger("pika").setLevel(logging.CRITICAL)

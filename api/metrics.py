@@ -1,18 +1,25 @@
-"""Prometheus metrics: decisions by action/decision/reason, latency, ledger size."""
+"""Prometheus metrics: decisions by action/decision/reason, latency, ledger size, and the
+notification outbox's backlog (``vigie notify relay`` adds its own counters, ``api.relay``)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from models.errors import StoreError
+from models.outbox import SqlOutbox
+
 
 class Metrics:
     """One registry per app (tests build many apps)."""
 
-    def __init__(self, ledger_size: Callable[[], int | None]) -> None:
+    def __init__(
+        self, ledger_size: Callable[[], int | None], outbox: SqlOutbox | None = None
+    ) -> None:
         self.registry = CollectorRegistry()
         self.decisions = Counter(
             "vigie_decisions",
@@ -31,6 +38,8 @@ class Metrics:
             "vigie_store_unavailable", "Requests answered 503", registry=self.registry
         )
         self.registry.register(_LedgerSize(ledger_size))
+        if outbox is not None:
+            self.registry.register(OutboxBacklog(outbox))
         self.up = Gauge("vigie_up", "1 while the process serves", registry=self.registry)
         self.up.set(1)
 
@@ -48,3 +57,29 @@ class _LedgerSize(Collector):
         if size is not None:
             family.add_metric([], size)
         yield family
+
+
+class OutboxBacklog(Collector):
+    """``vigie_outbox_pending_rows`` and ``vigie_outbox_oldest_pending_seconds``, read from
+    the database at each scrape (the partial index of pending rows answers; no sample when
+    the database cannot be read)."""
+
+    def __init__(self, outbox: SqlOutbox, clock: Callable[[], datetime] | None = None) -> None:
+        self._outbox = outbox
+        self._clock = clock or (lambda: datetime.now(UTC))
+
+    def collect(self):  # type: ignore[no-untyped-def]
+        rows = GaugeMetricFamily("vigie_outbox_pending_rows", "Outbox rows not yet delivered")
+        age = GaugeMetricFamily(
+            "vigie_outbox_oldest_pending_seconds", "Age of the oldest undelivered outbox row"
+        )
+        try:
+            backlog = self._outbox.backlog()
+        except StoreError:
+            backlog = None
+        if backlog is not None:
+            rows.add_metric([], backlog.rows)
+            oldest = backlog.oldest
+            age.add_metric([], 0.0 if oldest is None else (self._clock() - oldest).total_seconds())
+        yield rows
+        yield age

@@ -133,8 +133,9 @@ class Database:
     @contextmanager
     def unlocked_write(self) -> Iterator[UnitOfWork]:
         """A write transaction without the append lock, for rows no append reads (the
-        witnesses' cosignatures): it never waits for, nor delays, a decision's transaction
-        on PostgreSQL (SQLite has one writer at a time: its lock is held a moment)."""
+        witnesses' cosignatures, the outbox's delivery state in ``models.outbox``): it never
+        waits for, nor delays, a decision's transaction on PostgreSQL (SQLite has one writer
+        at a time: its lock is held a moment)."""
         with self._transaction(write=True, lock=False) as (session, _):
             yield UnitOfWork(session)
 

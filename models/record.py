@@ -33,6 +33,7 @@ NOTIFICATION_COLUMNS = (
     _N.entry_seq,
     _N.created_at,
     _N.status,
+    _N.delivered_at,
 )
 DOCUMENT_COLUMNS = (
     _DOC.document_id,
@@ -61,6 +62,7 @@ class Notification:
     entry_seq: int
     created_at: datetime
     status: str
+    delivered_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +120,9 @@ def dossier_from_row(
 
 def notification_from_row(row: Any) -> Notification:
     """An outbox record from a row of ``NOTIFICATION_COLUMNS``."""
-    return Notification(row[0], row[1], row[2], tuple(row[3]), row[4], row[5], row[6], row[7])
+    return Notification(
+        row[0], row[1], row[2], tuple(row[3]), row[4], row[5], row[6], row[7], row[8]
+    )
 
 
 def document_values(patient_id: str, document: Document) -> dict[str, Any]:

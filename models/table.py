@@ -21,6 +21,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -149,10 +150,20 @@ class ProfessionalRow(Base):
 
 
 class NotificationRow(Base):
-    """One obligation of POLICY.md §6 written to the dossier's outbox."""
+    """One obligation of POLICY.md §6 written to the dossier's outbox, in the transaction of
+    the entry that caused it; ``status`` goes from ``pending`` to ``delivered`` (with
+    ``delivered_at``) once the broker confirmed it (``models.outbox``, migration 0004)."""
 
     __tablename__ = "notifications"
-    __table_args__ = (Index(None, "patient_id", "id"),)
+    __table_args__ = (
+        Index(None, "patient_id", "id"),
+        Index(
+            "ix_notifications_pending",
+            "id",
+            postgresql_where=text("status = 'pending'"),
+            sqlite_where=text("status = 'pending'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     patient_id: Mapped[Ident] = mapped_column(ForeignKey(_DOSSIER_FK, ondelete="CASCADE"))
@@ -162,6 +173,7 @@ class NotificationRow(Base):
     entry_seq: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[UtcTime]
     status: Mapped[str] = mapped_column(String(16), default="pending")
+    delivered_at: Mapped[UtcTime | None]
 
 
 class LedgerEntryRow(Base):

@@ -361,6 +361,7 @@ def _notification_json(row: Notification) -> dict[str, Any]:
         "entry_seq": row.entry_seq,
         "created_at": row.created_at.isoformat(),
         "status": row.status,
+        "delivered_at": None if row.delivered_at is None else row.delivered_at.isoformat(),
     }
 
 

@@ -175,3 +175,90 @@ def setup_dossier(api: Api) -> None:
     ]:
         response = api.call(who, "POST", "/v1/dossiers/P1/documents", document)
         assert response.status_code == 201, response.get_json()
+
+
+# -- the broker and the SMTP sink (``vigie notify``) ------------------------------------------
+
+AMQP_URL = os.environ.get("VIGIE_TEST_AMQP", "amqp://guest:guest@127.0.0.1:5672/%2F")
+
+
+@pytest.fixture
+def broker() -> Iterator[Any]:
+    """Broker settings naming an exchange and a queue of this test only (unique suffix), on
+    the machine's RabbitMQ; both are deleted afterwards. Skipped when RabbitMQ does not
+    answer, except in CI."""
+    import uuid
+
+    import pika
+
+    from api.broker import BrokerSettings
+
+    name = f"vigie.test.{uuid.uuid4().hex[:12]}"
+    try:
+        connection = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
+    except Exception as exc:
+        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+            pytest.fail(f"RabbitMQ unreachable at {AMQP_URL} in CI: {exc}")
+        pytest.skip(f"RabbitMQ unreachable: {exc}")
+    try:
+        yield BrokerSettings(AMQP_URL, name, name)
+    finally:
+        channel = connection.channel()
+        channel.queue_delete(name)
+        channel.exchange_delete(name)
+        connection.close()
+
+
+def queued(settings: Any) -> list[tuple[Any, dict[str, Any]]]:
+    """Every message now in the test's queue (taken off it): (properties, parsed body)."""
+    import json
+
+    import pika
+
+    connection = pika.BlockingConnection(pika.URLParameters(settings.url))
+    try:
+        channel = connection.channel()
+        out = []
+        while True:
+            method, properties, body = channel.basic_get(settings.queue, auto_ack=True)
+            if method is None:
+                return out
+            out.append((properties, json.loads(body)))
+    finally:
+        connection.close()
+
+
+@dataclass
+class SmtpSink:
+    """A real SMTP server (aiosmtpd) on 127.0.0.1:``port`` keeping what it receives."""
+
+    port: int
+    messages: list[Any]
+
+
+@pytest.fixture
+def smtp_sink() -> Iterator[SmtpSink]:
+    import email
+    import email.policy
+    import socket
+
+    from aiosmtpd.controller import Controller
+
+    received: list[Any] = []
+
+    class Handler:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
+            received.append(parsed)
+            return "250 OK"
+
+    for port in range(18900, 19000):  # this issue's port range
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) != 0:
+                break
+    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield SmtpSink(port, received)
+    finally:
+        controller.stop()

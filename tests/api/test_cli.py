@@ -89,6 +89,9 @@ COMMANDS = {
     ("verify-export",): ["bundle", "--key", "--witness", "--quorum", "--max-age"],
     ("witness",): ["serve", "keygen", "key"],
     ("witness", "serve"): ["--config", "--port"],
+    ("notify",): ["relay", "mail"],
+    ("notify", "relay"): ["--once", "--broker", "--batch", "--metrics-port"],
+    ("notify", "mail"): ["--addresses", "--smtp", "--seen", "--once"],
 }
 
 

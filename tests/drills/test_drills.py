@@ -40,7 +40,21 @@ def run_drill(name: str) -> str:
 
 @pytest.mark.slow
 @pytest.mark.postgres
-@pytest.mark.parametrize("name", ["crash", "instances", "slow_db"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "crash",
+        "instances",
+        "slow_db",
+        pytest.param(
+            "notify",
+            marks=pytest.mark.skipif(
+                shutil.which("rabbitmqctl") is None and os.environ.get("CI") != "true",
+                reason="no rabbitmqctl: the notify drill closes the relay's broker connection",
+            ),
+        ),
+    ],
+)
 def test_drill(name: str, pg_available: bool) -> None:
     run_drill(name)
 
