@@ -8,6 +8,12 @@ in normal mode by that professional would be permitted. The emergency lines are 
 break-glass doctor (profession 10, justified, with no basis of its own) and the SAMU
 regulator would be permitted to read. A professional of unknown profession (authorised
 before any access) is listed with ``documents: null``: the matrix needs the profession.
+
+A document hidden from the one who reads the review (``engine.visibility``: the holder does
+not see a result still ``invisible_to_patient``, a representative neither that nor a minor's
+``invisible_to_representatives`` document) appears nowhere in it: not in a professional's
+list, the emergency lines, ``hidden_from_patient`` nor ``documents``; ``hidden_from_you``
+says how many (active) there are, as the holder's page and the pending-result notice do.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from typing import Any
 from engine.decide import PolicyEngine
 from engine.feature import hidden_from_patient
 from engine.model import AccessRequest, Actor, Dossier, Facts
+from engine.visibility import hidden_documents
 from engine.vocabulary import (
     REGULATOR_PROFESSION,
     REGULATOR_ROLE,
@@ -42,10 +49,23 @@ REGULATOR = Actor(
 JUSTIFICATION = "access review"
 
 
-def review(engine: PolicyEngine, uow: UnitOfWork, patient_id: str, now: datetime) -> dict[str, Any]:
+def review(
+    engine: PolicyEngine,
+    uow: UnitOfWork,
+    patient_id: str,
+    now: datetime,
+    reader: Actor | None = None,
+) -> dict[str, Any]:
+    """The review as ``reader`` (the one who asked; None: no one in particular) may read it:
+    documents hidden from the reader (``engine.visibility``) are in none of its lists."""
     dossier = uow.dossiers.get(patient_id)
     assert dossier is not None  # the decision that led here found it
     documents = uow.dossiers.documents(patient_id)
+    hidden: frozenset[str] = frozenset()
+    if reader is not None:
+        hidden = hidden_documents(engine, reader, dossier, documents, now)
+    hidden_active = sum(1 for i in hidden if documents[i].status is DocumentStatus.ACTIVE)
+    documents = {i: d for i, d in documents.items() if i not in hidden}
     facts = Facts(dossier, documents)
     bases = uow.dossiers.professionals_with_access(patient_id)
     directory = uow.directory.lookup(set(bases) | dossier_people(dossier))
@@ -67,6 +87,7 @@ def review(engine: PolicyEngine, uow: UnitOfWork, patient_id: str, now: datetime
             ),
         },
         "hidden_from_patient": [d.document_id for d in active if hidden_from_patient(d, now)],
+        "hidden_from_you": hidden_active,
         "documents": {
             d.document_id: {
                 "type_code": d.type_code,

@@ -9,6 +9,7 @@ surfaces as an error (503 for the store), never as a permit.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import threading
 import uuid
@@ -275,6 +276,8 @@ class Vigie:
             uow.dossiers.record_access(patient, actor.id, now)
             batch_state.accessed.add((patient, actor.id))
         payload = self._payload(call, decision_id, facts, batch)
+        if not decision.permitted and unrelated(request, facts):
+            withhold_free_text(payload)
         obligations = _all_obligations(decision, batch)
         draft = Draft(
             kind="command" if request.action in STATE_CHANGING else "decision",
@@ -561,6 +564,44 @@ def _all_obligations(decision: Decision, batch: BatchDecision | None) -> tuple[O
 
 def deny(reason: Reason) -> Decision:
     return Decision(Effect.DENY, reason)
+
+
+#: Payload fields holding what the caller wrote (not ids, codes or flags the schema bounds).
+FREE_TEXT = ("justification", "opposition_reason")
+
+
+def unrelated(request: AccessRequest, facts: Facts) -> bool:
+    """Whether the actor has no relation to the dossier the request names: a patient not its
+    holder, a representative not registered on it, a professional in normal mode neither
+    authorised on it nor its treating doctor, an agent or a feed; or there is no dossier.
+    A professional in an emergency mode is not counted: the justification is what the policy
+    decides on (at most 1,000 characters to be accepted), and break glass is rate-limited,
+    denials included. An auditor has a role on every dossier."""
+    dossier, actor = facts.dossier, request.actor
+    if dossier is None:
+        return True
+    kind = actor.type
+    if kind is ActorType.PATIENT:
+        return actor.id != dossier.patient_id
+    if kind is ActorType.REPRESENTATIVE:
+        return not (dossier.minor and actor.id in dossier.representatives)
+    if kind is ActorType.PROFESSIONAL:
+        if request.mode is not Mode.NORMAL:
+            return False
+        return actor.id not in dossier.authorized and actor.id != dossier.treating_doctor
+    return kind is not ActorType.AUDITOR
+
+
+def withhold_free_text(payload: dict[str, Any]) -> None:
+    """Replace each free-text field of ``payload`` by ``<field>_withheld``: its length in
+    characters and the SHA-256 of its UTF-8 bytes (the sender can show what was sent; the
+    dossier's history does not carry it). For a denied request of an unrelated actor: the
+    denial is traced, a stranger's text is not written into someone else's history."""
+    for key in FREE_TEXT:
+        value = payload.pop(key, None)
+        if isinstance(value, str):
+            digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
+            payload[f"{key}_withheld"] = {"chars": len(value), "sha256": digest}
 
 
 RATE_LIMITED = deny(Reason.RATE_LIMITED)

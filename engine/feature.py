@@ -201,8 +201,6 @@ def _creation_bits(request: AccessRequest, dossier: Dossier | None) -> int:
             bits |= _CONSENT
         if creation.minor and not creation.representatives:
             bits |= _MINOR_NO_REP
-        if creation.minor and actor.id in creation.representatives:
-            bits |= _REGISTERED
     if actor.type is _PATIENT and actor.id == request.patient_id:
         bits |= _HOLDER
     return bits

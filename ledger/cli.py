@@ -107,5 +107,11 @@ def verify_export_command(
     )
     erased = ", ".join(map(str, report.erased_seqs)) or "none"
     print(f"  erased entries (verified by header only): {erased}", file=out)
+    withheld = ", ".join(map(str, report.withheld_seqs)) or "none"
+    print(
+        f"  withheld entries (about a document not visible to the exporter; verified by "
+        f"header only): {withheld}",
+        file=out,
+    )
     print(f"  last entry: the export itself, seq {report.export_seq}", file=out)
     return 0

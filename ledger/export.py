@@ -2,7 +2,9 @@
 
 Bundle: ``{"format", "checkpoint" (signed note text), "key" (verifier key string),
 "patient_id", "entries": [{"header", "payload", "salt", "index", "inclusion_proof"}...]}``,
-entries in ``patient_seq`` order, payload and salt null once erased, proofs (base64 hashes)
+entries in ``patient_seq`` order, payload and salt null once erased (or withheld: an entry
+about a document hidden from the one who exports, whose header alone is shown; the verifier
+tells them apart by the erasure entry that follows erased ones), proofs (base64 hashes)
 against the checkpoint. The last entry is the export itself (action ``traces.export``).
 """
 
@@ -114,6 +116,10 @@ class ExportReport:
     erased_seqs: tuple[int, ...]
     export_seq: int
     cosigned_by: tuple[str, ...] = ()
+    withheld_seqs: tuple[int, ...] = ()
+    """Entries shown without payload that no erasure entry of the bundle precedes: their
+    payload exists but was withheld from the one who exported (an entry about a document
+    hidden from them). ``erased_seqs`` are those an erasure entry follows."""
 
 
 def _b64(text: object) -> bytes:
@@ -336,6 +342,7 @@ def verify_export(
         )
     previous: bytes | None = None
     erased: list[int] = []
+    last_erasure = -1  # seq of the newest erasure entry: payloads before it are destroyed
     for i, result in enumerate(opened):
         if result is None:
             previous = None
@@ -360,6 +367,8 @@ def verify_export(
             )
         if items[i]["payload"] is None and items[i]["salt"] is None:
             erased.append(header["seq"])
+        if header["kind"] == "erasure":
+            last_erasure = header["seq"]
         previous = leaf
     last = opened[-1]
     if last is not None and last[0]["action"] != EXPORT_ACTION:
@@ -378,7 +387,8 @@ def verify_export(
         patient_id,
         refs.pop() or "",
         len(items),
-        tuple(erased),
+        tuple(seq for seq in erased if seq < last_erasure),
         last[0]["seq"],
         cosigned_by,
+        tuple(seq for seq in erased if seq > last_erasure),
     )

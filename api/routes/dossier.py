@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from api.endpoint import ERROR_RESPONSES, RouteTable, current_actor
+from api.history import hidden_from
 from api.review import review
 from api.routes.common import access, decide, decision_body, document_json, dossier_json, vigie
 from api.schema import (
@@ -333,31 +334,42 @@ def delete_document(pid: str, doc_id: str) -> Any:
     responses={200: ("Newest first", LIST), **DENIED, **ERROR_RESPONSES},
 )
 def notifications(pid: str, query: dict[str, Any] | None = None) -> Any:
+    """The outbox is read as the access review is (the holder, a representative, the treating
+    doctor); a notice about a document hidden from the reader keeps its row (its type, time and
+    entry: the history shows that entry withheld) without the document's id."""
     query = query or {}
     limit = query.get("limit", 50)
     before = int(query["cursor"]) if "cursor" in query else None
+    reader = current_actor()
 
     def effect(uow: UnitOfWork, now: Any) -> Any:
-        return uow.dossiers.notifications(pid, before_id=before, limit=limit + 1)
+        rows = uow.dossiers.notifications(pid, before_id=before, limit=limit + 1)
+        return rows, hidden_from(uow, pid, reader, now)
 
     outcome = decide(
-        access("dossier.read", pid), effect=effect, extra_payload={"view": "notifications"}
+        access("dossier.read", pid),
+        restrict=_access_review_only,
+        effect=effect,
+        extra_payload={"view": "notifications"},
     )
-    rows = list(outcome.result)
+    rows, hidden = outcome.result
+    rows = list(rows)
     more = len(rows) > limit
     rows = rows[:limit]
     return {
-        "items": [_notification_json(n) for n in rows],
+        "items": [_notification_json(n, hidden) for n in rows],
         "next_cursor": str(rows[-1].id) if more else None,
     }
 
 
-def _notification_json(row: Notification) -> dict[str, Any]:
+def _notification_json(row: Notification, hidden: frozenset[str]) -> dict[str, Any]:
+    withheld = row.document_id is not None and row.document_id in hidden
     return {
         "id": row.id,
         "type": row.type,
         "recipients": list(row.recipients),
-        "document_id": row.document_id,
+        "document_id": None if withheld else row.document_id,
+        "withheld": withheld,
         "entry_seq": row.entry_seq,
         "created_at": row.created_at.isoformat(),
         "status": row.status,
@@ -383,10 +395,11 @@ def _access_review_only(decision: Decision) -> Decision:
     responses={200: ("The review", ANY_OBJECT), **DENIED, **ERROR_RESPONSES},
 )
 def access_review(pid: str) -> Any:
+    reader = current_actor()
     outcome = decide(
         access("dossier.read", pid),
         restrict=_access_review_only,
-        effect=lambda uow, now: review(_engine(), uow, pid, now),
+        effect=lambda uow, now: review(_engine(), uow, pid, now, reader),
         extra_payload={"view": "access-review"},
     )
     return {**outcome.result, "trace": outcome.trace}

@@ -8,7 +8,15 @@ from typing import Any
 from flask import Response, current_app
 
 from api.endpoint import ERROR_RESPONSES, RouteTable, current_actor
-from api.history import HistoryFilter, folded_page, summary, trace_item
+from api.history import (
+    NOTHING_HIDDEN,
+    HistoryFilter,
+    folded_page,
+    hidden_from,
+    summary,
+    trace_item,
+    withhold,
+)
 from api.problem import unprocessable
 from api.review import dossier_people, review
 from api.routes.common import access, decide, dossier_json, vigie
@@ -46,11 +54,19 @@ def decode_cursor(cursor: str | None) -> int | None:
         raise unprocessable("cursor is not one this service issued", "cursor") from None
 
 
-def page(found: list[IndexedEntry], limit: int) -> dict[str, Any]:
+def page(
+    found: list[IndexedEntry],
+    limit: int,
+    hidden: frozenset[str] = NOTHING_HIDDEN,
+    by_actor: bool = False,
+) -> dict[str, Any]:
+    """A page of trace items; entries about a document of ``hidden`` are withheld, and left
+    out when the history is filtered ``by_actor`` (``api.history``)."""
     more = len(found) > limit
     entries = [f.entry for f in found[:limit]]
+    items = [trace_item(e, hidden) for e in entries]
     return {
-        "items": [trace_item(e) for e in entries],
+        "items": [i for i in items if not (by_actor and i["withheld"])],
         "next_cursor": encode_cursor(entries[-1].seq) if more and entries else None,
     }
 
@@ -68,12 +84,14 @@ def traces(pid: str, query: dict[str, Any] | None = None) -> Any:
     before = decode_cursor(query.get("cursor"))
     ref = vigie().appender.patient_ref(pid)
     filters = HistoryFilter.from_query(query)
+    reader = current_actor()
 
     def effect(uow: UnitOfWork, now: Any) -> Any:
-        return filters.search(uow, ref, before, limit + 1)
+        return filters.search(uow, ref, before, limit + 1), hidden_from(uow, pid, reader, now)
 
     outcome = decide(access("traces.read", pid), effect=effect)
-    return page(list(outcome.result), limit)
+    found, hidden = outcome.result
+    return page(list(found), limit, hidden, filters.by_actor)
 
 
 @routes.route(
@@ -85,12 +103,12 @@ def traces(pid: str, query: dict[str, Any] | None = None) -> Any:
 )
 def traces_summary(pid: str) -> Any:
     ref = vigie().appender.patient_ref(pid)
-    viewer = current_actor().id
-    outcome = decide(
-        access("traces.read", pid),
-        effect=lambda uow, now: summary(uow, ref, viewer, now),
-        extra_payload={"view": "summary"},
-    )
+    reader = current_actor()
+
+    def effect(uow: UnitOfWork, now: Any) -> Any:
+        return summary(uow, ref, reader.id, now, hidden_from(uow, pid, reader, now))
+
+    outcome = decide(access("traces.read", pid), effect=effect, extra_payload={"view": "summary"})
     return {**outcome.result, "trace": outcome.trace}
 
 
@@ -119,14 +137,16 @@ def overview(pid: str, query: dict[str, Any] | None = None) -> Any:
     before = decode_cursor(query.get("cursor"))
     service = vigie()
     ref = service.appender.patient_ref(pid)
-    viewer = current_actor().id
+    reader = current_actor()
+    viewer = reader.id
     filters = HistoryFilter.from_query(query)
 
     def effect(uow: UnitOfWork, now: Any) -> Any:
-        lines, cursor = folded_page(uow, ref, filters, viewer, before, limit)
+        hidden = hidden_from(uow, pid, reader, now)
+        lines, cursor = folded_page(uow, ref, filters, viewer, before, limit, hidden)
         dossier = uow.dossiers.get(pid)
         assert dossier is not None  # the permit found it
-        access_review = review(service.engine, uow, pid, now)
+        access_review = review(service.engine, uow, pid, now, reader)
         named = {
             i
             for line in lines + access_review["professionals"]
@@ -136,7 +156,7 @@ def overview(pid: str, query: dict[str, Any] | None = None) -> Any:
         return {
             "items": lines,
             "next_cursor": encode_cursor(cursor) if cursor is not None else None,
-            "summary": summary(uow, ref, viewer, now),
+            "summary": summary(uow, ref, viewer, now, hidden),
             "dossier": dossier_json(dossier),
             "review": access_review,
             "directory": {ps: found.to_json() for ps, found in directory.items()},
@@ -163,10 +183,23 @@ def _covering_checkpoint(service: Vigie, uow: UnitOfWork, entry: Entry) -> tuple
     return latest.note, latest.size
 
 
-def export_bundle(service: Vigie, uow: UnitOfWork, pid: str, entry: Entry) -> dict[str, Any]:
-    """The vigie-access-history/v1 bundle ending with the export ``entry``."""
+def shown_history(uow: UnitOfWork, entry: Entry, hidden: frozenset[str]) -> list[Entry]:
+    """The patient's entries up to the export ``entry``, those naming a document of
+    ``hidden`` without their payload (``api.history.withhold``)."""
+    return withhold(patient_history(uow.ledger, entry.patient_ref or "", entry.seq), hidden)
+
+
+def export_bundle(
+    service: Vigie,
+    uow: UnitOfWork,
+    pid: str,
+    entry: Entry,
+    hidden: frozenset[str] = NOTHING_HIDDEN,
+) -> dict[str, Any]:
+    """The vigie-access-history/v1 bundle ending with the export ``entry``; entries about a
+    document of ``hidden`` (hidden from the one who exports) are withheld."""
     note, size = _covering_checkpoint(service, uow, entry)
-    history = patient_history(uow.ledger, entry.patient_ref or "", entry.seq)
+    history = shown_history(uow, entry, hidden)
     return proven_bundle(uow.ledger, pid, history, note, size, service.verifier_key)
 
 
@@ -177,6 +210,7 @@ def _cosigned_bundle(
     entry: Entry,
     bundle: dict[str, Any],
     wait: float,
+    hidden: frozenset[str],
 ) -> dict[str, Any]:
     """``bundle`` with its checkpoint's cosignatures, once the quorum cosigned it or ``wait``
     seconds passed. If another process had a later checkpoint cosigned first (the witnesses
@@ -188,7 +222,7 @@ def _cosigned_bundle(
         with service.database.read_only() as uow:
             later = uow.cosignatures.latest_cosigned(witnessing.quorum)
             if later is not None and note_size(later[0]) > entry.seq:
-                history = patient_history(uow.ledger, entry.patient_ref or "", entry.seq)
+                history = shown_history(uow, entry, hidden)
                 cosigned, later_size = add_cosignatures(*later), note_size(later[0])
                 key = service.verifier_key
                 return proven_bundle(uow.ledger, pid, history, cosigned, later_size, key)
@@ -205,20 +239,23 @@ def _cosigned_bundle(
 def export(pid: str, query: dict[str, Any] | None = None) -> Any:
     fhir = (query or {}).get("format") == "fhir"
     service = vigie()
+    reader = current_actor()
+    hidden = NOTHING_HIDDEN
 
     def follow(uow: UnitOfWork, entry: Entry, now: Any) -> Any:
+        nonlocal hidden
+        hidden = hidden_from(uow, pid, reader, now)
         if fhir:
             _covering_checkpoint(service, uow, entry)  # every export is checkpointed
-            history = patient_history(uow.ledger, entry.patient_ref or "", entry.seq)
-            return audit_bundle(history, now.isoformat())
-        return export_bundle(service, uow, pid, entry)
+            return audit_bundle(shown_history(uow, entry, hidden), now.isoformat())
+        return export_bundle(service, uow, pid, entry, hidden)
 
     outcome: Outcome = decide(access("traces.export", pid), follow=follow)
     witnessing = current_app.extensions.get("vigie.witnessing")
     result = outcome.result
     if witnessing is not None and not fhir:  # committed: only the bundle waits, bounded
         wait = current_app.extensions["vigie.settings"].witness_wait
-        result = _cosigned_bundle(service, witnessing, pid, outcome.entry, result, wait)
+        result = _cosigned_bundle(service, witnessing, pid, outcome.entry, result, wait, hidden)
     mimetype = "application/fhir+json" if fhir else "application/json"
     return Response(
         dump_bundle(result),

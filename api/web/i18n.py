@@ -175,8 +175,10 @@ TEXT: dict[str, tuple[str, str]] = {
         "{mode}: refused by your settings.",
     ),
     "review_hidden": (
-        "Documents encore invisibles pour vous (résultats en attente d'annonce) : {count}.",
-        "Documents still hidden from you (results awaiting disclosure): {count}.",
+        "Documents encore invisibles pour vous : {count}. Ils n'apparaissent ni ici ni dans "
+        "l'historique, où chaque action les concernant est notée « un document non visible ».",
+        "Documents still hidden from you: {count}. They appear neither here nor in the "
+        "history, where each action about them reads “a document not visible to you”.",
     ),
     "unknown_reason": ("motif non précisé", "reason not given"),
     "colon": (" : ", ": "),
@@ -185,6 +187,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "professional_id": ("Professionnel {id}", "Professional {id}"),
     "you_subject": ("Vous", "You"),
     "erased_sentence": ("(données effacées)", "(data erased)"),
+    "withheld_document": ("un document non visible pour vous", "a document not visible to you"),
     "times": ("{count} fois", "{count} times"),
     "a_document": ("un document", "a document"),
     "asked_to": ("{who} a demandé à {verb}", "{who} asked to {verb}"),

@@ -106,10 +106,31 @@ class Namer:
         name = found.get("name")
         return f"{name} ({role})" if name else f"{role} {ps or ''}".strip()
 
+    def _withheld(self, item: Mapping[str, Any]) -> str:
+        """ "Quelqu'un a ajouté un document non visible pour vous", from the action alone."""
+        hidden = text("withheld_document", self.lang)
+        who = text("someone", self.lang)
+        who = who[:1].upper() + who[1:]
+        row = actions().get(str(item.get("action")))
+        if row is None:
+            return f"{who} — {hidden}"
+        en = self.lang == "en"
+
+        def phrase(column: str) -> str:
+            bare = row[column].replace("« {document} »", "{document}")
+            return bare.replace("“{document}”", "{document}").format(document=hidden, target="")
+
+        if item.get("decision") != "permit":
+            verb = phrase("en_verb" if en else "fr_verb")
+            return text("asked_to", self.lang, who=who, verb=verb)
+        return f"{who} {phrase('en' if en else 'fr')}"
+
     def sentence(self, item: Mapping[str, Any], title: str) -> str:
         """The item as one sentence; ``title``: its document's title ("" if none)."""
         if item.get("erased"):
             return text("erased_sentence", self.lang)
+        if item.get("withheld"):  # about a document hidden from the viewer: no who, no what
+            return self._withheld(item)
         found = item.get("actor") or {}
         mine = bool(self.me) and found.get("id") == self.me
         action = str(item.get("action"))

@@ -149,6 +149,31 @@ def test_export_draft_must_be_the_export_of_that_patient() -> None:
         w.export("P0002", _export_draft("P0001"))
 
 
+def test_withheld_payloads_verify_and_are_told_apart_from_erased(
+    exported: tuple[LedgerWriter, dict[str, Any]], tmp_path: Path
+) -> None:
+    """An entry shown without its payload and salt, and no erasure entry after it, is one
+    withheld from the reader (about a document hidden from them): its header still proves
+    it in the chain and the tree; the report and the command say it was withheld."""
+    w, original = exported
+    bundle = copy.deepcopy(original)
+    for item in bundle["entries"][1:3]:
+        item["payload"] = item["salt"] = None
+    report = verify_export(bundle, _key(w))
+    assert report.withheld_seqs == tuple(e["index"] for e in bundle["entries"][1:3])
+    assert report.erased_seqs == ()
+    path, key = tmp_path / "bundle.json", tmp_path / "ledger.key"
+    path.write_text(json.dumps(bundle), encoding="utf-8")
+    key.write_text(_key(w) + "\n", encoding="utf-8")
+    out = io.StringIO()
+    assert verify_export_command(str(path), str(key), out) == 0
+    seqs = ", ".join(str(e["index"]) for e in bundle["entries"][1:3])
+    assert f"not visible to the exporter; verified by header only): {seqs}" in out.getvalue()
+    bundle["entries"][2]["header"]["action"] = "document.list"  # a withheld header is proven
+    with pytest.raises(ExportError, match="inclusion proof"):
+        verify_export(bundle, _key(w))
+
+
 def test_verify_export_command(
     exported: tuple[LedgerWriter, dict[str, Any]], tmp_path: Path
 ) -> None:
