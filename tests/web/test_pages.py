@@ -361,3 +361,30 @@ def test_professional_home_and_refused_page(page: Any, live: LiveServer, screens
     page.get_by_role("button", name="Ouvrir").click()
     assert "Accès refusé" in page.inner_text("[role=alert]")
     shoot(page, screenshots, "13-professional-refused")
+
+
+def test_a_document_hidden_from_the_reader_reads_as_not_visible(
+    page: Any, live: LiveServer, screenshots: Path
+) -> None:
+    """Sophie, Lucas's mother, reads his history: the consultation report kept for Lucas
+    alone is not named anywhere; its deposit reads as an action on a document not visible
+    to her. Claire's page does the same for the result still hidden from her."""
+    from api.demo import LUCAS
+    from engine.tables import Tables
+    from policy import load
+
+    title = Tables.parse(load().texts).document_title("11488-4")
+    login(page, live, "REPRESENTATIVE")
+    page.goto(live.url + f"/dossier/{LUCAS}")
+    history = page.inner_text("table.history")
+    assert "Quelqu'un a ajouté un document non visible pour vous" in history
+    assert "DOC-LUCAS-CONSULT-SECRET" not in page.content()
+    assert title not in page.inner_text("main")
+    assert "Documents encore invisibles pour vous : 1." in page.inner_text("#acces")
+    shoot(page, screenshots, "14-representative-withheld")
+    page.get_by_role("button", name=re.compile("Se déconnecter|Déconnexion")).click()
+    login(page, live, "PATIENT")
+    assert "Quelqu'un a ajouté un document non visible pour vous" in page.inner_text(
+        "table.history"
+    )
+    assert "DOC-CLAIRE-BIO" not in page.content()
