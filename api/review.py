@@ -19,6 +19,7 @@ says how many (active) there are, as the holder's page and the pending-result no
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -67,7 +68,7 @@ def review(
     hidden_active = sum(1 for i in hidden if documents[i].status is DocumentStatus.ACTIVE)
     documents = {i: d for i, d in documents.items() if i not in hidden}
     facts = Facts(dossier, documents)
-    bases = uow.dossiers.professionals_with_access(patient_id)
+    bases = _without_hidden(uow.dossiers.professionals_with_access(patient_id), hidden)
     directory = uow.directory.lookup(set(bases) | dossier_people(dossier))
     readable = _Readable(engine, patient_id, facts, now)
     active = [d for d in documents.values() if d.status is DocumentStatus.ACTIVE]
@@ -98,6 +99,21 @@ def review(
         "directory": {ps: found.to_json() for ps, found in directory.items()},
         "policy_version": engine.policy_version,
     }
+
+
+def _without_hidden(
+    bases: Mapping[str, AccessBasis], hidden: frozenset[str]
+) -> dict[str, AccessBasis]:
+    """``bases`` without authorship of a hidden document: an author whose only documents
+    are hidden from the reader is not listed (that would say who wrote the secret)."""
+    kept = {}
+    for ps, basis in bases.items():
+        authored = tuple(d for d in basis.authored if d not in hidden)
+        if authored == basis.authored:
+            kept[ps] = basis
+        elif basis.authorized or basis.treating_doctor or authored or basis.blocked:
+            kept[ps] = replace(basis, authored=authored)
+    return kept
 
 
 def dossier_people(dossier: Dossier) -> set[str]:

@@ -106,13 +106,22 @@ def test_a_representative_cannot_create_a_dossier(api: Api) -> None:
 
 def test_a_representative_sees_nothing_of_the_minors_secret(api: Api) -> None:
     _minor_with_a_secret(api)
+    emergency = {"mode": "break_glass", "justification": "Consultation en urgence"}
+    deposit = {"document_id": "secret2", "type_code": SECRET_TYPE}
+    deposit |= {"invisible_to_representatives": True, **emergency}
+    assert api.call("stranger", "POST", "/v1/dossiers/M1/documents", deposit).status_code == 201
     for view in ALL_VIEWS:
         seen = json.dumps(_view(api, "rep", "M1", view))
         assert "secret" not in seen and SECRET_TYPE not in seen, view
     review = _view(api, "rep", "M1", "access-review")
-    assert set(review["documents"]) == {"plain"} and review["hidden_from_you"] == 1
+    assert set(review["documents"]) == {"plain"} and review["hidden_from_you"] == 2
     doctor = next(p for p in review["professionals"] if p["professional_id"] == ps("mt"))
     assert doctor["documents"] == ["plain"]
+    # an author of hidden documents only is not named: that would say who wrote the secret
+    assert ps("stranger") not in json.dumps(review)
+    minors = _view(api, "minor", "M1", "access-review")["professionals"]
+    author = next(p for p in minors if p["professional_id"] == ps("stranger"))
+    assert author["basis"] == ["author"]
     traces = _view(api, "rep", "M1", "traces")["items"]
     withheld = [i for i in traces if i["withheld"]]
     assert {i["action"] for i in withheld} == {"document.add", "document.read"}
@@ -120,7 +129,7 @@ def test_a_representative_sees_nothing_of_the_minors_secret(api: Api) -> None:
     assert all(set(i) <= _HEADER_ITEM for i in withheld)
     assert any(i["action"] == "document.add" and not i["withheld"] for i in traces)  # plain
     summary = _view(api, "rep", "M1", "traces/summary")
-    assert [i["withheld"] for i in summary["emergency"]] == [True]
+    assert [i["withheld"] for i in summary["emergency"]] == [True, True]
     notices = _view(api, "rep", "M1", "notifications")["items"]
     assert {n["document_id"] for n in notices} <= {"plain", None}
     assert any(n["withheld"] and n["type"] == "notify.emergency_access" for n in notices)
