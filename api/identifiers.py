@@ -3,7 +3,7 @@ the path parameters, the token check and the web forms all use these.
 
 - A professional is named by its ``PS_IdNat`` (POLICY.md §1): ``8`` followed by the 11 digits
   of its RPPS number, 12 ASCII digits in all (``899700218896``). Nothing else is a
-  professional id: no spaces, no other digits (``８``), no other prefix.
+  professional id: no spaces, no other digits (fullwidth U+FF18 ...), no other prefix.
 - Every other id (a patient, a legal representative, a document, an actor in a query) is an
   opaque string of 1 to 128 characters among ASCII letters, digits and ``. _ : @ ^ + = ~ -``:
   what an INS, an OID (``1.2.250.1.213.1.4.10^42``) or a service id is made of, and nothing that

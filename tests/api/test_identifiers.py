@@ -24,7 +24,7 @@ BAD_PS_IDS = [
     " 810003456789",
     "810003456789 ",
     "8100 3456789",
-    "８１０００３４５６７８９",  # fullwidth digits
+    "".join(chr(0xFF10 + int(c)) for c in "810003456789"),  # fullwidth digits
     "٨١٠٠٠٣٤٥٦٧٨٩",  # Arabic-Indic digits
     "810003456789\n",
     "8" * 129,

@@ -94,7 +94,9 @@ def test_malformed_json_is_400(quick: Api, body: bytes) -> None:
 
 def test_empty_body_is_400(quick: Api) -> None:
     problem_of(raw(quick, "/v1/decisions", b""), 400)
-    problem_of(raw(quick, "/v1/dossiers/P1/oppositions/810000000099", b"", method="PUT", who="holder"), 400)
+    problem_of(
+        raw(quick, "/v1/dossiers/P1/oppositions/810000000099", b"", method="PUT", who="holder"), 400
+    )
 
 
 @pytest.mark.parametrize("body", ["[]", '["P1"]', '"P1"', "1", "null", "true", "1e999"])
