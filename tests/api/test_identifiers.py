@@ -6,15 +6,21 @@ nothing is recorded or changed."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
 
+import jsonschema
 import pytest
+from flask import Flask
 
+from api.app import create_app
+from api.config import RateLimit, Settings
+from api.endpoint import Validator
 from api.identifiers import PROFESSIONAL_ID, is_opaque_id, is_professional_id
 from api.routes import decision, dossier, ledger, ops, trace
 from api.schema import PROFESSIONAL_TARGETS
-from tests.api.conftest import Api, setup_dossier
+from tests.api.conftest import Api, KeyFiles, setup_dossier
 
 BAD_PS_IDS = [
     "abc",
@@ -224,3 +230,93 @@ def test_a_body_naming_a_field_twice_is_400_and_nothing_is_recorded(api: Api) ->
         ).status_code
         == 200
     )
+
+
+# -- what /openapi.json promises is what the service enforces ---------------------------------
+
+
+def _operations(app: Flask) -> list[tuple[str, str, dict[str, Any]]]:
+    document = app.test_client().get("/openapi.json").get_json()
+    return [
+        (path, method, operation)
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+    ]
+
+
+def test_path_parameters_declare_the_limits_the_service_enforces(api: Api) -> None:
+    setup_dossier(api)
+    checked = 0
+    for path, method, operation in _operations(api.client.application):
+        for parameter in (p for p in operation["parameters"] if p["in"] == "path"):
+            schema, name = parameter["schema"], parameter["name"]
+            where = f"{method.upper()} {path} {name}"
+            assert schema["maxLength"] <= 128 and schema["minLength"] >= 1, where
+            assert schema["pattern"].startswith("^") and schema["pattern"].endswith("$"), where
+            if name == "ps_id":
+                assert schema == PROFESSIONAL_ID, where
+            for bad in ["a b", "x" * (schema["maxLength"] + 1), "é"]:
+                assert not Validator(schema).is_valid(bad), (where, bad)
+                url = path.replace(f"{{{name}}}", quote(bad, safe=""))
+                url = url.replace("{pid}", "P1").replace("{ps_id}", "810000000002")
+                url = url.replace("{person_id}", "R1").replace("{doc_id}", "bio")
+                response = api.call("holder", method.upper(), url, {})
+                assert response.status_code == 422, (where, bad, response.get_json())
+                assert response.get_json()["field"] == name, (where, bad)
+                checked += 1
+    assert checked == 3 * 33  # 33 path parameters in all
+
+
+def test_type_code_lists_the_types_the_engine_accepts(api: Api) -> None:
+    engine = api.client.application.extensions["vigie"].engine
+    accepted = sorted(engine.tables.document_types)
+    seen = 0
+    for path, _method, operation in _operations(api.client.application):
+        body = operation.get("requestBody", {}).get("content", {}).get("application/json")
+        if body and "type_code" in body["schema"]["properties"]:
+            assert body["schema"]["properties"]["type_code"]["enum"] == accepted, path
+            seen += 1
+    assert seen == 2  # POST /v1/decisions, POST /v1/dossiers/{pid}/documents
+    assert not set(engine.tables.refused) & set(accepted)
+    for code in accepted:
+        engine.check_type(code)
+    setup_dossier(api)
+    before = _state(api)
+    for code in ["NOT-A-TYPE", next(iter(engine.tables.refused))]:
+        document = {"document_id": "new", "type_code": code}
+        response = api.call("mt", "POST", "/v1/dossiers/P1/documents", document)
+        assert response.status_code == 422 and response.get_json()["field"] == "type_code"
+    assert _state(api) == before
+
+
+RATE_LIMITED = [
+    ("post", "/v1/decisions"),
+    ("post", "/v1/decisions/batch"),
+    ("post", "/v1/dossiers/{pid}/documents"),
+    ("get", "/v1/dossiers/{pid}/traces/export"),
+]
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_429_is_documented_where_rate_limits_apply(
+    settings: Settings, database: Any, key_files: KeyFiles
+) -> None:
+    app = create_app(
+        replace(settings, rate_break_glass=RateLimit(1, 3600)),
+        database=database,
+        configure_logs=False,
+    )
+    api = Api(app.test_client(), key_files)
+    documented = {(m, p) for p, m, op in _operations(app) if "429" in op["responses"]}
+    assert documented == set(RATE_LIMITED)
+    setup_dossier(api)
+    glass = {"mode": "break_glass", "justification": "patient inconscient aux urgences"}
+    assert api.decide("stranger", "P1", "dossier.read", **glass)["decision"] == "permit"
+    response = api.call(
+        "stranger", "POST", "/v1/decisions", {"patient_id": "P1", "action": "dossier.read", **glass}
+    )
+    assert response.status_code == 429 and response.mimetype == "application/problem+json"
+    operation = app.test_client().get("/openapi.json").get_json()["paths"]["/v1/decisions"]["post"]
+    schema = operation["responses"]["429"]["content"]["application/problem+json"]["schema"]
+    jsonschema.validate(response.get_json(), schema)
+    assert response.get_json()["reason"] == "rate.limited"
