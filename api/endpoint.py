@@ -148,7 +148,7 @@ class BodyValidator:
             self._fast(document)
         except fastjsonschema.JsonSchemaException as exc:
             _first_error(self.full, document)  # the reference names the field
-            name = ".".join(str(p) for p in (exc.path or [])[1:])
+            name = ".".join(str(p) for p in (getattr(exc, "path", None) or [])[1:])
             where = f"field {_brief(name)!r}: " if name else ""
             raise unprocessable(f"{where}invalid value", name or None) from None
 

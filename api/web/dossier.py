@@ -153,11 +153,12 @@ def dossier(pid: str) -> Any:
 
 def _field_errors() -> dict[str, str]:
     """The messages of this page's form fields (flashed by the form that was sent)."""
-    return {
-        category.removeprefix(FIELD): message
-        for category, message in get_flashed_messages(with_categories=True)
-        if category.startswith(FIELD)
-    }
+    errors: dict[str, str] = {}
+    for item in get_flashed_messages(with_categories=True):
+        category, message = item if isinstance(item, tuple) else ("message", item)
+        if category.startswith(FIELD):
+            errors[category.removeprefix(FIELD)] = message
+    return errors
 
 
 def _witness_policy() -> dict[str, Any] | None:
