@@ -94,7 +94,9 @@ def create_app(
                 keys.token_keys, settings.jwt_issuer, settings.jwt_audience
             ),
             "vigie.metrics": metrics,
-            "vigie.openapi": openapi_document(tables, engine.policy_version[:12]),
+            "vigie.openapi": openapi_document(
+                tables, engine.policy_version[:12], engine.tables.document_types
+            ),
         }
     )
     init_web_pages(app)  # the HTML pages (api/web): session secret derived from the keys

@@ -16,6 +16,7 @@ from typing import Any
 import jwt
 
 from api.config import ALLOWED_ALGORITHMS, VerificationKey
+from api.identifiers import PROFESSIONAL_RULE, is_professional_id
 from engine.decide import PolicyEngine
 from engine.errors import InvalidRequestError, UnknownValueError
 from engine.model import Actor
@@ -130,6 +131,8 @@ def _check_claim_text(claims: Mapping[str, Any]) -> None:
             raise AuthenticationError(f"token claim {name}: longer than {limit} characters")
         if not storable_text(value):
             raise AuthenticationError(f"token claim {name}: control or unpaired characters")
+    if claims.get("actor_type") == "professional" and not is_professional_id(claims.get("sub")):
+        raise AuthenticationError(f"token claim sub: {PROFESSIONAL_RULE}")
 
 
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")

@@ -193,8 +193,11 @@ def _serve(args: argparse.Namespace) -> int:
     _check_database(settings)
     if args.dev:
         from api.app import create_app
+        from api.problem import ProblemRequestHandler
 
-        create_app(settings, background=True).run(host=args.host, port=args.port, threaded=True)
+        create_app(settings, background=True).run(
+            host=args.host, port=args.port, threaded=True, request_handler=ProblemRequestHandler
+        )
         return EXIT_OK
     from api.server import run_server
 

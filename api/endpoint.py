@@ -3,15 +3,19 @@ validates the request (bodies, query parameters) and writes the OpenAPI document
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import fastjsonschema
 from flask import Blueprint, current_app, g, request
-from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema import Draft202012Validator, FormatChecker, ValidationError, validators
 
+from api import identifiers
 from api.auth import AuthenticationError, check_claim_codes, storable_text
 from api.problem import ProblemError, bad_request, unauthorized, unprocessable
 from api.schema import PROBLEM, Schema
@@ -36,6 +40,24 @@ class Endpoint:
 
 
 _FORMATS = FormatChecker()
+
+
+@lru_cache(maxsize=256)
+def _ecma_pattern(pattern: str) -> re.Pattern[str]:
+    """``pattern`` as JSON Schema reads it (ECMA 262): a final ``$`` is the end of the text,
+    where Python's ``$`` also matches before a final newline (fastjsonschema reads it so)."""
+    if pattern.endswith("$") and not pattern.endswith("\\$"):
+        pattern = pattern[:-1] + r"\Z"
+    return re.compile(pattern)
+
+
+def _pattern(validator: Any, pattern: str, instance: Any, schema: Schema) -> Iterator[Any]:
+    if isinstance(instance, str) and not _ecma_pattern(pattern).search(instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+#: Draft 2020-12 with ECMA ``pattern``: the reference validator of requests.
+Validator = validators.extend(Draft202012Validator, {"pattern": _pattern})
 
 
 class RouteTable:
@@ -73,6 +95,9 @@ class RouteTable:
                 content_type,
                 self.tag,
             )
+            if body is not None and "mode" in body.get("properties", {}):
+                # break glass is rate-limited (api.service): any call that takes a mode may be
+                endpoint.responses.setdefault(429, RATE_LIMITED_RESPONSE)
             self.endpoints.append(endpoint)
             body_validator = BodyValidator(body) if body else None
 
@@ -113,18 +138,22 @@ class BodyValidator:
     whatever it refuses is judged again by jsonschema (tests/api check they agree)."""
 
     def __init__(self, schema: Schema) -> None:
-        self.full = Draft202012Validator(schema, format_checker=_FORMATS)
+        self.full = Validator(schema, format_checker=_FORMATS)
         self._fast = fastjsonschema.compile(schema)
 
     def check(self, document: Any) -> None:
-        """Return if ``document`` is valid; raise the 422 problem of its first error."""
+        """Return if ``document`` is valid; raise the 422 problem of its first error. Both
+        must accept it: should they ever disagree, the refusal stands (fail closed)."""
         try:
             self._fast(document)
-        except fastjsonschema.JsonSchemaException:
-            _first_error(self.full, document)  # the reference decides
+        except fastjsonschema.JsonSchemaException as exc:
+            _first_error(self.full, document)  # the reference names the field
+            name = ".".join(str(p) for p in (getattr(exc, "path", None) or [])[1:])
+            where = f"field {_brief(name)!r}: " if name else ""
+            raise unprocessable(f"{where}invalid value", name or None) from None
 
 
-def _first_error(validator: Draft202012Validator, instance: Any) -> None:
+def _first_error(validator: Any, instance: Any) -> None:
     errors = sorted(validator.iter_errors(instance), key=lambda e: list(e.absolute_path))
     if errors:
         error = errors[0]
@@ -132,7 +161,18 @@ def _first_error(validator: Draft202012Validator, instance: Any) -> None:
         if error.validator == "additionalProperties":
             raise unprocessable(f"unknown field {_brief(name)!r}", name)
         where = f"field {_brief(name)!r}: " if name else ""
-        raise unprocessable(f"{where}{_brief_message(error)}", name or None)
+        raise unprocessable(f"{where}{_id_rule(error) or _brief_message(error)}", name or None)
+
+
+def _id_rule(error: Any) -> str | None:
+    """For an id of the wrong form, what an id must look like (api.identifiers)."""
+    schema = error.schema
+    if error.validator in ("pattern", "minLength", "maxLength") and isinstance(schema, dict):
+        if schema.get("pattern") == identifiers.PROFESSIONAL_ID_PATTERN:
+            return identifiers.PROFESSIONAL_RULE
+        if schema.get("pattern") == identifiers.OPAQUE_ID_PATTERN:
+            return identifiers.OPAQUE_RULE
+    return None
 
 
 def _brief(text: str, limit: int = 80) -> str:
@@ -153,12 +193,38 @@ def _brief_message(error: Any) -> str:
 
 
 def _path_value(name: str, value: Any) -> Any:
-    """Path parameters are ids: the same bounds as ids in bodies (1 to 128 characters)."""
-    if isinstance(value, str) and (len(value) > 128 or not storable_text(value)):
-        raise unprocessable(
-            f"path parameter {name!r} must be at most 128 characters, without NUL", name
-        )
+    """Path parameters are ids, checked as the same ids in bodies (api.identifiers)."""
+    schema = identifiers.PATH_PARAMETERS.get(name)
+    if schema is not None and not identifiers.matches(schema, value):
+        raise unprocessable(f"path parameter {name!r}: {identifiers.rule(schema)}", name)
     return value
+
+
+class DuplicateKeyError(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object, refused if it names a key twice (``json.loads`` would keep the last:
+    two readers of the same body could then disagree on what it asks)."""
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise DuplicateKeyError(key)
+            seen.add(key)
+    return document
+
+
+_DECODER = json.JSONDecoder(object_pairs_hook=_unique_keys)  # built once: 4 us a call saved
+
+
+def _loads(raw: bytes) -> Any:
+    """``json.loads(raw)`` (the same encodings: UTF-8, -16, -32), refusing duplicate keys."""
+    return _DECODER.decode(raw.decode(json.detect_encoding(raw), "surrogatepass"))
 
 
 def _check_text(document: Any) -> None:
@@ -192,8 +258,11 @@ def _parse_body(validator: BodyValidator) -> Any:
             415, "Unsupported media type", f"expected application/json, got {mimetype}"
         )
     try:
-        document = request.get_json(force=True, silent=False)
-    except Exception:
+        document = _loads(raw)
+    except DuplicateKeyError as exc:
+        key = exc.key if storable_text(exc.key) else "?"
+        raise bad_request(f"the body names the field {_brief(key)!r} twice", key) from None
+    except (ValueError, RecursionError):
         raise bad_request("the body is not valid JSON") from None
     if not isinstance(document, dict):
         raise unprocessable("the body must be a JSON object")
@@ -236,7 +305,7 @@ def _parse_query(endpoint: Endpoint) -> dict[str, Any]:
         if name not in values:
             raise unprocessable(f"query parameter {name!r} is required", name)
     schema = {"type": "object", "properties": endpoint.query}
-    _first_error(Draft202012Validator(schema, format_checker=_FORMATS), values)
+    _first_error(Validator(schema, format_checker=_FORMATS), values)
     for name, value in list(values.items()):
         if endpoint.query[name].get("format") == "date-time":
             values[name] = datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -263,6 +332,11 @@ def current_actor() -> Actor:
     return actor
 
 
+RATE_LIMITED_RESPONSE = (
+    "Over the actor's break-glass or export rate (VIGIE_RATE_*): denied as rate.limited, "
+    "traced; Retry-After",
+    PROBLEM,
+)
 ERROR_RESPONSES = {
     400: ("Malformed request", PROBLEM),
     401: ("Missing or invalid token", PROBLEM),

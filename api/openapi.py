@@ -3,20 +3,28 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from api.endpoint import Endpoint, RouteTable
-from api.schema import PROBLEM
+from api.identifiers import PATH_PARAMETERS
+from api.schema import ID, PROBLEM, TYPE_CODE
 
 _PARAM = re.compile(r"<(?:[a-z]+:)?([a-z_]+)>")
 
 
-def openapi_document(tables: list[RouteTable], version: str) -> dict[str, Any]:
+def openapi_document(
+    tables: list[RouteTable], version: str, type_codes: Iterable[str] = ()
+) -> dict[str, Any]:
+    """The document of every route; ``type_codes`` are the document types the engine accepts
+    (``Tables.document_types``, the table it checks ``type_code`` against), published as the
+    enum of every request's ``type_code``."""
+    codes = sorted(type_codes)
     paths: dict[str, dict[str, Any]] = {}
     for table in tables:
         for endpoint in table.endpoints:
             path = _PARAM.sub(r"{\1}", endpoint.path)
-            paths.setdefault(path, {})[endpoint.method.lower()] = _operation(endpoint)
+            paths.setdefault(path, {})[endpoint.method.lower()] = _operation(endpoint, codes)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -35,9 +43,9 @@ def openapi_document(tables: list[RouteTable], version: str) -> dict[str, Any]:
     }
 
 
-def _operation(endpoint: Endpoint) -> dict[str, Any]:
+def _operation(endpoint: Endpoint, type_codes: list[str]) -> dict[str, Any]:
     parameters: list[dict[str, Any]] = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        {"name": name, "in": "path", "required": True, "schema": PATH_PARAMETERS.get(name, ID)}
         for name in _PARAM.findall(endpoint.path)
     ]
     parameters += [
@@ -60,9 +68,10 @@ def _operation(endpoint: Endpoint) -> dict[str, Any]:
         },
     }
     if endpoint.body is not None:
+        body = _with_type_enum(endpoint.body, type_codes) if type_codes else endpoint.body
         operation["requestBody"] = {
             "required": True,
-            "content": {"application/json": {"schema": endpoint.body}},
+            "content": {"application/json": {"schema": body}},
         }
     operation["security"] = [{"bearer": []}] if endpoint.auth else []
     return operation
@@ -74,3 +83,16 @@ def _response(status: int, description: str, schema: Any, content_type: str) -> 
         kind = "application/problem+json" if status >= 400 else content_type
         response["content"] = {kind: {"schema": schema}}
     return response
+
+
+def _with_type_enum(schema: Any, type_codes: list[str]) -> Any:
+    """A copy of ``schema`` where each ``type_code`` (``schema.TYPE_CODE``) lists the codes."""
+    if isinstance(schema, dict):
+        copy = {key: _with_type_enum(value, type_codes) for key, value in schema.items()}
+        properties = schema.get("properties")
+        if isinstance(properties, dict) and properties.get("type_code") is TYPE_CODE:
+            copy["properties"]["type_code"] = {**TYPE_CODE, "enum": type_codes}
+        return copy
+    if isinstance(schema, list):
+        return [_with_type_enum(item, type_codes) for item in schema]
+    return schema

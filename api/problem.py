@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from flask import Response, json
+from werkzeug.serving import WSGIRequestHandler
 
 PROBLEM_TYPE = "https://vigie.local/problems/"
 
@@ -81,3 +83,27 @@ def unauthorized(detail: str) -> ProblemError:
 
 def unavailable(detail: str) -> ProblemError:
     return ProblemError(503, "Service unavailable", detail, slug="unavailable")
+
+
+class ProblemRequestHandler(WSGIRequestHandler):
+    """The development server's request handler (``vigie serve --dev``), whose own errors,
+    sent before the app is called (a request line over 64 KiB: 414; a header line too long
+    or over 100 headers: 431; a malformed request line: 400), are problem+json like the
+    app's instead of http.server's HTML page."""
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        short, long = self.responses.get(code, ("Error", ""))
+        request_id = str(uuid.uuid4())
+        problem = ProblemError(code, message or short, explain or long or message or short)
+        body = json.dumps({**problem.body(), "request_id": request_id}).encode()
+        self.log_error("code %d, message %s", code, message or short)
+        self.send_response(code, message or short)
+        self.send_header("Connection", "close")
+        self.send_header("X-Request-Id", request_id)
+        with_body = code >= 200 and code not in (204, 205, 304) and self.command != "HEAD"
+        if with_body:
+            self.send_header("Content-Type", "application/problem+json")
+            self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if with_body:
+            self.wfile.write(body)

@@ -8,11 +8,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from api.identifiers import DOCUMENT_ID, PATIENT_ID, PERSON_ID, PROFESSIONAL_ID
 from engine.vocabulary import Action, ActorType, Effect, Mode, ObligationType, Reason, Recipient
 
 Schema = dict[str, Any]
 
+#: Any id as the service stores and returns it (responses, the ``actor_id`` filter: a token's
+#: ``sub``); requests name patients, people, documents and professionals with the stricter
+#: schemas of ``api.identifiers``.
 ID: Schema = {"type": "string", "minLength": 1, "maxLength": 128}
+#: A JDV_J66 type code; ``/openapi.json`` adds the enum of the accepted types, built from the
+#: engine's own tables (``api.openapi``), which check it (422 naming ``type_code``).
+TYPE_CODE: Schema = {"type": "string", "minLength": 1, "maxLength": 32}
 FLAGS_PROPERTIES = {
     "masked": {"type": "boolean"},
     "invisible_to_patient": {"type": "boolean"},
@@ -77,20 +84,43 @@ DOCUMENT = obj(
 )
 
 FLAG_OBJECT = {**obj(dict(FLAGS_PROPERTIES)), "minProperties": 1}
+#: The actions whose ``target_id`` is a professional (the others name a person).
+PROFESSIONAL_TARGETS = (
+    Action.AUTHORIZATION_GRANT.value,
+    Action.AUTHORIZATION_REVOKE.value,
+    Action.BLOCK_ADD.value,
+    Action.BLOCK_REMOVE.value,
+    Action.TREATING_DOCTOR_SET.value,
+    Action.OPPOSITION_ADD.value,
+    Action.OPPOSITION_REMOVE.value,
+)
 DECISION_REQUEST = obj(
     {
-        "patient_id": ID,
+        "patient_id": PATIENT_ID,
         "action": ACTION,
-        "document_id": {"type": ["string", "null"], "minLength": 1, "maxLength": 128},
+        "document_id": {**DOCUMENT_ID, "type": ["string", "null"]},
         "mode": MODE,
         "justification": JUSTIFICATION,
         # Extensions: what some actions need to be decided without being performed.
-        "type_code": {"type": "string", "minLength": 1, "maxLength": 32},
-        "target_id": ID,
+        "type_code": TYPE_CODE,
+        "target_id": {
+            "type": "string",
+            "description": "the professional (PS_IdNat) or the person the action concerns",
+        },
         "flags": FLAG_OBJECT,
         "consent": {"type": "boolean"},
     },
     ("patient_id", "action"),
+    allOf=[
+        {
+            "if": {
+                "properties": {"action": {"enum": list(PROFESSIONAL_TARGETS)}},
+                "required": ["action"],
+            },
+            "then": {"properties": {"target_id": PROFESSIONAL_ID}},
+            "else": {"properties": {"target_id": PERSON_ID}},
+        }
+    ],
 )
 DECISION_RESPONSE = obj(
     {
@@ -105,9 +135,9 @@ DECISION_RESPONSE = obj(
 )
 BATCH_REQUEST = obj(
     {
-        "patient_id": ID,
+        "patient_id": PATIENT_ID,
         "action": {"type": "string", "enum": ["document.read", "document.delete"]},
-        "document_ids": {"type": "array", "items": ID, "minItems": 1, "maxItems": 1000},
+        "document_ids": {"type": "array", "items": DOCUMENT_ID, "minItems": 1, "maxItems": 1000},
         "mode": MODE,
         "justification": JUSTIFICATION,
     },
@@ -142,10 +172,15 @@ SETTINGS = obj(
 SETTINGS_PATCH = {**SETTINGS, "minProperties": 1}
 DOSSIER_CREATE = obj(
     {
-        "patient_id": ID,
+        "patient_id": PATIENT_ID,
         "consent": {"type": "boolean"},
         "minor": {"type": "boolean"},
-        "representatives": {"type": "array", "items": ID, "maxItems": 20, "uniqueItems": True},
+        "representatives": {
+            "type": "array",
+            "items": PERSON_ID,
+            "maxItems": 20,
+            "uniqueItems": True,
+        },
         "settings": SETTINGS,
     },
     ("patient_id", "consent"),
@@ -165,12 +200,12 @@ DOSSIER = obj(
         "trace": TRACE_REF,
     },
 )
-TREATING_DOCTOR = obj({"professional_id": ID}, ("professional_id",))
+TREATING_DOCTOR = obj({"professional_id": PROFESSIONAL_ID}, ("professional_id",))
 OPPOSITION = obj({"reason": {"type": "string", "minLength": 1, "maxLength": 1000}}, ("reason",))
 DOCUMENT_ADD = obj(
     {
-        "document_id": ID,
-        "type_code": {"type": "string", "minLength": 1, "maxLength": 32},
+        "document_id": DOCUMENT_ID,
+        "type_code": TYPE_CODE,
         **FLAGS_PROPERTIES,
         "mode": MODE,
         "justification": JUSTIFICATION,
@@ -246,7 +281,7 @@ TRACE_QUERY: dict[str, Schema] = {
 }
 AUDIT_QUERY = {
     "actor_id": ID,
-    "patient_id": ID,
+    "patient_id": PATIENT_ID,
     "mode": MODE,
     "action": ACTION,
     "decision": {"type": "string", "enum": [e.value for e in Effect]},

@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Response, current_app
 
-from api.endpoint import ERROR_RESPONSES, RouteTable, current_actor
+from api.endpoint import ERROR_RESPONSES, RATE_LIMITED_RESPONSE, RouteTable, current_actor
 from api.history import (
     NOTHING_HIDDEN,
     HistoryFilter,
@@ -234,7 +234,12 @@ def _cosigned_bundle(
     "/v1/dossiers/<pid>/traces/export",
     "The verifiable access history (vigie-access-history/v1, or FHIR with format=fhir)",
     query={"format": {"type": "string", "enum": ["json", "fhir"]}},
-    responses={200: ("The bundle", ANY_OBJECT), **DENIED, **ERROR_RESPONSES},
+    responses={
+        200: ("The bundle", ANY_OBJECT),
+        **DENIED,
+        429: RATE_LIMITED_RESPONSE,
+        **ERROR_RESPONSES,
+    },
 )
 def export(pid: str, query: dict[str, Any] | None = None) -> Any:
     fhir = (query or {}).get("format") == "fhir"

@@ -10,12 +10,14 @@ from flask import (
     abort,
     current_app,
     flash,
+    get_flashed_messages,
     redirect,
     render_template,
     request,
     url_for,
 )
 
+from api.identifiers import is_professional_id
 from api.routes.trace import encode_cursor
 from api.web import gateway
 from api.web.blueprint import web
@@ -29,6 +31,9 @@ TABS = (("all", "who_all", "all"), ("mine", "who_mine", "own"), ("pro", "who_pro
 MODES = ("normal", "break_glass", "regulation")
 LISTS = {"authorizations": "authorized", "blocks": "blocked", "oppositions": "oppositions"}
 PAGE_SIZE = 25
+FIELD = "field:"
+"""Category prefix of a flashed message that belongs to one form field (``field:<input id>``):
+the page shows it next to that field, and in the messages as a link to it."""
 
 
 def _base(pid: str) -> str:
@@ -142,7 +147,18 @@ def dossier(pid: str) -> Any:
         people=people,
         modes=MODES,
         witnesses=_witness_policy(),
+        field_errors=_field_errors(),
     )
+
+
+def _field_errors() -> dict[str, str]:
+    """The messages of this page's form fields (flashed by the form that was sent)."""
+    errors: dict[str, str] = {}
+    for item in get_flashed_messages(with_categories=True):
+        category, message = item if isinstance(item, tuple) else ("message", item)
+        if category.startswith(FIELD):
+            errors[category.removeprefix(FIELD)] = message
+    return errors
 
 
 def _witness_policy() -> dict[str, Any] | None:
@@ -180,9 +196,20 @@ def _back(pid: str, anchor: str = "messages") -> Any:
     return redirect(url_for("web.dossier", pid=pid, _anchor=anchor), code=303)
 
 
-def _ps_id() -> str | None:
+def _ps_id(field: str) -> str | None:
+    """The professional id the form names (spaces around it trimmed), or None after flashing
+    why it is not one (POLICY.md §1, api.identifiers): next to the field ``field`` for an id
+    the user typed, in the messages for one the page itself sent (a removal)."""
     value = request.form.get("ps_id", "").strip()
-    return value if 0 < len(value) <= 128 and "/" not in value else None
+    if is_professional_id(value):
+        return value
+    if request.form.get("op") in ("confirm", "remove"):
+        flash(t("bad_id"), "error")
+    elif not value:
+        flash(t("ps_id_missing"), FIELD + field)
+    else:
+        flash(t("ps_id_invalid", value=value[:40]), FIELD + field)
+    return None
 
 
 def _shown() -> str:
@@ -221,9 +248,8 @@ def change_treating_doctor(pid: str) -> Any:
     if request.form.get("op") == "remove":
         _report(gateway.call("DELETE", path, token()))
         return _back(pid)
-    ps = _ps_id()
+    ps = _ps_id("treating-id")
     if ps is None:
-        flash(t("bad_id"), "error")
         return _back(pid)
     _report(gateway.call("PUT", path, token(), body={"professional_id": ps}))
     return _back(pid)
@@ -233,9 +259,8 @@ def change_treating_doctor(pid: str) -> Any:
 def change_list(pid: str, kind: str) -> Any:
     if kind not in LISTS:
         abort(404)
-    ps = _ps_id()
+    ps = _ps_id(f"add-{kind}")
     if ps is None:
-        flash(t("bad_id"), "error")
         return _back(pid)
     path = f"{_base(pid)}/{kind}/{segment(ps)}"
     if request.form.get("op") == "confirm":

@@ -119,6 +119,20 @@ TEXT: dict[str, tuple[str, str]] = {
     "set_treating": ("Désigner", "Designate"),
     "remove": ("Retirer", "Remove"),
     "ps_id": ("Identifiant du professionnel (RPPS)", "Professional id (RPPS)"),
+    "ps_id_hint": (
+        "12 chiffres : 8 suivi des 11 chiffres du numéro RPPS, par exemple 899700218896.",
+        "12 digits: 8 followed by the 11 digits of the RPPS number, e.g. 899700218896.",
+    ),
+    "ps_id_missing": (
+        "Saisissez l'identifiant du professionnel.",
+        "Enter the professional's id.",
+    ),
+    "ps_id_invalid": (
+        "« {value} » n'est pas un identifiant de professionnel : saisissez 8 suivi des "
+        "11 chiffres du numéro RPPS (12 chiffres, sans espace).",
+        "“{value}” is not a professional id: enter 8 followed by the 11 digits of the RPPS "
+        "number (12 digits, no spaces).",
+    ),
     "authorizations": ("Professionnels autorisés", "Authorised professionals"),
     "blocks": ("Professionnels bloqués", "Blocked professionals"),
     "oppositions": (

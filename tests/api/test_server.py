@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from api.server import HEAD_LIMIT
 from api.token import issue_token
 from ledger.export import verify_export
 from tests.api.conftest import AUDIENCE, ISSUER, KeyFiles, serve_env
@@ -220,3 +221,25 @@ def test_dev_server_serves_and_stops(serve: Any, key_files: KeyFiles) -> None:
     server = serve("--dev")
     exercise(server.port, key_files)
     assert server.stop() in (0, -signal.SIGTERM)
+
+
+def test_the_servers_own_limits_are_problems_too(serve: Any) -> None:
+    """What a server answers before the app is called: the development server's 414 and 431
+    are problem+json (api.problem.ProblemRequestHandler, not http.server's HTML page); granian
+    answers a request head over HEAD_LIMIT with its own bodiless 431 (README: limits)."""
+    dev = serve("--dev")
+    many = {f"X-Header-{i}": "v" for i in range(120)}
+    for path, headers, status in [
+        ("/v1/" + "x" * 70000, {}, 414),
+        ("/healthz", many, 431),
+        ("/healthz", {"X-Big": "a" * 70000}, 431),
+    ]:
+        code, answer, body = request(dev.port, "GET", path, headers=headers)
+        assert code == status, (path[:20], code, body[:200])
+        assert answer["content-type"] == "application/problem+json", answer
+        problem = json.loads(body)
+        assert problem["status"] == status and problem["type"].startswith("https://")
+        assert problem["request_id"] == answer["x-request-id"]
+    production = serve()
+    code, answer, body = request(production.port, "GET", "/v1/" + "x" * (HEAD_LIMIT + 1000))
+    assert code == 431 and body == b""

@@ -94,7 +94,9 @@ def test_malformed_json_is_400(quick: Api, body: bytes) -> None:
 
 def test_empty_body_is_400(quick: Api) -> None:
     problem_of(raw(quick, "/v1/decisions", b""), 400)
-    problem_of(raw(quick, "/v1/dossiers/P1/oppositions/X", b"", method="PUT", who="holder"), 400)
+    problem_of(
+        raw(quick, "/v1/dossiers/P1/oppositions/810000000099", b"", method="PUT", who="holder"), 400
+    )
 
 
 @pytest.mark.parametrize("body", ["[]", '["P1"]', '"P1"', "1", "null", "true", "1e999"])
@@ -150,7 +152,7 @@ WRONG_TYPES: list[tuple[str, str, dict[str, Any], str]] = [
     ),
     ("PATCH", "/v1/dossiers/P1/settings", {"regulation_allowed": 1}, "regulation_allowed"),
     ("PUT", "/v1/dossiers/P1/treating-doctor", {"professional_id": ["x"]}, "professional_id"),
-    ("PUT", "/v1/dossiers/P1/oppositions/X", {"reason": ""}, "reason"),
+    ("PUT", "/v1/dossiers/P1/oppositions/810000000099", {"reason": ""}, "reason"),
     ("POST", "/v1/dossiers/P1/documents", {"document_id": "d", "type_code": 11488}, "type_code"),
     (
         "POST",
@@ -223,7 +225,7 @@ def test_missing_required_fields_on_each_route(quick: Api) -> None:
         ("POST", "/v1/dossiers", {"patient_id": "P1"}, "consent"),
         ("POST", "/v1/dossiers/P1/documents", {"document_id": "d"}, "type_code"),
         ("PUT", "/v1/dossiers/P1/treating-doctor", {}, "professional_id"),
-        ("PUT", "/v1/dossiers/P1/oppositions/X", {}, "reason"),
+        ("PUT", "/v1/dossiers/P1/oppositions/810000000099", {}, "reason"),
     ]:
         problem = problem_of(raw(quick, path, json.dumps(body), method=method), 422)
         assert problem["field"] == field, (path, problem)
@@ -318,11 +320,19 @@ def test_path_parameters_are_bounded_like_ids(api: Api) -> None:
         ("GET", f"/v1/dossiers/{too_long}"),
         ("PUT", "/v1/dossiers/P1/authorizations/81%00"),
         ("GET", "/v1/dossiers/P%001"),
+        ("GET", "/v1/dossiers/P%201"),
+        ("GET", "/v1/dossiers/P1%0A"),
+        ("PUT", "/v1/dossiers/P1/representatives/R%C3%A91"),
+        ("DELETE", "/v1/dossiers/P1/documents/d%3F1"),
     ]:
         response = api.call("holder", method, path)
         assert response.status_code == 422, (path, response.get_json())
         assert response.mimetype == "application/problem+json"
-    assert api.call("holder", "PUT", f"/v1/dossiers/P1/blocks/{'8' * 128}").status_code == 200
+    assert api.call("holder", "GET", f"/v1/dossiers/{'P' * 129}").status_code == 422
+    assert api.call("holder", "GET", f"/v1/dossiers/{'P' * 128}").status_code == 403
+    rep = api.call("holder", "PUT", "/v1/dossiers/P1/representatives/R-1.a_b:c@d^e+f=g~h")
+    assert rep.status_code != 422, rep.get_json()
+    assert api.call("holder", "PUT", "/v1/dossiers/P1/blocks/810000000128").status_code == 200
 
 
 QUERY_CASES = [

@@ -388,3 +388,49 @@ def test_a_document_hidden_from_the_reader_reads_as_not_visible(
         "table.history"
     )
     assert "DOC-CLAIRE-BIO" not in page.content()
+
+
+def _ledger_size(live: LiveServer) -> int:
+    with live.demo.app.extensions["vigie"].database.read_only() as uow:
+        return int(uow.ledger.head().size)
+
+
+def test_a_malformed_professional_id_is_named_next_to_its_field(
+    page: Any, live: LiveServer, screenshots: Path
+) -> None:
+    """The lists and the treating-doctor forms check the id as the API does (POLICY.md §1):
+    a wrong one is said in French beside the field (aria-invalid, aria-describedby) and in
+    the messages as a link to it; nothing is sent to the API, recorded or changed."""
+    login(page, live, "PATIENT")
+    blocks = page.locator("#h-blocks").locator("..")
+    listed = blocks.locator("ul.members").inner_text()
+    for field, bad, button in [
+        ("#add-blocks", "8100 3456789", blocks.get_by_role("button", name="Ajouter")),
+        ("#add-authorizations", "81000345678", None),
+        (
+            "#treating-id",
+            "".join(chr(0xFF10 + int(c)) for c in "810003456789"),
+            page.get_by_role("button", name="Désigner"),
+        ),
+    ]:
+        before = _ledger_size(live)
+        page.fill(field, bad)
+        if button is None:
+            page.locator(field).press("Enter")
+        else:
+            button.click()
+        page.wait_for_load_state()
+        assert _ledger_size(live) == before + 1  # the page shown again, not the change
+        box = page.locator(field)
+        assert box.get_attribute("aria-invalid") == "true"
+        error = page.locator(f"{field}-error")
+        assert f"{field[1:]}-error" in (box.get_attribute("aria-describedby") or "").split()
+        assert "n'est pas un identifiant de professionnel" in error.inner_text()
+        assert bad in error.inner_text()
+        link = page.locator(".messages a", has_text="n'est pas un identifiant")
+        assert link.get_attribute("href") == field
+        assert blocks.locator("ul.members").inner_text() == listed
+    shoot(page, screenshots, "15-patient-bad-professional-id")
+    page.reload()
+    assert page.locator("#treating-id").get_attribute("aria-invalid") is None
+    assert page.locator(".field-error").count() == 0
