@@ -12,11 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from api import witness
-from api.config import ConfigError, Settings, load_keys
+from api.config import LEDGER_KEY, PATIENT_REF_SECRET, ConfigError, Settings, load_keys
 from api.policy_import import add_policy_commands
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 DB_HINT = "check that the server is running and that the URL, user and database name are right"
+#: What a command that writes ledger entries without serving requests needs: no token keys.
+RECORDING = (LEDGER_KEY, PATIENT_REF_SECRET)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -240,7 +242,7 @@ def _demo(args: argparse.Namespace) -> int:
 
     if not args.no_serve:
         check_environment(os.environ)  # before preparing anything: serving would refuse
-    settings = prepare_demo(Path(args.dir), args.host, args.port)
+    settings = prepare_demo(Path(args.dir), args.host, args.port, serve=not args.no_serve)
     if args.no_serve:
         return EXIT_OK
     run_server(settings, args.host, args.port, workers=1, threads=8)
@@ -287,7 +289,7 @@ def _ledger_checkpoint(args: argparse.Namespace) -> int:
     from api.app import create_app
     from api.witnessing import note_size as witness_size
 
-    settings = Settings.from_env()
+    settings = Settings.from_env(needs=RECORDING)
     _check_database(settings)
     app = create_app(settings, configure_logs=False)
     note = app.extensions["vigie"].checkpoint_now()
@@ -306,7 +308,7 @@ def _ledger_checkpoint(args: argparse.Namespace) -> int:
 def _audit_break_glass(args: argparse.Namespace) -> int:
     from api.audit_cli import audit_break_glass
 
-    return audit_break_glass(args, Settings.from_env(), _check_database)
+    return audit_break_glass(args, Settings.from_env(needs=RECORDING), _check_database)
 
 
 def _ledger_erase(args: argparse.Namespace) -> int:
@@ -314,7 +316,7 @@ def _ledger_erase(args: argparse.Namespace) -> int:
 
     from api.app import create_app
 
-    settings = Settings.from_env()
+    settings = Settings.from_env(needs=RECORDING)
     _check_database(settings)
     app = create_app(settings, configure_logs=False)
     service = app.extensions["vigie"]

@@ -9,10 +9,10 @@ from hashlib import sha256
 from pathlib import Path
 
 import merkle_reference as naive
-from ledger_factory import VECTORS
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from ledger_factory import VECTORS
 
 from ledger import merkle
 from ledger.errors import (
