@@ -193,6 +193,7 @@ def _serve(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     load_keys(settings)  # fail fast, with one line, before forking workers
     _check_database(settings)
+    check_port(args.host, args.port)
     if args.dev:
         from api.app import create_app
 
@@ -202,6 +203,29 @@ def _serve(args: argparse.Namespace) -> int:
 
     run_server(settings, args.host, args.port, args.workers, args.threads)
     return EXIT_OK
+
+
+def check_port(host: str, port: int) -> None:
+    """Refuse a port something already listens on. granian's workers bind with SO_REUSEPORT,
+    so a second ``vigie serve`` (another demo) on the same port would otherwise start and
+    silently share it: each connection would reach one instance or the other. This probe
+    binds without SO_REUSEPORT, which the kernel refuses while any socket listens there."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    family, _, _, _, address = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a TIME_WAIT is no owner
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot listen on {host}:{port}: {exc.strerror} (another `vigie serve` or "
+                "`vigie demo`?); choose another with --port"
+            ) from None
 
 
 def _check_database(settings: Settings) -> None:
@@ -242,6 +266,7 @@ def _demo(args: argparse.Namespace) -> int:
 
     if not args.no_serve:
         check_environment(os.environ)  # before preparing anything: serving would refuse
+        check_port(args.host, args.port)
     settings = prepare_demo(Path(args.dir), args.host, args.port, serve=not args.no_serve)
     if args.no_serve:
         return EXIT_OK
