@@ -1,8 +1,9 @@
 """The project carries everything it needs: no file of it refers to the folder beside the
 repository that engineers and CI happen to have (a user's clone has nothing beside it).
 
-Every file git tracks (and every new file not ignored) is searched for the folder's paths;
-the vectors are in tests/vectors/, the contract in docs/contract/."""
+Every file git tracks is searched for the folder's paths (files a user or a test created in
+the clone, such as a tour's bundle.json, are not the project's); the vectors are in
+tests/vectors/, the contract in docs/contract/."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ def project_files() -> list[str]:
     if shutil.which("git") is None or not (ROOT / ".git").exists():
         pytest.skip("not a git checkout: nothing to list")
     listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        ["git", "ls-files", "-z"],
         cwd=ROOT,
         capture_output=True,
         check=True,
