@@ -1,6 +1,6 @@
 """A newcomer's path: the README's two commands, taken from the README text, run in a fresh
 ``git clone`` of this repository (its HEAD commit) inside an empty temporary folder, so that
-nothing is beside the clone (no ``../shared``), with no venv activated and no ``VIGIE_*`` set.
+nothing is beside the clone, with no venv activated and no ``VIGIE_*`` set.
 
 - Command 1 runs in full, with only ``--port P`` appended (a free port: 8080 may be taken on
   a shared machine). While it serves: the README's tour runs as written and every answer it
@@ -210,7 +210,7 @@ def test_command_1_serves_and_its_tour_and_printed_commands_work(
     done = run_script(f"set -e\n{printed}", elsewhere, tmp_path)
     assert done.returncode == 0, printed + done.stdout + done.stderr
     assert done.stdout.startswith('{"decision":"permit","reason":"professional.authorized"')
-    assert [line[:3] for line in done.stdout.splitlines() if line.startswith("OK")] == ["OK "] * 2
+    assert [line[:3] for line in done.stdout.splitlines() if line.startswith("OK")] == ["OK:"] * 2
     assert f"http://127.0.0.1:{port}" in "".join(running.out)
 
 
