@@ -91,7 +91,10 @@ def create_app(
             "vigie.settings": settings,
             "vigie.keys": keys,
             "vigie.verifier": TokenVerifier(
-                keys.token_keys, settings.jwt_issuer, settings.jwt_audience
+                keys.token_keys,
+                settings.jwt_issuer,
+                settings.jwt_audience,
+                settings.jwt_max_lifetime,
             ),
             "vigie.metrics": metrics,
             "vigie.openapi": openapi_document(

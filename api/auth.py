@@ -7,6 +7,7 @@ into the configured JWKS, never a path.
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 import time
@@ -15,7 +16,7 @@ from typing import Any
 
 import jwt
 
-from api.config import ALLOWED_ALGORITHMS, VerificationKey
+from api.config import ALLOWED_ALGORITHMS, DEFAULT_MAX_LIFETIME, VerificationKey
 from api.identifiers import PROFESSIONAL_RULE, is_professional_id
 from engine.decide import PolicyEngine
 from engine.errors import InvalidRequestError, UnknownValueError
@@ -40,11 +41,18 @@ class AuthenticationError(Exception):
 class TokenVerifier:
     """Verifies bearer tokens against the configured keys, issuer and audience."""
 
-    def __init__(self, keys: tuple[VerificationKey, ...], issuer: str, audience: str) -> None:
+    def __init__(
+        self,
+        keys: tuple[VerificationKey, ...],
+        issuer: str,
+        audience: str,
+        max_lifetime: int = DEFAULT_MAX_LIFETIME,
+    ) -> None:
         self._by_kid = {k.kid: k for k in keys if k.kid is not None}
         self._single = keys[0] if len(keys) == 1 and keys[0].kid is None else None
         self._issuer = issuer
         self._audience = audience
+        self._max_lifetime = max_lifetime  # VIGIE_JWT_MAX_LIFETIME, seconds
         self._verified: dict[str, tuple[Actor, Mapping[str, Any], float]] = {}
         self._verified_lock = threading.Lock()
 
@@ -107,7 +115,26 @@ class TokenVerifier:
             raise AuthenticationError(f"token lacks the {exc.claim} claim") from None
         except jwt.PyJWTError:
             raise AuthenticationError("token signature or format invalid") from None
+        self._check_lifetime(claims)
         return claims
+
+    def _check_lifetime(self, claims: Mapping[str, Any]) -> None:
+        """``exp`` and ``iat`` are finite numbers, and the token lives no longer than the
+        maximum: ``exp - iat``, and (an ``iat`` within the leeway ahead) ``exp - now``."""
+        expires, issued = claims["exp"], claims["iat"]
+        for value in (expires, issued):
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not math.isfinite(value)
+            ):
+                raise AuthenticationError("token exp and iat must be numbers (NumericDate)")
+        limit = self._max_lifetime
+        if expires - issued > limit or expires - time.time() > limit + LEEWAY_SECONDS:
+            raise AuthenticationError(
+                f"token lifetime (exp - iat) exceeds the maximum of {limit} s "
+                "(VIGIE_JWT_MAX_LIFETIME): ask the identity provider for a shorter-lived token"
+            )
 
     def _key_for(self, kid: object) -> VerificationKey:
         if self._single is not None:

@@ -12,11 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from api import witness
-from api.config import ConfigError, Settings, load_keys
+from api.config import LEDGER_KEY, PATIENT_REF_SECRET, ConfigError, Settings, load_keys
 from api.policy_import import add_policy_commands
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 DB_HINT = "check that the server is running and that the URL, user and database name are right"
+#: What a command that writes ledger entries without serving requests needs: no token keys.
+RECORDING = (LEDGER_KEY, PATIENT_REF_SECRET)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -191,6 +193,7 @@ def _serve(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     load_keys(settings)  # fail fast, with one line, before forking workers
     _check_database(settings)
+    check_port(args.host, args.port)
     if args.dev:
         from api.app import create_app
         from api.problem import ProblemRequestHandler
@@ -203,6 +206,29 @@ def _serve(args: argparse.Namespace) -> int:
 
     run_server(settings, args.host, args.port, args.workers, args.threads)
     return EXIT_OK
+
+
+def check_port(host: str, port: int) -> None:
+    """Refuse a port something already listens on. granian's workers bind with SO_REUSEPORT,
+    so a second ``vigie serve`` (another demo) on the same port would otherwise start and
+    silently share it: each connection would reach one instance or the other. This probe
+    binds without SO_REUSEPORT, which the kernel refuses while any socket listens there."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    family, _, _, _, address = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a TIME_WAIT is no owner
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot listen on {host}:{port}: {exc.strerror} (another `vigie serve` or "
+                "`vigie demo`?); choose another with --port"
+            ) from None
 
 
 def _check_database(settings: Settings) -> None:
@@ -243,7 +269,8 @@ def _demo(args: argparse.Namespace) -> int:
 
     if not args.no_serve:
         check_environment(os.environ)  # before preparing anything: serving would refuse
-    settings = prepare_demo(Path(args.dir), args.host, args.port)
+        check_port(args.host, args.port)
+    settings = prepare_demo(Path(args.dir), args.host, args.port, serve=not args.no_serve)
     if args.no_serve:
         return EXIT_OK
     run_server(settings, args.host, args.port, workers=1, threads=8)
@@ -290,7 +317,7 @@ def _ledger_checkpoint(args: argparse.Namespace) -> int:
     from api.app import create_app
     from api.witnessing import note_size as witness_size
 
-    settings = Settings.from_env()
+    settings = Settings.from_env(needs=RECORDING)
     _check_database(settings)
     app = create_app(settings, configure_logs=False)
     note = app.extensions["vigie"].checkpoint_now()
@@ -309,7 +336,7 @@ def _ledger_checkpoint(args: argparse.Namespace) -> int:
 def _audit_break_glass(args: argparse.Namespace) -> int:
     from api.audit_cli import audit_break_glass
 
-    return audit_break_glass(args, Settings.from_env(), _check_database)
+    return audit_break_glass(args, Settings.from_env(needs=RECORDING), _check_database)
 
 
 def _ledger_erase(args: argparse.Namespace) -> int:
@@ -317,7 +344,7 @@ def _ledger_erase(args: argparse.Namespace) -> int:
 
     from api.app import create_app
 
-    settings = Settings.from_env()
+    settings = Settings.from_env(needs=RECORDING)
     _check_database(settings)
     app = create_app(settings, configure_logs=False)
     service = app.extensions["vigie"]

@@ -1,15 +1,18 @@
 """Configuration: one frozen ``Settings`` read from the environment, and the keys it names.
 
-Nothing here runs at import. ``Settings.from_env()`` reads the variables of API.md;
-``load_keys(settings)`` reads the key files. Both raise ``ConfigError`` with one line that says
-what is wrong and how to fix it; there are no default secrets.
+Nothing here runs at import. ``Settings.from_env()`` reads the variables of API.md, requiring
+only the key files the command at hand uses (``needs``); ``load_keys(settings)`` and its parts
+read the key files. All raise ``ConfigError`` with one line that says what is wrong and how to
+fix it; there are no default secrets. A raw secret (``VIGIE_PATIENT_REF_SECRET``) is read byte
+for byte, never stripped or decoded; text keys (PEM, JWKS) are parsed as such.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +24,18 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from ledger.errors import NoteError
 from ledger.note import NoteSigner
 
-HINT = "run `vigie demo` to create demo keys, or point it at your own file"
+HINT = "run `source .vigie-demo/demo.env`, made by `vigie demo`, or point it at your own file"
+#: The key files; each command requires only those it uses (``Settings.from_env(needs=...)``).
+JWT_KEYS, LEDGER_KEY, PATIENT_REF_SECRET = (
+    "VIGIE_JWT_KEYS",
+    "VIGIE_LEDGER_KEY",
+    "VIGIE_PATIENT_REF_SECRET",
+)
+KEY_FILES = (JWT_KEYS, LEDGER_KEY, PATIENT_REF_SECRET)
+MIN_SECRET_BYTES = 32
+DEFAULT_MAX_LIFETIME = 12 * 3600
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
+_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 class ConfigError(Exception):
@@ -48,9 +62,9 @@ class Settings:
     """Everything the service reads from its environment (API.md, plus Vigie's extensions)."""
 
     database_url: str
-    jwt_keys: Path
-    ledger_key: Path
-    patient_ref_secret: Path
+    jwt_keys: Path | None  # None: not set, and not needed by the command at hand
+    ledger_key: Path | None
+    patient_ref_secret: Path | None
     jwt_issuer: str = "vigie-demo-idp"
     jwt_audience: str = "vigie"
     ledger_origin: str = "vigie.local/ledger"
@@ -64,16 +78,23 @@ class Settings:
     witness_quorum: int | None = None  # None: every witness listed
     witness_wait: float = 2.0
     witness_publish: bool = False  # True: /v1/ledger/checkpoint serves only quorum-cosigned
+    jwt_max_lifetime: int = DEFAULT_MAX_LIFETIME  # seconds a token may live (exp - iat)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, needs: Collection[str] = KEY_FILES
+    ) -> Settings:
+        """The settings of ``env`` (default: the process environment). Of the key files, only
+        those named in ``needs`` must be set; the others are ``None`` when unset."""
         values = os.environ if env is None else env
 
-        def required(name: str) -> Path:
+        def key_file(name: str) -> Path | None:
             raw = values.get(name, "").strip()
-            if not raw:
-                raise ConfigError(f"{name} is not set: it must name a key file ({HINT})")
-            return Path(raw)
+            if raw:
+                return Path(raw)
+            if name in needs:
+                raise ConfigError(missing(name))
+            return None
 
         def number(name: str, default: float) -> float:
             raw = values.get(name)
@@ -89,9 +110,9 @@ class Settings:
 
         return cls(
             database_url=values.get("VIGIE_DATABASE_URL") or "sqlite:///vigie.db",
-            jwt_keys=required("VIGIE_JWT_KEYS"),
-            ledger_key=required("VIGIE_LEDGER_KEY"),
-            patient_ref_secret=required("VIGIE_PATIENT_REF_SECRET"),
+            jwt_keys=key_file(JWT_KEYS),
+            ledger_key=key_file(LEDGER_KEY),
+            patient_ref_secret=key_file(PATIENT_REF_SECRET),
             jwt_issuer=values.get("VIGIE_JWT_ISSUER") or "vigie-demo-idp",
             jwt_audience=values.get("VIGIE_JWT_AUDIENCE") or "vigie",
             ledger_origin=values.get("VIGIE_LEDGER_ORIGIN") or "vigie.local/ledger",
@@ -109,7 +130,29 @@ class Settings:
             witness_quorum=_count(values, "VIGIE_WITNESS_QUORUM"),
             witness_wait=number("VIGIE_WITNESS_WAIT", 2.0),
             witness_publish=_publish(values.get("VIGIE_WITNESS_PUBLISH") or "signed"),
+            jwt_max_lifetime=duration(
+                "VIGIE_JWT_MAX_LIFETIME", values.get("VIGIE_JWT_MAX_LIFETIME"), DEFAULT_MAX_LIFETIME
+            ),
         )
+
+
+def missing(name: str) -> str:
+    """The one line saying that the key file ``name`` is needed and how to get one."""
+    return f"{name} is not set: it must name a key file ({HINT})"
+
+
+def duration(name: str, raw: str | None, default: int) -> int:
+    """Seconds from ``3600``, ``90s``, ``30m``, ``12h`` or ``1d``; unset or empty: ``default``."""
+    if raw is None or raw.strip() == "":
+        return default
+    found = _DURATION.match(raw)
+    seconds = int(found.group(1)) * _UNIT_SECONDS[found.group(2)] if found else 0
+    if seconds <= 0:
+        raise ConfigError(
+            f"{name}={raw!r}: expected a positive duration in seconds or with a unit, "
+            "e.g. 43200 or 12h (s, m, h, d)"
+        )
+    return seconds
 
 
 def _publish(text: str) -> bool:
@@ -205,18 +248,37 @@ def load_token_keys(path: Path) -> tuple[VerificationKey, ...]:
     return (VerificationKey(None, _algorithm(key, "VIGIE_JWT_KEYS"), key),)
 
 
-def load_keys(settings: Settings) -> Keys:
-    """Read every key file the settings name; raise ``ConfigError`` on the first problem."""
-    token_keys = load_token_keys(settings.jwt_keys)
-    pem = _read(settings.ledger_key, "VIGIE_LEDGER_KEY")
-    key_name = settings.ledger_origin
+def _needed(path: Path | None, variable: str) -> Path:
+    if path is None:
+        raise ConfigError(missing(variable))
+    return path
+
+
+def load_ledger_signer(settings: Settings) -> NoteSigner:
+    """The checkpoint signer of ``VIGIE_LEDGER_KEY`` (a PEM Ed25519 private key)."""
+    path = _needed(settings.ledger_key, LEDGER_KEY)
     try:
-        signer = NoteSigner.from_pem(key_name, pem)
+        return NoteSigner.from_pem(settings.ledger_origin, _read(path, LEDGER_KEY))
     except NoteError as exc:
-        raise ConfigError(f"VIGIE_LEDGER_KEY: {settings.ledger_key}: {exc}") from None
-    secret = _read(settings.patient_ref_secret, "VIGIE_PATIENT_REF_SECRET").strip()
-    if len(secret) < 32:
+        raise ConfigError(f"{LEDGER_KEY}: {path}: {exc}") from None
+
+
+def load_patient_ref_secret(settings: Settings) -> bytes:
+    """The bytes of ``VIGIE_PATIENT_REF_SECRET``'s file exactly as stored: a secret of random
+    bytes (``head -c 32 /dev/urandom``) may begin or end with bytes that look like whitespace,
+    so nothing is stripped or decoded."""
+    path = _needed(settings.patient_ref_secret, PATIENT_REF_SECRET)
+    secret = _read(path, PATIENT_REF_SECRET)
+    if len(secret) < MIN_SECRET_BYTES:
         raise ConfigError(
-            f"VIGIE_PATIENT_REF_SECRET: {settings.patient_ref_secret} must hold at least 32 bytes"
+            f"{PATIENT_REF_SECRET}: {path} holds {len(secret)} bytes, it must hold at least "
+            f"{MIN_SECRET_BYTES} (e.g. `head -c 32 /dev/urandom > {path}`)"
         )
-    return Keys(token_keys, signer, secret)
+    return secret
+
+
+def load_keys(settings: Settings) -> Keys:
+    """Read every key file the app uses; raise ``ConfigError`` on the first problem. Without
+    ``VIGIE_JWT_KEYS`` (a command that serves no request) no token is accepted."""
+    token_keys = () if settings.jwt_keys is None else load_token_keys(settings.jwt_keys)
+    return Keys(token_keys, load_ledger_signer(settings), load_patient_ref_secret(settings))

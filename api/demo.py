@@ -1,6 +1,11 @@
 """``vigie demo``: keys, a migrated SQLite database and dossiers drawn from real DMP use, loaded
 through the HTTP API itself (so every step is authenticated, decided and traced), then tokens
-and curl commands ready to paste."""
+and commands ready to paste, each runnable as printed.
+
+The load is deterministic: a fresh demo records exactly the ``len(STORY)`` entries of STORY,
+in order (seq 0 to 19), so the first request of the README's tour is seq 20. Whether the
+dossiers are already loaded is read from the database, not asked through the API, so a second
+``vigie demo`` records nothing."""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ import json
 import os
 import secrets
 import shlex
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -241,7 +247,7 @@ def make_keys(folder: Path) -> dict[str, str]:
             )
         )
     if not secret.exists():
-        secret.write_text(secrets.token_hex(32) + "\n")
+        secret.write_bytes(secrets.token_bytes(32))  # raw bytes, read back byte for byte
         secret.chmod(0o600)
     return {
         "VIGIE_DATABASE_URL": f"sqlite:///{(folder / 'vigie.db').resolve()}",
@@ -267,16 +273,17 @@ def demo_tokens(folder: Path, settings: Settings, ttl: int = 12 * 3600) -> dict[
 
 
 def load_story(settings: Settings, tokens: dict[str, str]) -> list[str]:
-    """Replay STORY through the API (skipped when the dossiers already exist)."""
+    """Replay STORY through the API (skipped when the dossiers already exist); a fresh
+    database then holds exactly ``len(STORY)`` entries."""
     from api.app import create_app
 
     app = create_app(settings, configure_logs=False)
     client = app.test_client()
     lines = []
-    probe = client.get(
-        f"/v1/dossiers/{CLAIRE}", headers={"Authorization": f"Bearer {tokens['PATIENT']}"}
-    )
-    if probe.status_code == 200:
+    with app.extensions["vigie"].database.read_only() as uow:  # records no entry
+        loaded = uow.dossiers.get(CLAIRE) is not None
+    if loaded:
+        app.extensions["vigie"].database.dispose()
         return ["demo dossiers already loaded"]
     for actor, method, path, body in STORY:
         response = client.open(
@@ -289,11 +296,27 @@ def load_story(settings: Settings, tokens: dict[str, str]) -> list[str]:
             f"  {actor:<17} {method:<6} {path:<55} {response.status_code} {outcome} {reason}"
         )
     app.extensions["vigie"].checkpoint_now()
+    app.extensions["vigie"].database.dispose()
     return lines
 
 
-def prepare_demo(folder: Path, host: str, port: int) -> Settings:
-    """Keys, schema, data and tokens; sets the VIGIE_* variables for this process."""
+def command_name(cwd: Path | None = None) -> str:
+    """How to run ``vigie`` from ``cwd`` without an activated venv: the script beside this
+    interpreter, relative when it is under ``cwd`` (``.venv/bin/vigie``), else absolute."""
+    script = Path(sys.executable).with_name("vigie")
+    if not script.is_file():
+        return "vigie"
+    here = (cwd or Path.cwd()).resolve()
+    absolute = script.absolute()
+    try:
+        return shlex.quote(str(absolute.relative_to(here)))
+    except ValueError:
+        return shlex.quote(str(absolute))
+
+
+def prepare_demo(folder: Path, host: str, port: int, serve: bool = True) -> Settings:
+    """Keys, schema, data and tokens; sets the VIGIE_* variables for this process. Prints
+    what it did and the commands to paste (``serve``: then says it serves)."""
     from api.logs import configure_logging
     from models.migrate import upgrade
 
@@ -302,7 +325,8 @@ def prepare_demo(folder: Path, host: str, port: int) -> Settings:
     os.environ.update(variables)
     settings = Settings.from_env()
     upgrade(settings.database_url)
-    tokens = demo_tokens(folder, settings)
+    ttl = min(12 * 3600, settings.jwt_max_lifetime)
+    tokens = demo_tokens(folder, settings, ttl)
     print(f"Vigie demo in {folder}/ (SQLite: {settings.database_url})")
     for line in load_story(settings, tokens):
         print(line)
@@ -314,17 +338,31 @@ def prepare_demo(folder: Path, host: str, port: int) -> Settings:
     env_file.chmod(0o600)
     (folder / "addresses.json").write_text(json.dumps(DEMO_ADDRESSES, indent=2) + "\n")
     base = f"http://{host}:{port}"
+    vigie = command_name()
+    here = shlex.quote(str(Path.cwd()))
+    source = shlex.quote(str(env_file))
+    hours = f"{ttl / 3600:g} h"
     print(f"""
-Tokens (valid 12 h) and settings are in {env_file}; in another shell:
+Tokens (valid {hours}) and settings are in {env_file}; in another shell:
 
-  source {env_file}
+  cd {here}
+  source {source}
   curl -s -X POST $VIGIE/v1/decisions -H "Authorization: Bearer $TOKEN_NURSE" \\
        -H 'Content-Type: application/json' \\
        -d '{{"patient_id": "{CLAIRE}", "action": "document.read", "document_id": "DOC-CLAIRE-VSM"}}'
   curl -s $VIGIE/v1/dossiers/{CLAIRE}/traces -H "Authorization: Bearer $TOKEN_PATIENT"
   curl -s $VIGIE/v1/dossiers/{CLAIRE}/traces/export \\
        -H "Authorization: Bearer $TOKEN_PATIENT" > bundle.json
-  curl -s $VIGIE/v1/ledger/key > vigie.key && vigie verify-export bundle.json --key vigie.key
-
-Serving on {base} (Ctrl-C to stop).""")
+  curl -s $VIGIE/v1/ledger/key > vigie.key && {vigie} verify-export bundle.json --key vigie.key
+  {vigie} ledger verify
+""")
+    if serve:
+        print(f"Serving on {base} (Ctrl-C to stop).", flush=True)
+    else:
+        again = f"{vigie} demo --dir {shlex.quote(str(folder))} --host {host} --port {port}"
+        print(
+            f"Not serving (--no-serve): keys, database, dossiers and tokens are ready in "
+            f"{folder}/. To serve them: {again}",
+            flush=True,
+        )
     return settings

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from api.config import Settings, load_keys
+from api.config import LEDGER_KEY, Settings, load_ledger_signer
 from ledger.errors import LedgerError
 from ledger.incremental import verify_since
 from ledger.note import NoteVerifier
@@ -84,8 +84,8 @@ def run_since(
 
 def ledger_verify(args: argparse.Namespace, check_database: Callable[[Settings], None]) -> int:
     """``vigie ledger verify [--quiet] [--workers N] [--since STATE]``."""
-    settings = Settings.from_env()
-    keys = load_keys(settings)
+    settings = Settings.from_env(needs=(LEDGER_KEY,))  # read-only: no token keys, no secret
+    signer = load_ledger_signer(settings)
     check_database(settings)
     database = Database(settings.database_url)
     started = time.perf_counter()
@@ -101,7 +101,7 @@ def ledger_verify(args: argparse.Namespace, check_database: Callable[[Settings],
         try:
             return run_since(
                 database,
-                keys.ledger_signer.verifier,
+                signer.verifier,
                 settings.ledger_origin,
                 args.since,
                 progress,
@@ -112,7 +112,7 @@ def ledger_verify(args: argparse.Namespace, check_database: Callable[[Settings],
         with database.read_only() as uow:
             report = verify_ledger(
                 uow.ledger,
-                keys.ledger_signer.verifier,
+                signer.verifier,
                 origin=settings.ledger_origin,
                 progress=progress,
                 reader=database.ledger_reader(search_columns=True),

@@ -118,8 +118,7 @@ def test_missing_or_unusable_key_files_name_the_path(
     (tmp_path / "short.secret").write_text("too short")
     one_line_error(
         vigie(
-            "ledger",
-            "verify",
+            "serve",
             env={**sqlite_env, "VIGIE_PATIENT_REF_SECRET": str(tmp_path / "short.secret")},
         ),
         "VIGIE_PATIENT_REF_SECRET",

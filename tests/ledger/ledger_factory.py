@@ -17,19 +17,17 @@ from ledger.note import NoteSigner
 from ledger.store import InMemoryLedgerStore
 from ledger.writer import LedgerWriter
 
-VECTORS = Path(__file__).resolve().parents[2].parent / "shared" / "vectors"
+VECTORS = Path(__file__).resolve().parents[1] / "vectors"
 SECRET = b"patient-ref-secret-for-tests-only"
 POLICY = sha256(b"model.conf + policy.csv").hexdigest()
 ORIGIN = "vigie.local/ledger"
 
 
 def vectors() -> Path:
-    """The shared vectors folder; fails loudly when it is missing."""
+    """The project's copy of the public test vectors (tests/vectors, README there); fails
+    loudly when it is missing."""
     if not (VECTORS / "README.md").is_file():
-        raise FileNotFoundError(
-            f"shared test vectors not found at {VECTORS} (expected ../shared/vectors "
-            "next to the repository)"
-        )
+        raise FileNotFoundError(f"test vectors not found at {VECTORS} (tests/vectors/README.md)")
     return VECTORS
 
 

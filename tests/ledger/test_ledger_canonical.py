@@ -1,4 +1,4 @@
-"""RFC 8785 canonicalisation: the shared JCS vectors, strict parsing, fast path == reference."""
+"""RFC 8785 canonicalisation: JCS vectors (tests/vectors), strict parsing, fast == reference."""
 
 from __future__ import annotations
 

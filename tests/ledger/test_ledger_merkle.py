@@ -1,4 +1,4 @@
-"""RFC 9162 tree: shared transparency-dev vectors, reference tree, fast == naive."""
+"""RFC 9162 tree: transparency-dev vectors (tests/vectors), reference tree, fast == naive."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import merkle_reference as naive
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from ledger_factory import VECTORS
 
 from ledger import merkle
 from ledger.errors import (
@@ -22,9 +23,7 @@ from ledger.errors import (
 )
 from ledger.merkle import NodeKey
 
-TESTDATA = (
-    Path(__file__).resolve().parents[2].parent / "shared" / "vectors" / "transparency-dev-merkle"
-)
+TESTDATA = VECTORS / "transparency-dev-merkle"
 
 
 def _files(vector_dir: Path, kind: str) -> list[Path]:

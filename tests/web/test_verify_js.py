@@ -20,7 +20,7 @@ from ledger.export import verify_export
 from tests.web.server import Demo, prepare
 
 HERE = Path(__file__).resolve().parent
-VECTORS = HERE.parents[2] / "shared" / "vectors"
+VECTORS = HERE.parent / "vectors"
 
 
 def run(node: str, request: dict[str, Any]) -> Any:
@@ -77,7 +77,7 @@ def test_canonical_bytes_equal_python(node: str, bundle: dict[str, Any]) -> None
 def test_canonical_bytes_match_the_jcs_vectors(node: str) -> None:
     folder = VECTORS / "cyberphone-json-canonicalization" / "testdata"
     if not folder.is_dir():
-        pytest.fail(f"shared JCS vectors not found at {folder}")
+        pytest.fail(f"JCS vectors not found at {folder}")
     names = sorted(p.name for p in (folder / "input").glob("*.json"))
     values = [json.loads((folder / "input" / n).read_bytes()) for n in names]
     got = run(node, {"op": "canonical", "values": values})
@@ -89,7 +89,7 @@ def test_canonical_bytes_match_the_jcs_vectors(node: str) -> None:
 def test_merkle_vectors(node: str, kind: str) -> None:
     folder = VECTORS / "transparency-dev-merkle" / "testdata" / kind
     if not folder.is_dir():
-        pytest.fail(f"shared Merkle vectors not found at {folder}")
+        pytest.fail(f"Merkle vectors not found at {folder}")
     cases = [json.loads(p.read_text()) for p in sorted(folder.rglob("*.json"))]
     got = run(node, {"op": kind, "cases": cases})
     assert got == [not case["wantErr"] for case in cases]
