@@ -6,8 +6,10 @@ notice, in French then English, for one recipient role (``patient`` or ``treatin
 ``Message-ID`` derives from the outbox id, so a duplicate delivery is recognisable.
 
 What a notice may say is limited to what the message carries: who accessed (name, profession
-label), when, in which mode and with which stated reason, and a document's type label. No
-other medical content: no document id, no title, no result. Labels come from the policy's
+label), when, in which mode and with which stated reason, and a document's type label (not
+for a document deposited invisible to the patient: its notice says only that a document was
+added, to be presented by a professional). No other medical content: no document id, no
+title, no result. Labels come from the policy's
 tables (``engine.tables``: ``professions.csv``, ``document_types.csv``).
 """
 
@@ -147,6 +149,15 @@ def _french(
                 f"Date de l'accès : {when}.",
             ),
         )
+    if kind is _T.DOCUMENT_ADDED and not details.get("document_type"):
+        return _Words(
+            "Un document a été ajouté à votre DMP",
+            (
+                "Un document a été ajouté ; il vous sera présenté par votre professionnel"
+                " de santé.",
+                f"Le {when}.",
+            ),
+        )
     if kind is _T.DOCUMENT_ADDED:
         return _Words(
             "Un document a été ajouté à votre DMP",
@@ -194,6 +205,14 @@ def _english(
                 "A health professional accessed your DMP for the first time: "
                 f"{_who(details, tables, lower=False)}.",
                 f"Time of access: {when}.",
+            ),
+        )
+    if kind is _T.DOCUMENT_ADDED and not details.get("document_type"):
+        return _Words(
+            "A document was added to your DMP",
+            (
+                "A document was added; your health professional will present it to you.",
+                f"On {when}.",
             ),
         )
     if kind is _T.DOCUMENT_ADDED:

@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 from ledger.canonical import parse_trusted
 from models.base import read_time
 from models.database import Database
-from models.table import LedgerEntryRow, NotificationRow
+from models.table import DocumentRow, LedgerEntryRow, NotificationRow
 
 PENDING, DELIVERED = "pending", "delivered"
 DETAIL_KEYS = ("actor_id", "actor_name", "actor_profession", "document_type", "justification")
@@ -144,8 +144,13 @@ def _pending_query(limit: int) -> Any:
             _E.mode,
             _N.created_at,
             _E.payload,
+            DocumentRow.invisible_to_patient,
         )
         .join(_E, _E.seq == _N.entry_seq)
+        .outerjoin(
+            DocumentRow,
+            (DocumentRow.patient_id == _N.patient_id) & (DocumentRow.document_id == _N.document_id),
+        )
         .where(_N.status == PENDING)
         .order_by(_N.id)
         .limit(limit)
@@ -155,6 +160,8 @@ def _pending_query(limit: int) -> Any:
 def _pending(row: Any) -> PendingNotification:
     payload = parse_trusted(row[10]) if row[10] is not None else {}
     details = {k: str(payload[k]) for k in DETAIL_KEYS if payload.get(k) not in (None, "")}
+    if row[11]:  # a document the patient may not see yet: its notice does not say its type
+        details.pop("document_type", None)
     return PendingNotification(
         id=row[0],
         patient_id=row[1],

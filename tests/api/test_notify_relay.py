@@ -236,3 +236,31 @@ def test_a_lost_commit_resends_with_the_same_ids_and_loses_nothing(
     ids = [int(p.message_id) for p, _ in queued(broker)]
     assert sorted(set(ids)) == sorted(r[0] for r in outbox_rows(database))  # lost = 0
     assert len(ids) == total + 5  # the first batch, confirmed before the loss, sent twice
+
+
+def test_a_document_deposited_invisible_to_the_patient_is_announced_without_its_type(
+    api: Api, database: Database, broker: Any
+) -> None:
+    """POLICY.md §6: every deposit by a PS notifies the holder; for a result deposited
+    invisible to the patient (to be announced in person) the message quotes no type, and the
+    notice says only that a document was added, to be presented by a professional."""
+    from api.notice import render
+    from engine.tables import Tables
+    from policy import load
+
+    setup_dossier(api)
+    secret = {"document_id": "hiv", "type_code": "11502-2", "invisible_to_patient": True}
+    assert api.call("gp2", "POST", "/v1/dossiers/P1/documents", secret).status_code == 201
+    make_relay(database, broker).drain()
+    added = sorted(
+        (b for _, b in queued(broker) if b["type"] == "notify.document_added"),
+        key=lambda b: b["seq"],
+    )
+    *earlier, hidden = added  # the secret deposit is the last one
+    assert hidden["details"] == {}
+    assert any(b["details"].get("document_type") == "11502-2" for b in earlier)  # bio
+    tables = Tables.parse(load().texts)
+    notice = render(hidden, "patient", tables)
+    label = tables.describe("11502-2").label  # type: ignore[union-attr]
+    assert label not in notice.text and label not in notice.html
+    assert "il vous sera présenté par votre professionnel de santé" in notice.text
