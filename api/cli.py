@@ -278,10 +278,13 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _token(args: argparse.Namespace) -> int:
+    from api.identifiers import PROFESSIONAL_RULE, is_professional_id
     from api.token import issue_token, load_private_key
 
     if args.actor_type == "professional" and not args.profession:
         raise ConfigError("--profession is required for a professional (e.g. 10 for a doctor)")
+    if args.actor_type == "professional" and not is_professional_id(args.sub):
+        raise ConfigError(f"--sub {args.sub!r}: {PROFESSIONAL_RULE} (e.g. 810003456789)")
     key_path = Path(args.key or os.environ.get("VIGIE_TOKEN_KEY") or ".vigie-demo/idp-private.pem")
     try:
         private_key = load_private_key(key_path.read_bytes())

@@ -163,6 +163,14 @@ def test_token_requires_a_profession_for_professionals(sqlite_env: dict[str, str
     )
     run = vigie("token", "--actor-type", "wizard", "--sub", "X", env=sqlite_env)
     assert run.code == 2 and "invalid choice" in run.err
+    for bad in ("X", "81000345678", "710003456789"):  # the service would refuse it: 401
+        one_line_error(
+            vigie(
+                "token", "--actor-type", "professional", "--profession", "10", "--sub", bad,
+                env=sqlite_env,
+            ),
+            "PS_IdNat",
+        )  # fmt: skip
     one_line_error(
         vigie(
             "token",
