@@ -9,7 +9,6 @@ surfaces as an error (503 for the store), never as a permit.
 
 from __future__ import annotations
 
-import secrets
 import threading
 import uuid
 from collections import Counter
@@ -564,7 +563,3 @@ def deny(reason: Reason) -> Decision:
 
 
 RATE_LIMITED = deny(Reason.RATE_LIMITED)
-
-
-def random_bytes(size: int) -> bytes:
-    return secrets.token_bytes(size)

@@ -18,7 +18,7 @@ from engine.vocabulary import (
     Mode,
     Reason,
 )
-from tests.engine.strategies import NOW, facts, requests
+from tests.engine.sample import NOW, facts, requests
 
 MANY = settings(max_examples=400, deadline=None)
 
