@@ -14,11 +14,12 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for tests.engine.sample
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for tests.engine
 
 import policy
 from engine.decide import PolicyEngine
 from engine.rule import new_enforcer
+from tests.engine.plain import subject_bits
 from tests.engine.sample import NOW, make_mix
 
 
@@ -50,7 +51,7 @@ def main() -> None:
     stock = new_enforcer(source.text("model.conf"), source.text("rules.csv"), parse_once=False)
 
     def plain(request, facts, now):  # type: ignore[no-untyped-def]
-        bits = engine.subject_bits(request, facts, now)
+        bits = subject_bits(engine, request, facts, now)
         return stock.enforce_ex(request.actor.type, request.action, request.mode, bits)
 
     for request, facts in mix:  # same answers, and a warm memo

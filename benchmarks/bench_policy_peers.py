@@ -44,6 +44,7 @@ from engine.feature import add_months, automatic_reveal_at
 from engine.model import AccessRequest, Facts
 from engine.rule import new_enforcer
 from engine.vocabulary import JUSTIFICATION_MAX_CHARS, PATIENT_TYPES, ActorType
+from tests.engine.plain import subject_bits
 from tests.engine.sample import NOW, make_mix
 
 ENTITY_TYPE = {
@@ -397,7 +398,7 @@ def main() -> None:
     entities = cedarpy.Entities.from_json_str(json.dumps(cedar_entities(engine, mix)))
 
     def plain(request, facts, now):  # type: ignore[no-untyped-def]
-        bits = engine.subject_bits(request, facts, now)
+        bits = subject_bits(engine, request, facts, now)
         return stock.enforce_ex(request.actor.type, request.action, request.mode, bits)
 
     start = time.perf_counter()

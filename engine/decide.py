@@ -34,7 +34,7 @@ from engine.model import (
 )
 from engine.rule import CasbinPolicy
 from engine.tables import DocumentType, Tables
-from engine.vocabulary import Action, ActorType, Effect, Mode, Reason
+from engine.vocabulary import DOCUMENT_ACTIONS, Action, ActorType, Effect, Reason
 from policy import PolicySource
 
 _log = logging.getLogger(__name__)
@@ -62,8 +62,22 @@ class PolicyEngine:
         """Decide one request. For document actions the first id of ``document_ids`` counts."""
         if now.tzinfo is None:
             raise InvalidRequestError("now", "the clock must give timezone-aware datetimes")
+        actor = request.actor
+        if actor.type is _PROFESSIONAL:
+            readable = self._readable_of.get(actor.profession)  # type: ignore[arg-type]
+            if readable is None:
+                readable = self._readable(request)  # raises: unknown profession
+        else:
+            readable = _NOTHING
+        action = request.action
         try:
-            key = self._key(request, facts, now)
+            bits = request_bits(request, facts, now)
+            if action in DOCUMENT_ACTIONS:
+                document = facts.documents.get(request.document_ids[0])
+                bits |= document_bits(request, document, now, readable)
+            elif action is Action.DOCUMENT_ADD:
+                bits |= self._draft_bits(request, facts)
+            key = (actor.type, action, request.mode, bits)
             decision = self._memo_get(key)
             if decision is None:
                 decision = self.casbin.decide(*key)
@@ -123,34 +137,7 @@ class PolicyEngine:
             "type_code", type_code, "a JDV_J66 code of policy/document_types.csv"
         )
 
-    def subject_bits(self, request: AccessRequest, facts: Facts, now: datetime) -> int:
-        """Every feature bit of a single-document request: what :meth:`decide` keys Casbin on,
-        beside the actor type, action and mode (for tests and benchmarks that ask Casbin
-        directly). Raises like :meth:`decide` for invalid input."""
-        return self._key(request, facts, now)[3]
-
     # -- internals --------------------------------------------------------------------------
-
-    def _key(
-        self, request: AccessRequest, facts: Facts, now: datetime
-    ) -> tuple[ActorType, Action, Mode, int]:
-        """The memo and Casbin key of a single-document request: (actor type, action, mode,
-        feature bits). For document actions the first id of ``document_ids`` counts."""
-        actor = request.actor
-        if actor.type is _PROFESSIONAL:
-            readable = self._readable_of.get(actor.profession)  # type: ignore[arg-type]
-            if readable is None:
-                readable = self._readable(request)  # raises: unknown profession
-        else:
-            readable = _NOTHING
-        action = request.action
-        bits = request_bits(request, facts, now)
-        if action in _ONE_DOCUMENT:
-            document = facts.documents.get(request.document_ids[0])
-            bits |= document_bits(request, document, now, readable)
-        elif action is Action.DOCUMENT_ADD:
-            bits |= self._draft_bits(request, facts)
-        return (actor.type, action, request.mode, bits)
 
     def _readable(self, request: AccessRequest) -> frozenset[str]:
         """The types the actor may read; raises for a professional of unknown profession."""
@@ -206,11 +193,6 @@ class PolicyEngine:
         if overall is None:
             overall = _summary(results, any_permit)
         return BatchDecision(overall, tuple(results))
-
-
-_ONE_DOCUMENT = frozenset(
-    {Action.DOCUMENT_READ, Action.DOCUMENT_UPDATE_FLAGS, Action.DOCUMENT_DELETE}
-)
 
 
 def _summary(results: list[DocumentDecision], any_permit: bool) -> Decision:
