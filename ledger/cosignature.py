@@ -28,6 +28,7 @@ from ledger.note import (
     SIGNATURE_PREFIX,
     VerifierKey,
     key_id,
+    load_ed25519_pem,
     parse_note,
 )
 
@@ -83,13 +84,7 @@ class CosignatureSigner:
     @classmethod
     def from_pem(cls, name: str, pem: bytes) -> CosignatureSigner:
         """Load an unencrypted PKCS#8 PEM Ed25519 private key (the bytes, not a path)."""
-        try:
-            key = serialization.load_pem_private_key(pem, password=None)
-        except (ValueError, TypeError) as exc:
-            raise NoteError(f"cannot load the PEM private key: {exc}") from exc
-        if not isinstance(key, Ed25519PrivateKey):
-            raise NoteError(f"the witness key must be Ed25519, got {type(key).__name__}")
-        return cls(name, key)
+        return cls(name, load_ed25519_pem(pem, "the witness key"))
 
     def cosign(self, body: str, timestamp: int) -> str:
         """The cosignature line (with its newline) of ``body`` at ``timestamp``."""

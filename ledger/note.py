@@ -70,6 +70,18 @@ def vkey_string(name: str, public_key: bytes, alg: int) -> str:
     return f"{name}+{key_id(name, public_key, alg).hex()}+{encoded}"
 
 
+def load_ed25519_pem(pem: bytes, what: str) -> Ed25519PrivateKey:
+    """An unencrypted PKCS#8 PEM Ed25519 private key (the bytes, not a path); raises NoteError
+    naming ``what`` (e.g. "the signing key") when it is not one."""
+    try:
+        key = serialization.load_pem_private_key(pem, password=None)
+    except (ValueError, TypeError) as exc:
+        raise NoteError(f"cannot load the PEM private key: {exc}") from exc
+    if not isinstance(key, Ed25519PrivateKey):
+        raise NoteError(f"{what} must be Ed25519, got {type(key).__name__}")
+    return key
+
+
 def _b64decode(text: str, what: str) -> bytes:
     try:
         return base64.b64decode(text.encode("ascii"), validate=True)
@@ -127,13 +139,7 @@ class NoteSigner:
     @classmethod
     def from_pem(cls, name: str, pem: bytes) -> NoteSigner:
         """Load an unencrypted PKCS#8 PEM Ed25519 private key (the bytes, not a path)."""
-        try:
-            key = serialization.load_pem_private_key(pem, password=None)
-        except (ValueError, TypeError) as exc:
-            raise NoteError(f"cannot load the PEM private key: {exc}") from exc
-        if not isinstance(key, Ed25519PrivateKey):
-            raise NoteError(f"the signing key must be Ed25519, got {type(key).__name__}")
-        return cls(name, key)
+        return cls(name, load_ed25519_pem(pem, "the signing key"))
 
     def signature_line(self, text: str) -> str:
         """The signature line (with its newline) of this key over ``text``."""
