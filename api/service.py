@@ -10,7 +10,6 @@ surfaces as an error (503 for the store), never as a permit.
 from __future__ import annotations
 
 import hashlib
-import secrets
 import threading
 import uuid
 from collections import Counter
@@ -605,7 +604,3 @@ def withhold_free_text(payload: dict[str, Any]) -> None:
 
 
 RATE_LIMITED = deny(Reason.RATE_LIMITED)
-
-
-def random_bytes(size: int) -> bytes:
-    return secrets.token_bytes(size)

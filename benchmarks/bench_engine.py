@@ -3,19 +3,24 @@
 Run: .venv/bin/python benchmarks/bench_engine.py [--requests 10000] [--seconds 3]
 Both columns evaluate the same 10,000 requests with the same model and rules; "plain" computes
 the same features and calls ``casbin.Enforcer.enforce_ex`` for every request (no memo). The mix
-draws on every profession and type of policy/ (engine/sample.py). "CPU time" divides by this
+draws on every profession and type of policy/ (tests/engine/sample.py). "CPU time" divides by this
 process's CPU seconds instead of wall seconds, which stays meaningful on a shared machine.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for tests.engine
 
 import policy
 from engine.decide import PolicyEngine
 from engine.rule import new_enforcer
-from engine.sample import NOW, make_mix
+from tests.engine.plain import subject_bits
+from tests.engine.sample import NOW, make_mix
 
 
 def rates(fn, items, seconds: float) -> tuple[float, float]:  # type: ignore[no-untyped-def]
@@ -46,7 +51,7 @@ def main() -> None:
     stock = new_enforcer(source.text("model.conf"), source.text("rules.csv"), parse_once=False)
 
     def plain(request, facts, now):  # type: ignore[no-untyped-def]
-        bits = engine.subject_bits(request, facts, now)
+        bits = subject_bits(engine, request, facts, now)
         return stock.enforce_ex(request.actor.type, request.action, request.mode, bits)
 
     for request, facts in mix:  # same answers, and a warm memo

@@ -1,5 +1,5 @@
 """Engine peers: Vigie's engine next to plain ``casbin.Enforcer.enforce`` and Cedar (cedarpy),
-all three on the same seeded mix (engine/sample.py), checked to agree on every request.
+all three on the same seeded mix (tests/engine/sample.py), checked to agree on every request.
 
 Needs: .venv/bin/pip install cedarpy (not a project dependency).
 Run: .venv/bin/python benchmarks/bench_policy_peers.py [--requests 10000] [--seconds 3]
@@ -36,15 +36,16 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import cedarpy
-from bench_engine import rate
+from bench_engine import rates
 
 import policy
 from engine.decide import PolicyEngine
 from engine.feature import add_months, automatic_reveal_at
 from engine.model import AccessRequest, Facts
 from engine.rule import new_enforcer
-from engine.sample import NOW, make_mix
 from engine.vocabulary import JUSTIFICATION_MAX_CHARS, PATIENT_TYPES, ActorType
+from tests.engine.plain import subject_bits
+from tests.engine.sample import NOW, make_mix
 
 ENTITY_TYPE = {
     ActorType.PATIENT: "Patient",
@@ -397,7 +398,7 @@ def main() -> None:
     entities = cedarpy.Entities.from_json_str(json.dumps(cedar_entities(engine, mix)))
 
     def plain(request, facts, now):  # type: ignore[no-untyped-def]
-        bits = engine.subject_bits(request, facts, now)
+        bits = subject_bits(engine, request, facts, now)
         return stock.enforce_ex(request.actor.type, request.action, request.mode, bits)
 
     start = time.perf_counter()
@@ -417,8 +418,8 @@ def main() -> None:
 
 def throughput(engine, plain, mix, requests, policies, entities, seconds, cedar_full) -> None:  # type: ignore[no-untyped-def]
     """Decisions/s of each, printed with the ratio Vigie/peer."""
-    fast = rate(engine.decide, mix, seconds)
-    slow = rate(plain, mix[:1000], min(seconds, 3.0))
+    fast, _ = rates(engine.decide, mix, seconds)
+    slow, _ = rates(plain, mix[:1000], min(seconds, 3.0))
     sample = requests[:2000]
     reps, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:

@@ -34,7 +34,7 @@ from engine.model import (
 )
 from engine.rule import CasbinPolicy
 from engine.tables import DocumentType, Tables
-from engine.vocabulary import Action, ActorType, Effect, Reason
+from engine.vocabulary import DOCUMENT_ACTIONS, Action, ActorType, Effect, Reason
 from policy import PolicySource
 
 _log = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ class PolicyEngine:
         action = request.action
         try:
             bits = request_bits(request, facts, now)
-            if action in _ONE_DOCUMENT:
+            if action in DOCUMENT_ACTIONS:
                 document = facts.documents.get(request.document_ids[0])
                 bits |= document_bits(request, document, now, readable)
             elif action is Action.DOCUMENT_ADD:
@@ -162,16 +162,6 @@ class PolicyEngine:
         )
         return draft_bits(request, facts, writable)
 
-    def subject_bits(self, request: AccessRequest, facts: Facts, now: datetime) -> int:
-        """Every feature bit of a single-document request (what ``decide`` keys Casbin on)."""
-        bits = request_bits(request, facts, now)
-        if request.action in _ONE_DOCUMENT:
-            document = facts.documents.get(request.document_ids[0])
-            bits |= document_bits(request, document, now, self._readable(request))
-        elif request.action is Action.DOCUMENT_ADD:
-            bits |= self._draft_bits(request, facts)
-        return bits
-
     def _decide_documents(
         self, request: AccessRequest, facts: Facts, now: datetime
     ) -> BatchDecision:
@@ -203,11 +193,6 @@ class PolicyEngine:
         if overall is None:
             overall = _summary(results, any_permit)
         return BatchDecision(overall, tuple(results))
-
-
-_ONE_DOCUMENT = frozenset(
-    {Action.DOCUMENT_READ, Action.DOCUMENT_UPDATE_FLAGS, Action.DOCUMENT_DELETE}
-)
 
 
 def _summary(results: list[DocumentDecision], any_permit: bool) -> Decision:

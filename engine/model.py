@@ -16,6 +16,7 @@ from engine.errors import (
     UnknownValueError,
 )
 from engine.vocabulary import (
+    DOCUMENT_ACTIONS,
     DOSSIERLESS_ACTIONS,
     Action,
     ActorType,
@@ -209,7 +210,7 @@ class AccessRequest:
         action = self.action
         if action not in DOSSIERLESS_ACTIONS and not self.patient_id:
             raise MissingFieldError("patient_id")
-        if action in _NEEDS_DOCUMENT and not self.document_ids:
+        if action in DOCUMENT_ACTIONS and not self.document_ids:
             raise MissingFieldError("document_id")
         if action is Action.DOCUMENT_ADD and self.draft is None:
             raise MissingFieldError("document", "document_id and type_code are required")
@@ -223,9 +224,6 @@ class AccessRequest:
             raise InvalidRequestError("justification", "must be a string or null")
 
 
-_NEEDS_DOCUMENT = frozenset(
-    {Action.DOCUMENT_READ, Action.DOCUMENT_UPDATE_FLAGS, Action.DOCUMENT_DELETE}
-)
 _NEEDS_TARGET = frozenset(
     {
         Action.AUTHORIZATION_GRANT,

@@ -11,7 +11,7 @@ import base64
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ledger import merkle
+from ledger import hashing, merkle
 from ledger.errors import (
     CheckpointError,
     ConsistencyProofError,
@@ -36,7 +36,7 @@ class Checkpoint:
         """The note text of this checkpoint."""
         if not self.origin or "\n" in self.origin:
             raise CheckpointError(f"bad origin {self.origin!r}")
-        if self.size < 0 or len(self.root) != merkle.HASH_SIZE:
+        if self.size < 0 or len(self.root) != hashing.HASH_SIZE:
             raise CheckpointError(f"bad size {self.size} or root of {len(self.root)} bytes")
         root = base64.b64encode(self.root).decode("ascii")
         lines = [self.origin, str(self.size), root, *self.extensions]
@@ -64,7 +64,7 @@ class Checkpoint:
             root = base64.b64decode(root_text.encode("ascii"), validate=True)
         except (ValueError, UnicodeEncodeError) as exc:
             raise CheckpointError(f"checkpoint root {root_text!r} is not base64") from exc
-        if len(root) != merkle.HASH_SIZE or base64.b64encode(root).decode() != root_text:
+        if len(root) != hashing.HASH_SIZE or base64.b64encode(root).decode() != root_text:
             raise CheckpointError(f"checkpoint root {root_text!r} is not a 32-byte hash")
         if any(not line for line in extensions):
             raise CheckpointError("checkpoint has an empty extension line")
@@ -100,7 +100,7 @@ def check_consistent(old: Checkpoint, new: Checkpoint, proof: Sequence[bytes]) -
     if new.size < old.size:
         raise InconsistentCheckpointError(f"size {new.size} is below the signed {old.size}")
     if old.size == 0:
-        if old.root != merkle.EMPTY_ROOT:
+        if old.root != hashing.EMPTY_ROOT:
             raise InconsistentCheckpointError("the signed empty tree has a non-empty root")
         return
     try:
@@ -146,7 +146,7 @@ class CheckpointSigner:
         """Sign (``size``, ``root``) after checking ``proof`` links it to the last signed
         checkpoint. Raises InconsistentCheckpointError and signs nothing otherwise."""
         checkpoint = Checkpoint(self.origin, size, root)
-        if size == 0 and root != merkle.EMPTY_ROOT:
+        if size == 0 and root != hashing.EMPTY_ROOT:
             raise InconsistentCheckpointError("an empty tree must have the empty root")
         if self.last is not None:
             check_consistent(self.last, checkpoint, proof)

@@ -13,6 +13,7 @@ import base64
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -25,10 +26,10 @@ from ledger.errors import NoteError, QuorumError, SignatureError
 from ledger.note import (
     ALG_COSIGNATURE_V1,
     SIGNATURE_PREFIX,
+    VerifierKey,
     key_id,
+    load_ed25519_pem,
     parse_note,
-    parse_vkey,
-    vkey_string,
 )
 
 HEADER = "cosignature/v1\n"
@@ -45,20 +46,10 @@ def signed_message(body: str, timestamp: int) -> bytes:
 
 
 @dataclass(frozen=True, slots=True)
-class CosignatureVerifier:
+class CosignatureVerifier(VerifierKey):
     """A trusted witness: its name and Ed25519 public key (signature type 0x04)."""
 
-    name: str
-    key_id: bytes
-    public_key: bytes
-
-    @classmethod
-    def from_string(cls, vkey: str) -> CosignatureVerifier:
-        """Parse ``name+hexid+base64(0x04 || key)``; checks the type byte, size and id."""
-        return cls(*parse_vkey(vkey, ALG_COSIGNATURE_V1))
-
-    def __str__(self) -> str:
-        return vkey_string(self.name, self.public_key, ALG_COSIGNATURE_V1)
+    ALG: ClassVar[int] = ALG_COSIGNATURE_V1
 
     def verify(self, body: str, payload: bytes) -> int:
         """Check ``payload`` (timestamp || signature, the line's bytes after the key id) over
@@ -67,7 +58,7 @@ class CosignatureVerifier:
             raise SignatureError(
                 f"cosignature of {self.name} has {len(payload)} bytes, expected 72"
             )
-        (timestamp,) = struct.unpack(">Q", payload[:8])
+        timestamp: int = struct.unpack(">Q", payload[:8])[0]
         try:
             message = signed_message(body, timestamp)
             Ed25519PublicKey.from_public_bytes(self.public_key).verify(payload[8:], message)
@@ -93,13 +84,7 @@ class CosignatureSigner:
     @classmethod
     def from_pem(cls, name: str, pem: bytes) -> CosignatureSigner:
         """Load an unencrypted PKCS#8 PEM Ed25519 private key (the bytes, not a path)."""
-        try:
-            key = serialization.load_pem_private_key(pem, password=None)
-        except (ValueError, TypeError) as exc:
-            raise NoteError(f"cannot load the PEM private key: {exc}") from exc
-        if not isinstance(key, Ed25519PrivateKey):
-            raise NoteError(f"the witness key must be Ed25519, got {type(key).__name__}")
-        return cls(name, key)
+        return cls(name, load_ed25519_pem(pem, "the witness key"))
 
     def cosign(self, body: str, timestamp: int) -> str:
         """The cosignature line (with its newline) of ``body`` at ``timestamp``."""

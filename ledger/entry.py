@@ -41,6 +41,7 @@ from ledger.canonical import (
     parse_trusted,
 )
 from ledger.errors import CanonicalJsonError, EntryError
+from ledger.hashing import leaf_hash, payload_hash
 
 HEADER_VERSION = 1
 KINDS = frozenset({"decision", "command", "erasure"})
@@ -146,16 +147,6 @@ def patient_ref(secret: bytes, patient_id: str) -> str:
     if not secret:
         raise EntryError("the patient_ref secret is empty")
     return hmac.new(secret, patient_id.encode("utf-8"), sha256).hexdigest()
-
-
-def payload_hash(salt: bytes, payload_bytes: bytes) -> str:
-    """Commitment to a payload: hex SHA-256(salt || JCS(payload))."""
-    return sha256(salt + payload_bytes).hexdigest()
-
-
-def leaf_hash(header_bytes: bytes) -> bytes:
-    """RFC 9162 leaf hash of canonical header bytes."""
-    return sha256(b"\x00" + header_bytes).digest()
 
 
 def format_time(moment: datetime) -> str:

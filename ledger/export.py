@@ -13,13 +13,12 @@ from __future__ import annotations
 import binascii
 from collections.abc import Sequence
 from dataclasses import dataclass
-from hashlib import sha256
 from itertools import repeat
 from typing import Any
 
 import orjson
 
-from ledger import merkle
+from ledger import hashing, merkle
 from ledger.canonical import canonicalize
 from ledger.checkpoint import Checkpoint, verify_checkpoint
 from ledger.cosignature import CosignatureVerifier, check_quorum
@@ -156,7 +155,7 @@ class _Inclusions:
 
     def _shared(self, index: int, leaf: bytes, texts: list[Any]) -> bool:
         size = self.size
-        if not 0 <= index < size or len(leaf) != merkle.HASH_SIZE:
+        if not 0 <= index < size or len(leaf) != hashing.HASH_SIZE:
             return False
         inner = (index ^ (size - 1)).bit_length()
         if len(texts) != inner + (index >> inner).bit_count():
@@ -185,12 +184,12 @@ class _Inclusions:
                     sibling = binascii.a2b_base64(text, strict_mode=True)
                 except (ValueError, binascii.Error):
                     return False
-                if len(sibling) != merkle.HASH_SIZE:
+                if len(sibling) != hashing.HASH_SIZE:
                     return False
                 if position & 1:
-                    node = sha256(b"\x01" + sibling + node).digest()
+                    node = hashing.node_hash(sibling, node)
                 else:
-                    node = sha256(b"\x01" + node + sibling).digest()
+                    node = hashing.node_hash(node, sibling)
                 k += 1
             position >>= 1
         else:
@@ -276,7 +275,7 @@ def _check_entry(
         if not isinstance(header, dict):
             raise EntryError("header must be an object")
         check_header(header)
-        leaf = sha256(b"\x00" + canonicalize(header)).digest()
+        leaf = hashing.leaf_hash(canonicalize(header))
     except (EntryError, CanonicalJsonError) as exc:
         checks.fail("header", str(exc), i)
         return None
@@ -297,7 +296,7 @@ def _check_entry(
         salt_bytes = bytes.fromhex(salt)
         if len(salt_bytes) != 32 or salt_bytes.hex() != salt:
             raise ValueError("salt must be 64 lowercase hex digits")
-        got = sha256(salt_bytes + canonicalize(payload)).hexdigest()
+        got = hashing.payload_hash(salt_bytes, canonicalize(payload))
     except (ValueError, TypeError, CanonicalJsonError) as exc:
         checks.fail("payload", str(exc), i, seq)
         return header, leaf

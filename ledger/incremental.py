@@ -19,10 +19,9 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
-from hashlib import sha256
 from typing import Protocol
 
-from ledger import merkle
+from ledger import hashing, merkle
 from ledger.checkpoint import Checkpoint, verify_checkpoint
 from ledger.entry import Entry
 from ledger.errors import (
@@ -82,7 +81,7 @@ def _anchor(store: LedgerStore, run: _Run, old: Checkpoint) -> None:
     last = store.entries(size - 1, 1)
     if not last or last[0].seq != size - 1:
         raise FaultError(size - 1, "deleted", f"entry {size - 1} of the verified tree is gone")
-    leaf = sha256(b"\x00" + last[0].header).digest()
+    leaf = hashing.leaf_hash(last[0].header)
     try:
         merkle.verify_inclusion(
             size - 1, size, leaf, merkle.inclusion_proof(store, size - 1, size), old.root
@@ -112,7 +111,7 @@ def _anchor_patients(
     tips = sorted(heads.values(), key=lambda e: e.seq)
     proofs = merkle.inclusion_proofs(store, [e.seq for e in tips], old.size)
     for tip, proof in zip(tips, proofs, strict=True):
-        leaf = sha256(b"\x00" + tip.header).digest()
+        leaf = hashing.leaf_hash(tip.header)
         try:
             header = json.loads(tip.header)
             merkle.verify_inclusion(tip.seq, old.size, leaf, proof, old.root)

@@ -11,7 +11,6 @@ pass), including its edge cases.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from hashlib import sha256
 from itertools import repeat
 from typing import Protocol
 
@@ -21,9 +20,7 @@ from ledger.errors import (
     MissingNodeError,
     ProofError,
 )
-
-HASH_SIZE = 32
-EMPTY_ROOT = sha256(b"").digest()
+from ledger.hashing import EMPTY_ROOT, HASH_SIZE, node_hash, parent_row
 
 NodeKey = tuple[int, int]
 """(level, index) of a perfect subtree."""
@@ -47,16 +44,6 @@ class Nodes:
 
     def nodes(self, keys: Collection[NodeKey]) -> Mapping[NodeKey, bytes]:
         return {key: self._known[key] for key in keys if key in self._known}
-
-
-def hash_leaf(data: bytes) -> bytes:
-    """RFC 9162 leaf hash: SHA-256(0x00 || data)."""
-    return sha256(b"\x00" + data).digest()
-
-
-def hash_children(left: bytes, right: bytes) -> bytes:
-    """RFC 9162 interior node hash: SHA-256(0x01 || left || right)."""
-    return sha256(b"\x01" + left + right).digest()
 
 
 def range_keys(begin: int, end: int) -> list[NodeKey]:
@@ -85,7 +72,7 @@ def fold(hashes: Sequence[bytes]) -> bytes:
     """Combine the nodes of a range (left to right) into the range's hash, right first."""
     result = hashes[-1]
     for left in reversed(hashes[:-1]):
-        result = sha256(b"\x01" + left + result).digest()
+        result = node_hash(left, result)
     return result
 
 
@@ -224,10 +211,7 @@ def new_nodes(reader: NodeReader, size: int, leaves: Sequence[bytes]) -> list[No
         if lo & 1:
             current.insert(0, frontier[(level, lo - 1)])
             lo -= 1
-        pairs = len(current) // 2
-        current = [
-            sha256(b"\x01" + current[2 * i] + current[2 * i + 1]).digest() for i in range(pairs)
-        ]
+        current = parent_row(current)
         level += 1
         lo //= 2
     return out
@@ -241,23 +225,20 @@ def _decompose(index: int, size: int) -> tuple[int, int]:
 
 def _chain_inner(seed: bytes, proof: Sequence[bytes], index: int) -> bytes:
     for i, digest in enumerate(proof):
-        if (index >> i) & 1:
-            seed = sha256(b"\x01" + digest + seed).digest()
-        else:
-            seed = sha256(b"\x01" + seed + digest).digest()
+        seed = node_hash(digest, seed) if (index >> i) & 1 else node_hash(seed, digest)
     return seed
 
 
 def _chain_inner_right(seed: bytes, proof: Sequence[bytes], index: int) -> bytes:
     for i, digest in enumerate(proof):
         if (index >> i) & 1:
-            seed = sha256(b"\x01" + digest + seed).digest()
+            seed = node_hash(digest, seed)
     return seed
 
 
 def _chain_border_right(seed: bytes, proof: Sequence[bytes]) -> bytes:
     for digest in proof:
-        seed = sha256(b"\x01" + digest + seed).digest()
+        seed = node_hash(digest, seed)
     return seed
 
 
@@ -369,7 +350,7 @@ class CompactRange:
         levels, nodes = self._levels, self._nodes
         while levels and levels[-1] == level:
             levels.pop()
-            digest = sha256(b"\x01" + nodes.pop() + digest).digest()
+            digest = node_hash(nodes.pop(), digest)
             level += 1
         levels.append(level)
         nodes.append(digest)

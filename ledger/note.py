@@ -13,6 +13,7 @@ import binascii
 from collections.abc import Sequence
 from dataclasses import dataclass
 from hashlib import sha256
+from typing import ClassVar, Self
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -69,6 +70,18 @@ def vkey_string(name: str, public_key: bytes, alg: int) -> str:
     return f"{name}+{key_id(name, public_key, alg).hex()}+{encoded}"
 
 
+def load_ed25519_pem(pem: bytes, what: str) -> Ed25519PrivateKey:
+    """An unencrypted PKCS#8 PEM Ed25519 private key (the bytes, not a path); raises NoteError
+    naming ``what`` (e.g. "the signing key") when it is not one."""
+    try:
+        key = serialization.load_pem_private_key(pem, password=None)
+    except (ValueError, TypeError) as exc:
+        raise NoteError(f"cannot load the PEM private key: {exc}") from exc
+    if not isinstance(key, Ed25519PrivateKey):
+        raise NoteError(f"{what} must be Ed25519, got {type(key).__name__}")
+    return key
+
+
 def _b64decode(text: str, what: str) -> bytes:
     try:
         return base64.b64decode(text.encode("ascii"), validate=True)
@@ -77,20 +90,30 @@ def _b64decode(text: str, what: str) -> bytes:
 
 
 @dataclass(frozen=True, slots=True)
-class NoteVerifier:
-    """A trusted Ed25519 note verifier key."""
+class VerifierKey:
+    """A C2SP verifier key of an Ed25519 key whose signature type byte is the class's ``ALG``:
+    its name, 4-byte key id and public key (:class:`NoteVerifier`, and the witnesses'
+    ``ledger.cosignature.CosignatureVerifier``)."""
 
+    ALG: ClassVar[int] = ALG_ED25519
     name: str
     key_id: bytes
     public_key: bytes
 
     @classmethod
-    def from_string(cls, vkey: str) -> NoteVerifier:
-        """Parse ``name+hexid+base64key``; checks the algorithm byte, key size and key id."""
-        return cls(*parse_vkey(vkey, ALG_ED25519))
+    def from_string(cls, vkey: str) -> Self:
+        """Parse ``name+hexid+base64(ALG || key)``; checks the type byte, key size and key id."""
+        return cls(*parse_vkey(vkey, cls.ALG))
 
     def __str__(self) -> str:
-        return vkey_string(self.name, self.public_key, ALG_ED25519)
+        return vkey_string(self.name, self.public_key, self.ALG)
+
+
+@dataclass(frozen=True, slots=True)
+class NoteVerifier(VerifierKey):
+    """A trusted Ed25519 note verifier key (signature type 0x01)."""
+
+    ALG: ClassVar[int] = ALG_ED25519
 
     def verify(self, message: bytes, signature: bytes) -> bool:
         """True when ``signature`` is this key's Ed25519 signature of ``message``."""
@@ -116,13 +139,7 @@ class NoteSigner:
     @classmethod
     def from_pem(cls, name: str, pem: bytes) -> NoteSigner:
         """Load an unencrypted PKCS#8 PEM Ed25519 private key (the bytes, not a path)."""
-        try:
-            key = serialization.load_pem_private_key(pem, password=None)
-        except (ValueError, TypeError) as exc:
-            raise NoteError(f"cannot load the PEM private key: {exc}") from exc
-        if not isinstance(key, Ed25519PrivateKey):
-            raise NoteError(f"the signing key must be Ed25519, got {type(key).__name__}")
-        return cls(name, key)
+        return cls(name, load_ed25519_pem(pem, "the signing key"))
 
     def signature_line(self, text: str) -> str:
         """The signature line (with its newline) of this key over ``text``."""

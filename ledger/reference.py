@@ -12,9 +12,8 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from hashlib import sha256
 
-from ledger import merkle
+from ledger import hashing, merkle
 from ledger.checkpoint import Checkpoint, verify_checkpoint
 from ledger.entry import Entry, Header, parse_header
 from ledger.errors import CheckpointError, EntryError, FaultKind, LedgerFault, NoteError
@@ -59,7 +58,7 @@ def _check_payload(
     elif entry.payload is None or entry.salt is None:
         raise FaultError(p, "payload_mismatch", "exactly one of payload and salt is missing")
     else:
-        got = sha256(entry.salt + entry.payload).hexdigest()
+        got = hashing.payload_hash(entry.salt, entry.payload)
         if got != header["payload_hash"]:
             raise FaultError(
                 p,
@@ -80,7 +79,7 @@ def check_one(
     of two linked entries changed); ``stored_leaf(seq)`` the level-0 Merkle node the store
     kept, used only as a hint to locate a change when no successor can tell."""
     p = state.position
-    leaf = sha256(b"\x00" + entry.header).digest()
+    leaf = hashing.leaf_hash(entry.header)
     try:
         header: Header = parse_header(entry.header)
     except EntryError as exc:

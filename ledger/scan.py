@@ -17,9 +17,9 @@ from binascii import hexlify
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from hashlib import sha256
 from typing import NamedTuple
 
+from ledger import hashing
 from ledger.entry import Entry
 
 _S = rb'"[^"\\\x00-\x1f]*(?:\\(?:["\\bfnrt]|u00(?:0[0-7bef]|1[0-9a-f]))[^"\\\x00-\x1f]*)*"'
@@ -216,8 +216,7 @@ class Scanner:
         if n > 1 and b"\n".join(cols[6][1:]) != _wrapped(b"prev", hexes[:-65]):
             return None
         try:
-            opened = map(bytes.__add__, chunk.salts, chunk.payloads)  # type: ignore[arg-type]
-            digests = b"".join([sha256(data).digest() for data in opened])
+            digests = b"".join(hashing.payload_digests(chunk.salts, chunk.payloads))  # type: ignore[arg-type]
         except TypeError:  # a payload or salt is gone
             erased_rows = self._erased(chunk, cols[4])
             if erased_rows is None:
@@ -273,7 +272,7 @@ class Scanner:
         rows = zip(chunk.salts, chunk.payloads, column, strict=True)
         for i, (salt, payload, part) in enumerate(rows):
             if payload is not None and salt is not None:
-                if part != b'payload_hash":"%s"' % hexlify(sha256(salt + payload).digest()):
+                if part != b'payload_hash":"%s"' % hexlify(hashing.payload_digest(salt, payload)):
                     return None
             elif payload is None and salt is None and part.startswith(b'payload_hash":"'):
                 erased.append(i)

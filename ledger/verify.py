@@ -15,9 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from hashlib import sha256
 
-from ledger import merkle
+from ledger import hashing, merkle
 from ledger.entry import Entry
 from ledger.errors import LedgerFault
 from ledger.note import NoteVerifier
@@ -93,7 +92,7 @@ class _Run:
         the reference path for any block it declines (which raises the fault, if any)."""
         for start in range(0, len(chunk), SCAN_BLOCK):
             entries = chunk[start : start + SCAN_BLOCK]
-            leaves = [sha256(b"\x00" + e.header).digest() for e in entries]
+            leaves = hashing.leaf_hashes([e.header for e in entries])
             if self.scanner.chunk(self.state, entries, leaves):
                 _advance_tree(self.tree, leaves, self.checkpoints)
             else:

@@ -15,7 +15,7 @@ import binascii
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from ledger import merkle
+from ledger import hashing, merkle
 from ledger.checkpoint import Checkpoint
 from ledger.errors import CheckpointError, ConsistencyProofError, LedgerError, NoteError
 from ledger.note import NoteVerifier, open_note, parse_note
@@ -91,7 +91,7 @@ def parse_request(body: bytes) -> AddCheckpoint:
             digest = binascii.a2b_base64(line, strict_mode=True)
         except (binascii.Error, ValueError):
             raise AddCheckpointError(400, f"proof line {line[:60]!r} is not base64") from None
-        if len(digest) != merkle.HASH_SIZE:
+        if len(digest) != hashing.HASH_SIZE:
             raise AddCheckpointError(400, f"proof line {line[:60]!r} is not a 32-byte hash")
         proof.append(digest)
     return AddCheckpoint(old_size, tuple(proof), note)
@@ -123,7 +123,7 @@ def judge(
         raise AddCheckpointError(
             409, f"old size {request.old_size} is not the cosigned size {current}", current
         )
-    if checkpoint.size == 0 and checkpoint.root != merkle.EMPTY_ROOT:
+    if checkpoint.size == 0 and checkpoint.root != hashing.EMPTY_ROOT:
         raise AddCheckpointError(422, "a checkpoint of size 0 must have the empty tree's root")
     if request.old_size == 0:
         if request.proof:

@@ -14,9 +14,8 @@ from collections import deque
 from collections.abc import Callable, Collection, Generator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass
-from hashlib import sha256
 
-from ledger import merkle
+from ledger import hashing, merkle
 from ledger.scan import SCAN_BLOCK, Columns, Local, Scanner
 
 ChunkReader = Callable[[int, int], Columns]
@@ -31,9 +30,7 @@ AHEAD = 3
 def chunk_levels(leaves: list[bytes]) -> list[list[bytes]]:
     levels = [leaves]
     while len(levels[-1]) > 1:
-        row = levels[-1]
-        pairs = zip(row[0 : len(row) - 1 : 2], row[1::2], strict=True)
-        levels.append([sha256(b"\x01" + left + right).digest() for left, right in pairs])
+        levels.append(hashing.parent_row(levels[-1]))
     return levels
 
 
@@ -81,7 +78,7 @@ def read_and_scan(
     blocks = []
     for at in range(0, count, SCAN_BLOCK):
         part = columns.rows(at, at + SCAN_BLOCK)
-        leaves = [sha256(b"\x00" + header).digest() for header in part.headers]
+        leaves = hashing.leaf_hashes(part.headers)
         local = scanner.local(start + at, part, leaves)
         nodes = None if local is None else subtree_nodes(start + at, leaves, sizes)
         if nodes is None:

@@ -26,7 +26,8 @@ from sqlalchemy.orm import Session
 from ledger.checkpoint import SignedCheckpoint
 from ledger.entry import Entry, LedgerHead, PatientHead
 from ledger.errors import LedgerStoreError
-from ledger.merkle import HASH_SIZE, Node, NodeKey
+from ledger.hashing import HASH_SIZE
+from ledger.merkle import Node, NodeKey
 from ledger.scan import Columns
 from models.driver import Driver, Plan, stored_time
 from models.ledger_index import EntryIndex, index_from_payload

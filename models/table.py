@@ -7,7 +7,7 @@ at append time for queries only: verification reads ``header`` and never trusts 
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Annotated, cast
 
 from sqlalchemy import (
     JSON,
@@ -28,6 +28,12 @@ from sqlalchemy.orm import Mapped, mapped_column
 from models.base import Base, BigId, Blob, Code, FlagFalse, FlagTrue, Hex64, Ident, UtcTime
 
 _DOSSIER_FK = "dossiers.patient_id"
+DossierKey = Annotated[
+    str,
+    mapped_column(String(128), ForeignKey(_DOSSIER_FK, ondelete="CASCADE"), primary_key=True),
+]
+"""The patient id that keys a dossier's child row: part of its primary key, and a foreign key
+to its dossier that deletes the row with it."""
 
 
 class DossierRow(Base):
@@ -53,9 +59,7 @@ class AuthorizationRow(Base):
 
     __tablename__ = "dossier_authorizations"
 
-    patient_id: Mapped[Ident] = mapped_column(
-        ForeignKey(_DOSSIER_FK, ondelete="CASCADE"), primary_key=True
-    )
+    patient_id: Mapped[DossierKey]
     professional_id: Mapped[Ident] = mapped_column(primary_key=True)
     self_declared: Mapped[FlagFalse]
     granted_at: Mapped[UtcTime]
@@ -66,9 +70,7 @@ class BlockRow(Base):
 
     __tablename__ = "dossier_blocks"
 
-    patient_id: Mapped[Ident] = mapped_column(
-        ForeignKey(_DOSSIER_FK, ondelete="CASCADE"), primary_key=True
-    )
+    patient_id: Mapped[DossierKey]
     professional_id: Mapped[Ident] = mapped_column(primary_key=True)
     blocked_at: Mapped[UtcTime]
 
@@ -78,9 +80,7 @@ class OppositionRow(Base):
 
     __tablename__ = "dossier_oppositions"
 
-    patient_id: Mapped[Ident] = mapped_column(
-        ForeignKey(_DOSSIER_FK, ondelete="CASCADE"), primary_key=True
-    )
+    patient_id: Mapped[DossierKey]
     professional_id: Mapped[Ident] = mapped_column(primary_key=True)
     reason: Mapped[str | None] = mapped_column(Text)
     opposed_at: Mapped[UtcTime]
@@ -91,9 +91,7 @@ class RepresentativeRow(Base):
 
     __tablename__ = "dossier_representatives"
 
-    patient_id: Mapped[Ident] = mapped_column(
-        ForeignKey(_DOSSIER_FK, ondelete="CASCADE"), primary_key=True
-    )
+    patient_id: Mapped[DossierKey]
     person_id: Mapped[Ident] = mapped_column(primary_key=True)
     added_at: Mapped[UtcTime]
 
@@ -107,9 +105,7 @@ class DocumentRow(Base):
         Index(None, "patient_id", "author_id"),
     )
 
-    patient_id: Mapped[Ident] = mapped_column(
-        ForeignKey(_DOSSIER_FK, ondelete="CASCADE"), primary_key=True
-    )
+    patient_id: Mapped[DossierKey]
     document_id: Mapped[Ident] = mapped_column(primary_key=True)
     type_code: Mapped[Code]
     class_code: Mapped[Code]
@@ -128,9 +124,7 @@ class ProfessionalAccessRow(Base):
 
     __tablename__ = "professional_accesses"
 
-    patient_id: Mapped[Ident] = mapped_column(
-        ForeignKey(_DOSSIER_FK, ondelete="CASCADE"), primary_key=True
-    )
+    patient_id: Mapped[DossierKey]
     professional_id: Mapped[Ident] = mapped_column(primary_key=True)
     first_at: Mapped[UtcTime]
 

@@ -140,6 +140,17 @@ class Api:
         assert response.status_code == 200, response.get_json()
         return response.get_json()
 
+    def create_dossier(self, patient: str = "P1") -> None:
+        """The agent opens ``patient``'s dossier with the patient's consent."""
+        body = {"patient_id": patient, "consent": True}
+        assert self.call("agent", "POST", "/v1/dossiers", body).status_code == 201
+
+    def break_glass(self, action: str, justification: str, **fields: Any) -> Any:
+        """``stranger`` (neither authorised nor blocked) breaks the glass on P1's dossier."""
+        return self.decide(
+            "stranger", "P1", action, mode="break_glass", justification=justification, **fields
+        )
+
 
 @pytest.fixture
 def api(app: Flask, key_files: KeyFiles) -> Iterator[Api]:
@@ -153,10 +164,7 @@ def ps(who: str) -> str:
 def setup_dossier(api: Api) -> None:
     """P1: treating doctor mt; authorised gp2, nurse, blocked, opposed; blocked 'blocked';
     feeding opposition for 'opposed'; documents by gp2 (bio), mt (psy, masked report)."""
-    assert (
-        api.call("agent", "POST", "/v1/dossiers", {"patient_id": "P1", "consent": True}).status_code
-        == 201
-    )
+    api.create_dossier()
     for path, body in [
         ("/v1/dossiers/P1/treating-doctor", {"professional_id": ps("mt")}),
         (f"/v1/dossiers/P1/authorizations/{ps('gp2')}", None),

@@ -87,24 +87,13 @@ def test_break_glass_review_flags_cite_their_entries(api: Api) -> None:
 
 def test_flags_severity_and_review_state(api: Api) -> None:
     setup_dossier(api)
-    regulation = {"mode": "regulation", "justification": "Appel au 15"}
-    api.call(
-        "regulator",
-        "POST",
-        "/v1/decisions",
-        {"patient_id": "P1", "action": "document.list", **regulation},
-    )
-    blocked = {"mode": "break_glass", "justification": "Patient inconscient aux urgences"}
-    api.call(
-        "blocked",
-        "POST",
-        "/v1/decisions",
-        {"patient_id": "P1", "action": "document.list", **blocked},
-    )
-    weak = {"mode": "break_glass", "justification": " vérif . "}
-    api.call(
-        "stranger", "POST", "/v1/decisions", {"patient_id": "P1", "action": "document.list", **weak}
-    )
+    for actor, emergency in [
+        ("regulator", {"mode": "regulation", "justification": "Appel au 15"}),
+        ("blocked", {"mode": "break_glass", "justification": "Patient inconscient aux urgences"}),
+        ("stranger", {"mode": "break_glass", "justification": " vérif . "}),  # weak
+    ]:
+        body = {"patient_id": "P1", "action": "document.list", **emergency}
+        api.call(actor, "POST", "/v1/decisions", body)
     queue = api.call("auditor", "GET", "/v1/audit/break-glass").get_json()["items"]
     by_actor = {i["actor"]["id"]: i for i in queue}
     flags = {who: {f["flag"] for f in i["flags"]} for who, i in by_actor.items()}

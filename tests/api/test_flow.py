@@ -26,14 +26,7 @@ def test_decisions_permit_and_deny_with_reasons(api: Api) -> None:
     assert (denied["decision"], denied["reason"]) == ("deny", "professional.not_habilitated")
     assert api.decide("blocked", "P1", "dossier.read")["reason"] == "professional.blocked"
     assert api.decide("stranger", "P1", "dossier.read")["reason"] == "professional.not_authorized"
-    glass = api.decide(
-        "stranger",
-        "P1",
-        "document.read",
-        document_id="bio",
-        mode="break_glass",
-        justification="Patient inconscient",
-    )
+    glass = api.break_glass("document.read", "Patient inconscient", document_id="bio")
     assert glass["reason"] == "emergency.break_glass"
     assert {o["type"] for o in glass["obligations"]} >= {"notify.emergency_access"}
     assert (
@@ -212,14 +205,7 @@ def test_traces_paging_filters_and_access_rules(api: Api) -> None:
     setup_dossier(api)
     for _ in range(3):
         api.decide("nurse", "P1", "document.read", document_id="bio")
-    api.decide(
-        "stranger",
-        "P1",
-        "document.read",
-        document_id="bio",
-        mode="break_glass",
-        justification="Urgence vitale",
-    )
+    api.break_glass("document.read", "Urgence vitale", document_id="bio")
     first = api.call("holder", "GET", "/v1/dossiers/P1/traces?limit=2").get_json()
     assert len(first["items"]) == 2 and first["next_cursor"]
     assert first["items"][0]["mode"] == "break_glass"
@@ -247,14 +233,7 @@ def test_export_verifies_offline_and_fhir_renders(api: Api, settings: Any) -> No
     from fhir.resources.R4B.bundle import Bundle
 
     setup_dossier(api)
-    api.decide(
-        "stranger",
-        "P1",
-        "document.read",
-        document_id="bio",
-        mode="break_glass",
-        justification="Urgence vitale",
-    )
+    api.break_glass("document.read", "Urgence vitale", document_id="bio")
     key = api.call(None, "GET", "/v1/ledger/key").get_data(as_text=True).strip()
     response = api.call("holder", "GET", "/v1/dossiers/P1/traces/export")
     assert response.status_code == 200

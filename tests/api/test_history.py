@@ -13,13 +13,7 @@ def _ledger_size(api: Api) -> int:
 
 
 def _break_glass(api: Api) -> None:
-    api.decide(
-        "stranger",
-        "P1",
-        "document.list",
-        mode="break_glass",
-        justification="Patiente inconsciente, suspicion d'AVC",
-    )
+    api.break_glass("document.list", "Patiente inconsciente, suspicion d'AVC")
 
 
 def test_overview_is_one_entry_and_folds_own_views(api: Api) -> None:

@@ -36,14 +36,7 @@ def outbox_rows(database: Database) -> list[tuple[Any, ...]]:
 
 
 def emergency(api: Api) -> None:
-    api.decide(
-        "stranger",
-        "P1",
-        "document.read",
-        document_id="bio",
-        mode="break_glass",
-        justification="Patient inconscient",
-    )
+    api.break_glass("document.read", "Patient inconscient", document_id="bio")
 
 
 def test_relay_once_sends_one_confirmed_message_per_row(

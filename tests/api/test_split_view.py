@@ -193,12 +193,7 @@ def test_split_view_is_refused_and_a_killed_witness_loses_nothing(
         with log_on(
             pg_database_url, settings, key_files, witnesses=witnesses, witness_wait=10.0
         ) as a:
-            assert (
-                a.call(
-                    "agent", "POST", "/v1/dossiers", {"patient_id": "P1", "consent": True}
-                ).status_code
-                == 201
-            )
+            a.create_dossier()
             entries(a, "holder", "P1", 5)
             export(a, "P1", "holder", tmp_path / "a.json")
             honest = verify_export(tmp_path / "a.json", key_file, [w1, w2])
@@ -213,12 +208,7 @@ def test_split_view_is_refused_and_a_killed_witness_loses_nothing(
                 new_pg_database() as fork_url,
                 log_on(fork_url, settings, key_files, witnesses=witnesses, witness_wait=1.0) as b,
             ):
-                assert (
-                    b.call(
-                        "agent", "POST", "/v1/dossiers", {"patient_id": "P1", "consent": True}
-                    ).status_code
-                    == 201
-                )
+                b.create_dossier()
                 entries(b, "mt", "P1", 1)  # a professional denied, in this tree only
                 entries(b, "holder", "P1", 8)
                 export(b, "P1", "holder", tmp_path / "b.json")

@@ -56,6 +56,24 @@ def witnesses_file(folder: Path, entries: list[tuple[str, str, str]]) -> Path:
 
 
 @contextmanager
+def two_witnesses(folder: Path, log_key: str) -> Iterator[tuple[Path, Witness, Witness]]:
+    """Witnesses w1.example and w2.example running, and the witnesses file naming both at their
+    URLs: (the file, w1, w2)."""
+    with (
+        witness_server(folder / "w1", "w1.example", log_key) as (url1, w1),
+        witness_server(folder / "w2", "w2.example", log_key) as (url2, w2),
+    ):
+        file = witnesses_file(
+            folder,
+            [
+                ("w1.example", url1, str(w1.config.signer.verifier)),
+                ("w2.example", url2, str(w2.config.signer.verifier)),
+            ],
+        )
+        yield file, w1, w2
+
+
+@contextmanager
 def witnessed_api(settings: Settings, database: Any, key_files: Any, **extra: Any) -> Iterator[Api]:
     app = create_app(
         dataclasses.replace(settings, **extra), database=database, configure_logs=False
@@ -73,10 +91,7 @@ def log_key(settings: Settings) -> str:
 
 
 def make_entries(api: Api, count: int) -> None:
-    assert (
-        api.call("agent", "POST", "/v1/dossiers", {"patient_id": "P1", "consent": True}).status_code
-        == 201
-    )
+    api.create_dossier()
     for _ in range(count):
         assert api.call("holder", "GET", "/v1/dossiers/P1/traces").status_code == 200
 
@@ -85,17 +100,7 @@ def test_two_witnesses_cosign_checkpoints_and_bundles(
     tmp_path: Path, settings: Settings, database: Any, key_files: Any
 ) -> None:
     key = log_key(settings)
-    with (
-        witness_server(tmp_path / "w1", "w1.example", key) as (url1, w1),
-        witness_server(tmp_path / "w2", "w2.example", key) as (url2, w2),
-    ):
-        file = witnesses_file(
-            tmp_path,
-            [
-                ("w1.example", url1, str(w1.config.signer.verifier)),
-                ("w2.example", url2, str(w2.config.signer.verifier)),
-            ],
-        )
+    with two_witnesses(tmp_path, key) as (file, w1, w2):
         keys = (w1.config.signer.verifier, w2.config.signer.verifier)
         with witnessed_api(
             settings, database, key_files, witnesses=file, witness_wait=10.0, witness_publish=True
@@ -153,12 +158,7 @@ def test_a_down_or_silent_witness_never_delays_a_decision(
         with witnessed_api(
             settings, database, key_files, witnesses=file, witness_wait=0.5, witness_publish=True
         ) as api:
-            assert (
-                api.call(
-                    "agent", "POST", "/v1/dossiers", {"patient_id": "P1", "consent": True}
-                ).status_code
-                == 201
-            )
+            api.create_dossier()
             slowest = 0.0
             for _ in range(5):
                 started = time.perf_counter()
@@ -191,24 +191,11 @@ def test_an_export_overtaken_at_the_witnesses_is_proved_against_a_later_cosigned
     from api.witnessing import Witnessing, load_witnesses
 
     key = log_key(settings)
-    with (
-        witness_server(tmp_path / "w1", "w1.example", key) as (url1, w1),
-        witness_server(tmp_path / "w2", "w2.example", key) as (url2, w2),
-    ):
-        file = witnesses_file(
-            tmp_path,
-            [
-                ("w1.example", url1, str(w1.config.signer.verifier)),
-                ("w2.example", url2, str(w2.config.signer.verifier)),
-            ],
-        )
+    with two_witnesses(tmp_path, key) as (file, w1, w2):
         with witnessed_api(settings, database, key_files, witnesses=file, witness_wait=3.0) as api:
             this_process = api.client.application.extensions["vigie.witnessing"]
             this_process.stop()  # its pushers are slower than the other process's, say
-            created = api.call(
-                "agent", "POST", "/v1/dossiers", {"patient_id": "P1", "consent": True}
-            )
-            assert created.status_code == 201
+            api.create_dossier()
             service = api.client.application.extensions["vigie"]
             with database.read_only() as uow:
                 before = uow.ledger.head().size

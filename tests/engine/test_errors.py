@@ -22,7 +22,7 @@ from engine.errors import (
 )
 from engine.model import AccessRequest, Actor, DocumentDraft, Dossier, Facts
 from engine.vocabulary import Reason
-from tests.engine.scenario import NOW, request_and_facts
+from tests.engine.sample import PROFESSIONS, TABLE_NOW, TYPES, make_mix, request_and_facts
 
 NURSE = Actor("899700218896", "professional", profession="60")
 
@@ -63,27 +63,29 @@ def test_unknown_profession_and_type_are_rejected(engine: PolicyEngine) -> None:
         engine.decide(
             AccessRequest(Actor("8", "professional", profession="77"), "dossier.read", "P1"),
             facts,
-            NOW,
+            TABLE_NOW,
         )
     assert caught.value.field == "profession"
     with pytest.raises(UnknownDocumentTypeError):
         engine.decide(
-            AccessRequest(NURSE, "document.add", "P1", draft=DocumentDraft("D", "XYZ")), facts, NOW
+            AccessRequest(NURSE, "document.add", "P1", draft=DocumentDraft("D", "XYZ")),
+            facts,
+            TABLE_NOW,
         )
 
 
 def test_a_failure_inside_the_engine_is_a_deny(engine: PolicyEngine) -> None:
     row = {"dossier": "adult", "actor": "nurse", "action": "document.read", "document": "bio"}
     request, facts = request_and_facts({**row, "documents": ["bio"]})
-    assert engine.decide(request, facts, NOW).permitted
+    assert engine.decide(request, facts, TABLE_NOW).permitted
     broken = Facts(facts.dossier, {"bio": object()})  # type: ignore[dict-item]
-    decision = engine.decide(request, broken, NOW)
+    decision = engine.decide(request, broken, TABLE_NOW)
     assert not decision.permitted
     assert decision.reason is Reason.POLICY_ERROR
     with pytest.raises(InvalidRequestError, match="now"):
         engine.decide(request, facts, datetime(2026, 1, 1))  # a naive clock
     listing = engine.decide_documents(
-        AccessRequest(request.actor, "document.list", "P1"), broken, NOW
+        AccessRequest(request.actor, "document.list", "P1"), broken, TABLE_NOW
     )
     assert not listing.decision.permitted
 
@@ -111,8 +113,8 @@ def test_changing_a_matrix_cell_needs_no_code(tmp_path: Path) -> None:
         "document": "psy",
     }
     request, facts = request_and_facts(row)
-    assert not PolicyEngine(policy.load()).decide(request, facts, NOW).permitted
-    assert PolicyEngine(changed).decide(request, facts, NOW).permitted
+    assert not PolicyEngine(policy.load()).decide(request, facts, TABLE_NOW).permitted
+    assert PolicyEngine(changed).decide(request, facts, TABLE_NOW).permitted
 
 
 @pytest.mark.parametrize(
@@ -147,8 +149,6 @@ def test_matrix_confirmed_cells_are_marked_arr23(engine: PolicyEngine) -> None:
 
 
 def test_the_sample_mix_draws_on_the_whole_vocabulary(engine: PolicyEngine) -> None:
-    from engine.sample import PROFESSIONS, TYPES, make_mix
-
     assert set(TYPES) == set(engine.tables.document_types)
     assert set(PROFESSIONS) == set(engine.tables.professions)
     mix = make_mix(2000)

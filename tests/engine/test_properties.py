@@ -18,7 +18,8 @@ from engine.vocabulary import (
     Mode,
     Reason,
 )
-from tests.engine.strategies import NOW, facts, requests
+from tests.engine.plain import subject_bits
+from tests.engine.sample import NOW, facts, requests
 
 MANY = settings(max_examples=400, deadline=None)
 
@@ -116,7 +117,7 @@ def test_decisions_are_deterministic_and_use_contract_reasons(
 def test_the_memo_answers_exactly_what_casbin_answers(
     engine: PolicyEngine, request: AccessRequest, given_facts: Facts
 ) -> None:
-    bits = engine.subject_bits(request, given_facts, NOW)
+    bits = subject_bits(engine, request, given_facts, NOW)
     memo = engine.decide(request, given_facts, NOW)
     plain = engine.casbin.enforce_uncached(request.actor.type, request.action, request.mode, bits)
     assert memo == plain

@@ -8,7 +8,7 @@ import pytest
 
 from engine.decide import PolicyEngine
 from engine.vocabulary import Action, Reason
-from tests.engine.scenario import NOW, TABLE, request_and_facts
+from tests.engine.sample import TABLE, TABLE_NOW, request_and_facts
 
 SCENARIOS = TABLE["scenarios"]
 
@@ -17,12 +17,12 @@ SCENARIOS = TABLE["scenarios"]
 def test_scenario(engine: PolicyEngine, row: dict[str, Any]) -> None:
     request, facts = request_and_facts(row)
     if request.action is Action.DOCUMENT_LIST:
-        listing = engine.decide_documents(request, facts, NOW)
+        listing = engine.decide_documents(request, facts, TABLE_NOW)
         decision = listing.decision
         if "listed" in row:
             assert sorted(listing.permitted_ids) == sorted(row["listed"])
     else:
-        decision = engine.decide(request, facts, NOW)
+        decision = engine.decide(request, facts, TABLE_NOW)
     assert [decision.effect.value, decision.reason.value] == row["expect"]
     if "obligations" in row:
         assert [o.type.value for o in decision.obligations] == row["obligations"]

@@ -10,7 +10,7 @@ import threading
 
 import policy
 from engine.decide import PolicyEngine
-from engine.sample import NOW, make_mix
+from tests.engine.sample import NOW, make_mix
 
 THREADS = 16
 ROUNDS = 2

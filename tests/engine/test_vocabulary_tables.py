@@ -12,9 +12,9 @@ from engine.decide import PolicyEngine
 from engine.errors import RefusedDocumentTypeError, UnknownDocumentTypeError
 from engine.habilitation import DOCTOR_ONLY, provisional_read
 from engine.model import AccessRequest, Actor, DocumentDraft, Dossier, Facts
-from engine.sample import NOW
 from engine.tables import sources_of
 from engine.vocabulary import PATIENT_TYPES, Action, ActorType
+from tests.engine.sample import NOW
 
 #: POLICY.md §5, confirmed cells: (profession, type, may read).
 CONFIRMED = [

@@ -82,6 +82,17 @@ class Model:
     def consented(self, who: str) -> bool:
         return who in self.authorized or who == self.treating
 
+    def barred(self, who: str, *, consent: bool = False) -> str | None:
+        """Why a professional is denied before anything else, in POLICY.md's order: the dossier
+        is closed, the professional blocked or (with ``consent``) not consented to."""
+        if self.closed:
+            return "dossier.closed"
+        if who in self.blocked:
+            return "professional.blocked"
+        if consent and not self.consented(who):
+            return "professional.not_authorized"
+        return None
+
     def pro_permit_reason(self, who: str, doc: str | None) -> str:
         if who == self.treating:
             return "professional.treating_doctor"
@@ -113,11 +124,7 @@ class Model:
     def pro_read(
         self, who: str, doc: str, mode: str, justification: str | None
     ) -> tuple[str, str | None]:
-        if self.closed:
-            return "deny", "dossier.closed"
-        if who in self.blocked:
-            return "deny", "professional.blocked"
-        denial = self.mode_check(who, mode, justification)
+        denial = self.barred(who) or self.mode_check(who, mode, justification)
         if denial:
             return "deny", denial
         if mode == "normal" and not self.consented(who):
@@ -134,11 +141,7 @@ class Model:
     def pro_list(
         self, who: str, mode: str, justification: str | None
     ) -> tuple[str, str | None, set[str] | None]:
-        if self.closed:
-            return "deny", "dossier.closed", None
-        if who in self.blocked:
-            return "deny", "professional.blocked", None
-        denial = self.mode_check(who, mode, justification)
+        denial = self.barred(who) or self.mode_check(who, mode, justification)
         if denial:
             return "deny", denial, None
         if mode == "normal" and not self.consented(who):
@@ -158,41 +161,33 @@ class Model:
         )
 
     def pro_add(self, who: str, type_code: str) -> tuple[str, str | None]:
-        if self.closed:
-            return "deny", "dossier.closed"
-        if who in self.blocked:
-            return "deny", "professional.blocked"
-        if not self.consented(who):
-            return "deny", "professional.not_authorized"
+        denial = self.barred(who, consent=True)
+        if denial:
+            return "deny", denial
         if not habilitated(PROS[who][1], type_code):
             return "deny", "professional.not_habilitated"
         return "permit", None  # treating doctor or authorized: the precedence is not pinned
 
     def self_declare(self, who: str) -> tuple[str, str | None]:
-        if self.closed:
-            return "deny", "dossier.closed"
-        if who in self.blocked:
-            return "deny", "professional.blocked"
+        denial = self.barred(who)
+        if denial:
+            return "deny", denial
         return "permit", None
 
     def pro_block(self, who: str) -> tuple[str, str | None]:
         """A PS blocks another: only the treating doctor may (at the holder's request)."""
-        if self.closed:
-            return "deny", "dossier.closed"
-        if who in self.blocked:
-            return "deny", "professional.blocked"
+        denial = self.barred(who)
+        if denial:
+            return "deny", denial
         if who != self.treating:
             return "deny", None  # actor.not_allowed (a PS outside its repertoire)
         return "permit", "professional.treating_doctor"
 
     def author_mask(self, who: str, doc: str) -> tuple[str, str | None]:
         """The PS author (un)masks its own document."""
-        if self.closed:
-            return "deny", "dossier.closed"
-        if who in self.blocked:
-            return "deny", "professional.blocked"
-        if not self.consented(who):
-            return "deny", "professional.not_authorized"
+        denial = self.barred(who, consent=True)
+        if denial:
+            return "deny", denial
         return "permit", None
 
 

@@ -16,10 +16,10 @@ from ledger.entry import (
     LedgerHead,
     PatientHead,
     check_header,
-    leaf_hash,
     parse_header,
 )
 from ledger.errors import EntryError
+from ledger.hashing import leaf_hash
 
 
 def test_batch_chains_and_commitments() -> None:

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from test_ledger_merkle import Levels
 
-from ledger import merkle
+from ledger import hashing, merkle
 from ledger.checkpoint import Checkpoint, CheckpointSigner, verify_checkpoint
 from ledger.errors import (
     CheckpointError,
@@ -20,7 +20,7 @@ from ledger.errors import (
     NoteError,
     SignatureError,
 )
-from ledger.merkle import hash_children
+from ledger.hashing import node_hash
 from ledger.note import NoteSigner, NoteVerifier, key_id, open_note, parse_note, sign_note
 
 
@@ -116,7 +116,7 @@ def test_checkpoint_body_round_trip_and_strictness() -> None:
 
 def _tree(n: int) -> tuple[object, list[bytes]]:
     reader = Levels()
-    leaves = [merkle.hash_leaf(b"%d" % i) for i in range(n)]
+    leaves = [hashing.leaf_hash(b"%d" % i) for i in range(n)]
     reader.append(leaves)
     return reader, leaves
 
@@ -132,16 +132,16 @@ def test_signer_signs_consistent_checkpoints_and_refuses_a_fork() -> None:
     with pytest.raises(CheckpointError, match="origin mismatch"):
         verify_checkpoint(second.note, key, "other.origin")
     forked, _ = _tree(25)
-    forked.rows[(0, 3)] = merkle.hash_leaf(b"rewritten")  # type: ignore[attr-defined]
+    forked.rows[(0, 3)] = hashing.leaf_hash(b"rewritten")  # type: ignore[attr-defined]
     forked.rows.pop((1, 1))  # type: ignore[attr-defined]
     forked.rows.pop((2, 0))  # type: ignore[attr-defined]
     forked.rows.pop((3, 0))  # type: ignore[attr-defined]
     forked.rows.pop((4, 0))  # type: ignore[attr-defined]
     rows = forked.rows  # type: ignore[attr-defined]
-    rows[(1, 1)] = hash_children(rows[(0, 2)], rows[(0, 3)])
-    rows[(2, 0)] = hash_children(rows[(1, 0)], rows[(1, 1)])
-    rows[(3, 0)] = hash_children(rows[(2, 0)], rows[(2, 1)])
-    rows[(4, 0)] = hash_children(rows[(3, 0)], rows[(3, 1)])
+    rows[(1, 1)] = node_hash(rows[(0, 2)], rows[(0, 3)])
+    rows[(2, 0)] = node_hash(rows[(1, 0)], rows[(1, 1)])
+    rows[(3, 0)] = node_hash(rows[(2, 0)], rows[(2, 1)])
+    rows[(4, 0)] = node_hash(rows[(3, 0)], rows[(3, 1)])
     with pytest.raises(InconsistentCheckpointError, match="not consistent"):
         signer.sign_tree(forked, 25)  # type: ignore[arg-type]
     with pytest.raises(InconsistentCheckpointError, match="below"):

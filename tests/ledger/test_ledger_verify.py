@@ -13,8 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ledger.canonical import canonicalize
-from ledger.entry import Entry, leaf_hash, parse_header
+from ledger.entry import Entry, parse_header
 from ledger.errors import LedgerFault
+from ledger.hashing import leaf_hash
 from ledger.scan import Columns, Scanner, ScanState
 from ledger.store import InMemoryLedgerStore
 from ledger.verify import verify_ledger

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import text
 from store_contract import LedgerStoreContract
 
-from ledger import merkle
+from ledger import hashing, merkle
 from ledger.entry import LedgerHead
 from ledger.errors import LedgerFault, LedgerStoreError
 from ledger.export import verify_export
@@ -78,7 +78,7 @@ def test_entries_round_trip_across_units_of_work_and_verify(db: Database, ledger
     assert report.checkpoints == 3
     assert report.erased > 0
     assert [e.header for e in stored[:42]] == [e.header for e in written]
-    assert report.root != merkle.EMPTY_ROOT
+    assert report.root != hashing.EMPTY_ROOT
 
 
 def test_parallel_verification_in_worker_processes(db: Database, ledger: Ledger) -> None:
@@ -354,7 +354,7 @@ def test_a_batch_reads_the_head_the_frontier_and_the_patient_heads(
         assert reads.patient_heads == unit.ledger.patient_heads(refs)
         assert set(reads.patient_heads) == set(refs[: min(size, 3)])
         assert reads.frontier == unit.ledger.nodes(keys) and set(reads.frontier) == set(keys)
-        leaves = [merkle.hash_leaf(b"x")] * 3
+        leaves = [hashing.leaf_hash(b"x")] * 3
         assert merkle.new_nodes(merkle.Nodes(reads.frontier), size, leaves) == merkle.new_nodes(
             unit.ledger, size, leaves
         )

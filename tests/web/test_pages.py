@@ -41,6 +41,19 @@ class NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
+def expired_token(live: LiveServer) -> str:
+    """Claire's token, signed by the demo IdP, expired two minutes ago."""
+    private = load_private_key((live.demo.folder / "idp-private.pem").read_bytes())
+    settings = live.demo.settings
+    return issue_token(
+        private,
+        {"sub": CLAIRE, "actor_type": "patient"},
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        ttl_seconds=-120,
+    )
+
+
 def fetch(url: str, data: bytes | None = None) -> tuple[int, dict[str, str]]:
     opener = urllib.request.build_opener(NoRedirect)
     try:
@@ -69,15 +82,7 @@ def test_login_rejects_bad_and_expired_tokens(
     page.get_by_role("button", name="Se connecter").click()
     assert "Jeton refusé : malformed token" in page.inner_text("[role=alert]")
     shoot(page, screenshots, "01-login-refused")
-    private = load_private_key((live.demo.folder / "idp-private.pem").read_bytes())
-    settings = live.demo.settings
-    expired = issue_token(
-        private,
-        {"sub": CLAIRE, "actor_type": "patient"},
-        issuer=settings.jwt_issuer,
-        audience=settings.jwt_audience,
-        ttl_seconds=-120,
-    )
+    expired = expired_token(live)
     page.fill("#token", expired)
     page.get_by_role("button", name="Se connecter").click()
     assert "token expired" in page.inner_text("[role=alert]")
@@ -85,15 +90,7 @@ def test_login_rejects_bad_and_expired_tokens(
 
 def test_session_ends_when_its_token_expires(page: Any, live: LiveServer) -> None:
     """The token in the session is verified again on every request."""
-    private = load_private_key((live.demo.folder / "idp-private.pem").read_bytes())
-    settings = live.demo.settings
-    expired = issue_token(
-        private,
-        {"sub": CLAIRE, "actor_type": "patient"},
-        issuer=settings.jwt_issuer,
-        audience=settings.jwt_audience,
-        ttl_seconds=-120,
-    )
+    expired = expired_token(live)
     app = live.demo.app
     cookie = app.session_interface.get_signing_serializer(app).dumps(  # type: ignore[attr-defined]
         {"token": expired, "csrf": "x"}
