@@ -16,12 +16,12 @@ checks those.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from ledger import hashing, merkle
+from ledger.canonical import parse_trusted
 from ledger.checkpoint import Checkpoint, verify_checkpoint
 from ledger.entry import Entry
 from ledger.errors import (
@@ -109,12 +109,16 @@ def _anchor_patients(
     if not heads:
         return 0
     tips = sorted(heads.values(), key=lambda e: e.seq)
-    proofs = merkle.inclusion_proofs(store, [e.seq for e in tips], old.size)
-    for tip, proof in zip(tips, proofs, strict=True):
-        leaf = hashing.leaf_hash(tip.header)
+    leaves = {tip.seq: hashing.leaf_hash(tip.header) for tip in tips}
+    try:
+        merkle.verify_leaves(store, old.size, leaves, old.root)
+    except InclusionProofError as exc:
+        _name_changed_tip(store, old, tips, leaves)
+        raise FaultError(tips[0].seq, "modified", f"changed since verified: {exc}") from exc
+    for tip in tips:
+        leaf = leaves[tip.seq]
         try:
-            header = json.loads(tip.header)
-            merkle.verify_inclusion(tip.seq, old.size, leaf, proof, old.root)
+            header = parse_trusted(tip.header)  # its bytes are proven above
             if header["patient_ref"] != tip.patient_ref or header["seq"] != tip.seq:
                 raise InclusionProofError("its columns do not match its header")
         except (ValueError, KeyError, TypeError, InclusionProofError) as exc:
@@ -123,6 +127,19 @@ def _anchor_patients(
         run.state.patient_seqs[key] = int(header["patient_seq"])
         run.state.patient_leaves[key] = b'patient_prev":"%s"' % leaf.hex().encode()
     return len(tips)
+
+
+def _name_changed_tip(
+    store: LedgerStore, old: Checkpoint, tips: Sequence[Entry], leaves: dict[int, bytes]
+) -> None:
+    """After the shared proof of the tips failed: the first tip whose own inclusion proof
+    fails, as a FaultError (the shared proof tells the subtree, not the entry)."""
+    proofs = merkle.inclusion_proofs(store, [tip.seq for tip in tips], old.size)
+    for tip, proof in zip(tips, proofs, strict=True):
+        try:
+            merkle.verify_inclusion(tip.seq, old.size, leaves[tip.seq], proof, old.root)
+        except InclusionProofError as exc:
+            raise FaultError(tip.seq, "modified", f"changed since verified: {exc}") from exc
 
 
 def verify_since(

@@ -10,6 +10,7 @@ pass), including its edge cases.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Collection, Mapping, Sequence
 from itertools import repeat
 from typing import Protocol
@@ -276,6 +277,53 @@ def verify_inclusion(
         raise InclusionProofError(
             f"root mismatch: proof gives {computed.hex()}, expected {root_hash.hex()}"
         )
+
+
+def verify_leaves(
+    reader: NodeReader, size: int, leaves: Mapping[int, bytes], root_hash: bytes
+) -> None:
+    """Check that every ``leaves[index]`` is the leaf hash at ``index`` in the stored tree of
+    ``size`` leaves whose root is ``root_hash``: one multi-leaf proof.
+
+    The tree's maximal perfect subtrees (:func:`range_keys` of the whole tree) are read and
+    folded to the root; then, inside each subtree holding given leaves, the path from those
+    leaves up to its root is hashed level by level with the stored siblings, each node once.
+    Many inclusion proofs of one tree share their upper nodes, and this hashes them once: for
+    10 k leaves of a 1 M tree about 85 k hashes instead of 195 k. One batched read.
+    Raises InclusionProofError (which subtree failed, not which leaf: verify that subtree's
+    leaves one by one with :func:`verify_inclusion` to name it) or MissingNodeError."""
+    if not leaves:
+        return
+    if min(leaves) < 0 or max(leaves) >= size:
+        raise InclusionProofError(f"a leaf index is outside a tree of size {size}")
+    tops = range_keys(0, size)
+    starts = [index << level for level, index in tops]
+    groups: dict[NodeKey, dict[int, bytes]] = {}
+    for index, digest in leaves.items():
+        if len(digest) != HASH_SIZE:
+            raise InclusionProofError(f"leaf {index}: {len(digest)} bytes, expected {HASH_SIZE}")
+        groups.setdefault(tops[bisect_right(starts, index) - 1], {})[index] = digest
+    wanted = set(tops)
+    for (height, _), group in groups.items():
+        row = set(group)
+        for level in range(height):
+            wanted.update((level, s ^ 1) for s in row if s ^ 1 not in row)
+            row = {s >> 1 for s in row}
+    found = _fetch(reader, wanted)
+    if fold([found[key] for key in tops]) != root_hash:
+        raise InclusionProofError(f"the stored subtrees of {size} leaves do not fold to the root")
+    for top, group in groups.items():
+        current = group
+        for level in range(top[0]):
+            above: dict[int, bytes] = {}
+            for s, digest in current.items():
+                if s >> 1 in above:
+                    continue
+                other = current.get(s ^ 1) or found[(level, s ^ 1)]
+                above[s >> 1] = node_hash(other, digest) if s & 1 else node_hash(digest, other)
+            current = above
+        if current[top[1]] != found[top]:
+            raise InclusionProofError(f"a leaf under node {top} is not the stored one")
 
 
 def verify_consistency(

@@ -291,3 +291,70 @@ def test_batched_proofs_refuse_bad_indices_and_missing_nodes() -> None:
     del reader.rows[(0, 3)]
     with pytest.raises(MissingNodeError):
         merkle.inclusion_proofs(reader, [2, 7], 10)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.integers(1, 300), st.data())
+def test_shared_proof_of_many_leaves_agrees_with_single_proofs(n: int, data: st.DataObject) -> None:
+    """verify_leaves: the true leaves pass in one batched read, a wrong leaf fails; an altered
+    stored node fails it exactly when it is one it reads, and whatever one inclusion proof per
+    leaf accepts it accepts too, unless the node is one of the subtrees folded to the root
+    (always read; the incremental verification's anchor has checked them)."""
+    leaves = _leaves(n, 6)
+    reader = Levels()
+    reader.append(leaves)
+    size = data.draw(st.integers(1, n))
+    root = naive.mth(leaves[:size])
+    picked = data.draw(st.sets(st.integers(0, size - 1), min_size=1, max_size=40))
+    given_leaves = {i: leaves[i] for i in picked}
+    asked: set[NodeKey] = set()
+
+    class Spy:
+        def nodes(self, keys: Collection[NodeKey]) -> dict[NodeKey, bytes]:
+            asked.update(keys)
+            return reader.nodes(keys)
+
+    reader.calls = 0
+    merkle.verify_leaves(Spy(), size, given_leaves, root)
+    assert reader.calls == 1
+
+    def singles_pass(leaf_of: dict[int, bytes]) -> bool:
+        try:
+            for i, leaf in leaf_of.items():
+                proof = merkle.inclusion_proof(reader, i, size)
+                merkle.verify_inclusion(i, size, leaf, proof, root)
+        except InclusionProofError:
+            return False
+        return True
+
+    def shared_pass(leaf_of: dict[int, bytes]) -> bool:
+        try:
+            merkle.verify_leaves(reader, size, leaf_of, root)
+        except InclusionProofError:
+            return False
+        return True
+
+    wrong = data.draw(st.sampled_from(sorted(picked)))
+    assert not shared_pass({**given_leaves, wrong: sha256(b"other").digest()})
+    key = data.draw(st.sampled_from(sorted(k for k in reader.rows if k[1] << k[0] < size)))
+    reader.rows[key] = sha256(b"altered").digest()
+    assert shared_pass(given_leaves) == (key not in asked)
+    if singles_pass(given_leaves) and key not in merkle.range_keys(0, size):
+        assert shared_pass(given_leaves)
+
+
+def test_shared_proof_refuses_bad_input_and_missing_nodes() -> None:
+    leaves = _leaves(10, 7)
+    reader = Levels()
+    reader.append(leaves)
+    root = naive.mth(leaves)
+    merkle.verify_leaves(reader, 10, {}, b"anything")
+    with pytest.raises(InclusionProofError, match="outside"):
+        merkle.verify_leaves(reader, 10, {10: leaves[0]}, root)
+    with pytest.raises(InclusionProofError, match="bytes"):
+        merkle.verify_leaves(reader, 10, {3: b"short"}, root)
+    with pytest.raises(InclusionProofError, match="root"):
+        merkle.verify_leaves(reader, 10, {3: leaves[3]}, sha256(b"x").digest())
+    del reader.rows[(0, 2)]
+    with pytest.raises(MissingNodeError):
+        merkle.verify_leaves(reader, 10, {3: leaves[3]}, root)
