@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import fastjsonschema
@@ -218,6 +218,14 @@ def _coerce(name: str, raw: str, schema: Schema) -> Any:
             ) from None
         if moment.tzinfo is None:
             raise unprocessable(f"query parameter {name!r} needs a time zone", name)
+        try:  # stores compare in UTC: 9999-12-31T23:59:59-23:59 is past year 9999 there
+            moment.astimezone(UTC)
+        except OverflowError:
+            raise unprocessable(
+                f"query parameter {name!r} is out of range once converted to UTC "
+                "(years 0001 to 9999)",
+                name,
+            ) from None
         return raw
     return raw
 
