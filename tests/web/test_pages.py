@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+from datetime import UTC, datetime, timedelta
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -95,8 +96,10 @@ def test_session_ends_when_its_token_expires(page: Any, live: LiveServer) -> Non
         ttl_seconds=-120,
     )
     app = live.demo.app
+    sessions = app.extensions["vigie.web.sessions"]  # a session opened before it expired
+    session_id = sessions.open(expired, CLAIRE, datetime.now(UTC) + timedelta(hours=1))
     cookie = app.session_interface.get_signing_serializer(app).dumps(  # type: ignore[attr-defined]
-        {"token": expired, "csrf": "x"}
+        {"sid": session_id, "csrf": "x"}
     )
     page.context.add_cookies([{"name": "vigie_session", "value": cookie, "url": live.url}])
     page.goto(live.url + DOSSIER)
