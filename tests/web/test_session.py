@@ -13,22 +13,26 @@ import pytest
 from flask import Flask
 from sqlalchemy import text
 
+from api.app import create_app
 from api.token import issue_token
 from api.web.session import MAX_SESSION
-from tests.api.conftest import (  # noqa: F401 (fixtures)
-    AUDIENCE,
-    CAST,
-    ISSUER,
-    Api,
-    KeyFiles,
-    api,
-    app,
-    key_files,
-    settings,
-    setup_dossier,
-)
+from models.database import Database
+from tests.api import conftest as api_conftest
+from tests.api.conftest import AUDIENCE, CAST, ISSUER, Api, KeyFiles, settings_for, setup_dossier
+
+key_files = api_conftest.key_files  # the session fixture of tests/api, shared
 
 HTTPS = "https://localhost"
+
+
+@pytest.fixture
+def web(db_url: str, database: Database, key_files: KeyFiles) -> Api:
+    """The app (API and pages) on each backend in turn, with a client speaking as CAST."""
+    settings = settings_for(db_url, key_files)
+    built = create_app(settings, database=database, configure_logs=False)
+    return Api(built.test_client(), key_files)
+
+
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
@@ -71,7 +75,8 @@ def signed_in(client: Any) -> bool:
     return response.status_code == 200
 
 
-def test_the_cookie_names_a_session_and_never_carries_the_token(api: Api, app: Flask) -> None:
+def test_the_cookie_names_a_session_and_never_carries_the_token(web: Api) -> None:
+    api, app = web, web.client.application
     setup_dossier(api)
     client = app.test_client()
     token = token_of(api.keys, "holder")
@@ -89,7 +94,8 @@ def test_the_cookie_names_a_session_and_never_carries_the_token(api: Api, app: F
     assert token.encode() not in bytes(stored[2]) and payload["sid"] not in stored[0]
 
 
-def test_a_cookie_replayed_after_logout_is_signed_out(api: Api, app: Flask) -> None:
+def test_a_cookie_replayed_after_logout_is_signed_out(web: Api) -> None:
+    api, app = web, web.client.application
     setup_dossier(api)
     client = app.test_client()
     sign_in(client, token_of(api.keys, "holder"))
@@ -107,7 +113,8 @@ def test_a_cookie_replayed_after_logout_is_signed_out(api: Api, app: Flask) -> N
     assert not signed_in(replay)
 
 
-def test_signing_in_again_ends_the_previous_session(api: Api, app: Flask) -> None:
+def test_signing_in_again_ends_the_previous_session(web: Api) -> None:
+    api, app = web, web.client.application
     setup_dossier(api)
     client = app.test_client()
     sign_in(client, token_of(api.keys, "holder"))
@@ -119,7 +126,8 @@ def test_signing_in_again_ends_the_previous_session(api: Api, app: Flask) -> Non
     assert not signed_in(replay)
 
 
-def test_a_session_ends_no_later_than_its_token(api: Api, app: Flask) -> None:
+def test_a_session_ends_no_later_than_its_token(web: Api) -> None:
+    api, app = web, web.client.application
     setup_dossier(api)
     client = app.test_client()
     before = datetime.now(UTC)
@@ -140,7 +148,8 @@ def test_a_session_ends_no_later_than_its_token(api: Api, app: Flask) -> None:
     assert sessions.token(ended) is None
 
 
-def test_a_row_moved_to_another_session_does_not_unseal(api: Api, app: Flask) -> None:
+def test_a_row_moved_to_another_session_does_not_unseal(web: Api) -> None:
+    app = web.client.application
     sessions = app.extensions["vigie.web.sessions"]
     soon = datetime.now(UTC) + timedelta(hours=1)
     first = sessions.open("token-one", "P1", soon)
@@ -182,7 +191,8 @@ HOSTILE_NEXT = [
 
 
 @pytest.mark.parametrize("target", HOSTILE_NEXT)
-def test_a_bad_next_is_ignored_and_sign_in_leads_home(api: Api, app: Flask, target: str) -> None:
+def test_a_bad_next_is_ignored_and_sign_in_leads_home(web: Api, target: str) -> None:
+    api, app = web, web.client.application
     client = app.test_client()
     response = sign_in(client, token_of(api.keys, "holder"), target)
     assert response.status_code == 303, response.get_data(as_text=True)[:300]
@@ -191,7 +201,8 @@ def test_a_bad_next_is_ignored_and_sign_in_leads_home(api: Api, app: Flask, targ
     assert page.status_code in (200, 302)
 
 
-def test_a_same_site_next_is_followed(api: Api, app: Flask) -> None:
+def test_a_same_site_next_is_followed(web: Api) -> None:
+    api, app = web, web.client.application
     setup_dossier(api)
     client = app.test_client()
     response = sign_in(client, token_of(api.keys, "holder"), "/dossier/P1?tab=mine")
