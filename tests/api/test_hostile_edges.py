@@ -98,3 +98,153 @@ def test_a_date_out_of_range_once_in_utc_is_422_not_a_false_outage(api: Api, nam
     for value in ("9999-12-31T23:59:59Z", "0001-01-01T00:00:00Z", "9999-12-31T22:00:00-01:00"):
         response = api.call("holder", "GET", f"/v1/dossiers/P1/traces?{name}={value}")
         assert response.status_code == 200, (value, response.get_json())
+
+
+# -- finding 9: free text ---------------------------------------------------------------------
+
+BLANK = [
+    "\u200b",
+    "\u200b\u200b\u200b",
+    "\u2060\ufeff\u200d\u200c",
+    " \u3000\u00a0\u200b\u2028 ",
+    "\u202e\u2066\u2069",
+    "\u2800\u3164\u115f",
+    "\u034f\ufe0f",
+    "\u00ad\u180e",
+]
+CONTROLS = [
+    "ok \x1b[31m rouge",
+    "sonnerie\x07",
+    "efface\x7f",
+    "\x9b31m",
+    "ligne\x85suivante",
+    "\x00",
+]
+JUSTIFIED = "Patient inconscient aux urgences, suspicion d'AVC"
+
+
+def break_glass(api: Api, justification: Any, who: str = "stranger", **extra: Any) -> Any:
+    body = {
+        "patient_id": "P1",
+        "action": "document.read",
+        "document_id": "bio",
+        "mode": "break_glass",
+        "justification": justification,
+        **extra,
+    }
+    return api.call(who, "POST", "/v1/decisions", body)
+
+
+def stored_payload(api: Api, seq: int) -> dict[str, Any]:
+    with api.client.application.extensions["vigie"].database.read_only() as uow:
+        (hit,) = uow.index.search(before_seq=seq + 1, limit=1)
+        assert hit.seq == seq
+        return hit.entry.payload_dict() or {}
+
+
+def test_a_justification_that_shows_nothing_is_no_justification(api: Api) -> None:
+    setup_dossier(api)
+    for text in BLANK:
+        response = break_glass(api, text)
+        answer = response.get_json()
+        assert response.status_code == 200, answer
+        assert answer["decision"] == "deny", (text, answer)
+        assert answer["reason"] == "emergency.justification_required", (text, answer)
+        assert not stored_payload(api, answer["trace"]["seq"]).get("justification")
+    for text in BLANK[:3]:  # break glass is rate-limited (20 a day per professional)
+        batch = api.call(
+            "stranger",
+            "POST",
+            "/v1/decisions/batch",
+            {
+                "patient_id": "P1",
+                "document_ids": ["bio"],
+                "mode": "break_glass",
+                "justification": text,
+            },
+        ).get_json()
+        assert batch["decisions"][0]["reason"] == "emergency.justification_required", batch
+        deposit = api.call(
+            "stranger",
+            "POST",
+            "/v1/dossiers/P1/documents",
+            {
+                "document_id": f"urg-{len(text)}",
+                "type_code": "11502-2",
+                "mode": "break_glass",
+                "justification": text,
+            },
+        )
+        assert deposit.status_code == 403, deposit.get_json()
+        assert deposit.get_json()["reason"] == "emergency.justification_required"
+
+
+def test_a_justification_is_stored_trimmed_and_decided_on_as_stored(api: Api) -> None:
+    setup_dossier(api)
+    answer = break_glass(api, f"\u200b\ufeff {JUSTIFIED}\u200b\u2060 ").get_json()
+    assert answer["decision"] == "permit" and answer["reason"] == "emergency.break_glass"
+    assert stored_payload(api, answer["trace"]["seq"])["justification"] == JUSTIFIED
+    answer = break_glass(api, "Patient inconscient\r\nAVC suspecté\rtransféré").get_json()
+    assert answer["decision"] == "permit"
+    stored = stored_payload(api, answer["trace"]["seq"])["justification"]
+    assert stored == "Patient inconscient\nAVC suspecté\ntransféré"
+    inside = "Patient ❤\ufe0f inconscient, mot\u200bclé"  # inner characters are kept
+    answer = break_glass(api, inside).get_json()
+    assert stored_payload(api, answer["trace"]["seq"])["justification"] == inside
+
+
+def test_control_characters_in_free_text_are_refused_and_nothing_is_recorded(api: Api) -> None:
+    setup_dossier(api)
+    before = ledger_size(api)
+    for text in CONTROLS:
+        problem = problem_of(break_glass(api, text), 422, "justification")
+        assert "control character" in problem["detail"] or "NUL" in problem["detail"]
+        problem_of(
+            api.call(
+                "holder",
+                "PUT",
+                "/v1/dossiers/P1/oppositions/810000000002",
+                {"reason": f"conflit {text}"},
+            ),
+            422,
+            "reason",
+        )
+        problem_of(
+            api.call("auditor", "POST", "/v1/audit/reviews", {"seq": 1, "comment": text}),
+            422,
+            "comment",
+        )
+    assert ledger_size(api) == before
+
+
+def test_a_review_comment_or_opposition_reason_that_shows_nothing_is_refused(api: Api) -> None:
+    setup_dossier(api)
+    answer = break_glass(api, JUSTIFIED).get_json()
+    seq = answer["trace"]["seq"]
+    before = ledger_size(api)
+    for text in BLANK:
+        problem = problem_of(
+            api.call("auditor", "POST", "/v1/audit/reviews", {"seq": seq, "comment": text}),
+            422,
+            "comment",
+        )
+        assert "comment" in problem["detail"]
+        problem_of(
+            api.call("holder", "PUT", "/v1/dossiers/P1/oppositions/810000000002", {"reason": text}),
+            422,
+            "reason",
+        )
+    assert ledger_size(api) == before
+    done = api.call(
+        "auditor", "POST", "/v1/audit/reviews", {"seq": seq, "comment": "\u200bVérifié\u200b "}
+    )
+    assert done.status_code == 200, done.get_json()
+    assert stored_payload(api, done.get_json()["trace"]["seq"])["comment"] == "Vérifié"
+
+
+def test_invisible_characters_do_not_make_a_justification_strong() -> None:
+    from api.emergency import weak_justification
+
+    assert weak_justification("AVC" + "\u200b" * 30)
+    assert weak_justification("\u2800" * 20)
+    assert not weak_justification(JUSTIFIED)
