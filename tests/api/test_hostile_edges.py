@@ -6,10 +6,13 @@ nothing recorded, never a 5xx nor a false outage (the store-unavailable metric s
 from __future__ import annotations
 
 import base64
+import io
+import json
 from typing import Any
 
 import pytest
 
+from api.app import MAX_BODY
 from api.problem import ProblemError
 from api.routes.trace import MAX_SEQ, decode_cursor, encode_cursor
 from tests.api.conftest import Api, setup_dossier
@@ -248,3 +251,50 @@ def test_invisible_characters_do_not_make_a_justification_strong() -> None:
     assert weak_justification("AVC" + "\u200b" * 30)
     assert weak_justification("\u2800" * 20)
     assert not weak_justification(JUSTIFIED)
+
+
+# -- finding 7: chunked bodies, through the WSGI app (the server's own test: test_server) -------
+
+
+def chunked(api: Api, data: bytes, path: str = "/v1/decisions", stream: Any = None) -> Any:
+    """A POST whose body comes as a terminated stream with no Content-Length, as granian and
+    werkzeug's server pass a ``Transfer-Encoding: chunked`` body on."""
+    return api.client.open(
+        path,
+        method="POST",
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {api.token('agent')}", "Transfer-Encoding": "chunked"},
+        environ_overrides={
+            "wsgi.input": stream if stream is not None else io.BytesIO(data),
+            "wsgi.input_terminated": True,
+        },
+    )
+
+
+class BrokenChunks(io.RawIOBase):
+    """What a server's stream does on a bad chunk size: the read fails."""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, _buffer: Any) -> int:
+        raise OSError("invalid chunk header")
+
+
+def test_a_chunked_body_over_1_mib_is_413_and_records_nothing(api: Api) -> None:
+    before = ledger_size(api)
+    body = json.dumps({"patient_id": "P1", "action": "dossier.read", "justification": None})
+    problem = problem_of(chunked(api, body.encode().ljust(MAX_BODY + 1)), 413)
+    assert "1 MiB" in problem["detail"]
+    problem_of(chunked(api, b"x" * (3 * MAX_BODY)), 413)
+    assert ledger_size(api) == before
+    exact = chunked(api, body.encode().ljust(MAX_BODY))
+    assert exact.status_code == 200, exact.get_json()
+    assert chunked(api, body.encode()).status_code == 200
+
+
+def test_a_malformed_chunked_body_is_400(api: Api) -> None:
+    before = ledger_size(api)
+    problem_of(chunked(api, b"", stream=BrokenChunks()), 400)
+    problem_of(chunked(api, b""), 400)  # granian ends the body at a bad chunk size
+    assert ledger_size(api) == before
