@@ -56,9 +56,8 @@ def bounded_body(app: WsgiApp, limit: int) -> WsgiApp:
     whose first read fails, which werkzeug answers 400."""
 
     def wrapped(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        chunked = "chunked" in str(environ.get("HTTP_TRANSFER_ENCODING", "")).lower()
-        if chunked and not environ.get("CONTENT_LENGTH"):
-            _buffer_body(environ, limit)
+        if "chunked" in str(environ.get("HTTP_TRANSFER_ENCODING", "")).lower():
+            _buffer_body(environ, limit)  # a Content-Length beside it is ignored (RFC 9112)
         return app(environ, start_response)
 
     return wrapped

@@ -256,7 +256,9 @@ def test_invisible_characters_do_not_make_a_justification_strong() -> None:
 # -- finding 7: chunked bodies, through the WSGI app (the server's own test: test_server) -------
 
 
-def chunked(api: Api, data: bytes, path: str = "/v1/decisions", stream: Any = None) -> Any:
+def chunked(
+    api: Api, data: bytes, path: str = "/v1/decisions", stream: Any = None, **environ: Any
+) -> Any:
     """A POST whose body comes as a terminated stream with no Content-Length, as granian and
     werkzeug's server pass a ``Transfer-Encoding: chunked`` body on."""
     return api.client.open(
@@ -267,6 +269,7 @@ def chunked(api: Api, data: bytes, path: str = "/v1/decisions", stream: Any = No
         environ_overrides={
             "wsgi.input": stream if stream is not None else io.BytesIO(data),
             "wsgi.input_terminated": True,
+            **environ,
         },
     )
 
@@ -287,6 +290,8 @@ def test_a_chunked_body_over_1_mib_is_413_and_records_nothing(api: Api) -> None:
     problem = problem_of(chunked(api, body.encode().ljust(MAX_BODY + 1)), 413)
     assert "1 MiB" in problem["detail"]
     problem_of(chunked(api, b"x" * (3 * MAX_BODY)), 413)
+    beside = body.encode().ljust(MAX_BODY + 1)  # a Content-Length beside chunked is ignored
+    problem_of(chunked(api, beside, CONTENT_LENGTH=str(len(body))), 413)
     assert ledger_size(api) == before
     exact = chunked(api, body.encode().ljust(MAX_BODY))
     assert exact.status_code == 200, exact.get_json()
