@@ -26,6 +26,7 @@ from api.openapi import openapi_document
 from api.problem import ProblemError, problem_response, unavailable
 from api.routes import decision, dossier, ops, trace
 from api.routes import ledger as ledger_routes
+from api.server import bounded_body
 from api.service import Vigie, utc_now
 from api.web import init_app as init_web_pages
 from api.witnessing import Witnessing, load_witnesses
@@ -74,6 +75,7 @@ def create_app(
     )
     app = Flask("vigie")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
+    app.wsgi_app = bounded_body(app.wsgi_app, MAX_BODY)  # type: ignore[method-assign,assignment]
     app.json.sort_keys = False  # type: ignore[attr-defined]
     tables: list[RouteTable] = [
         decision.routes,

@@ -5,7 +5,7 @@ its review by the security team, and the professional named from the directory.
 Flags (thresholds in Settings or below):
 - ``blocked_by_patient``: the request was denied because the patient blocked this
   professional (reason ``professional.blocked``);
-- ``weak_justification``: a break-glass justification under 15 characters once trimmed, or made
+- ``weak_justification``: a break-glass justification under 15 visible characters, or made
   only of generic words (``GENERIC_WORDS``: "urgence", "vérif", "test"…) and punctuation;
 - ``minor_dossier``: the dossier is a minor's;
 - ``many_in_a_day``: the professional made more than N emergency requests that UTC day;
@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from api.free_text import visible_length
 from engine.vocabulary import Action, Effect, Mode, Reason
 from ledger.entry import Appender
 from models.database import UnitOfWork
@@ -97,9 +98,10 @@ class ReviewQuery:
 
 
 def weak_justification(text: str | None) -> bool:
-    """The documented rule: under 15 characters once trimmed, or only generic words."""
+    """The documented rule: under 15 visible characters (``api.free_text``: zero-width and
+    other invisible characters do not count), or only generic words."""
     trimmed = (text or "").strip()
-    if len(trimmed) < WEAK_JUSTIFICATION_CHARS:
+    if visible_length(trimmed) < WEAK_JUSTIFICATION_CHARS:
         return True
     words = re.findall(r"\w+", trimmed.lower())
     return all(word in GENERIC_WORDS for word in words)

@@ -7,7 +7,7 @@ import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -287,6 +287,14 @@ def _coerce(name: str, raw: str, schema: Schema) -> Any:
             ) from None
         if moment.tzinfo is None:
             raise unprocessable(f"query parameter {name!r} needs a time zone", name)
+        try:  # stores compare in UTC: 9999-12-31T23:59:59-23:59 is past year 9999 there
+            moment.astimezone(UTC)
+        except OverflowError:
+            raise unprocessable(
+                f"query parameter {name!r} is out of range once converted to UTC "
+                "(years 0001 to 9999)",
+                name,
+            ) from None
         return raw
     return raw
 

@@ -15,6 +15,13 @@ stalled senders delay no one else until they hold all ``workers x threads`` of t
 64 threads by default; idle ones cost a stack, and granian starts them as needed). A buffering
 reverse proxy remains the better front line for untrusted clients.
 
+Request bodies sent chunked (``Transfer-Encoding: chunked``, no ``Content-Length``) are read
+by ``bounded_body`` before the app sees them, up to one byte past the app's limit: a larger
+one is a 413 like a too-large ``Content-Length``, never a silently truncated body (werkzeug
+stops reading a terminated stream at the limit and hands on what it read). A chunk framing
+error the server reports is a 400; granian reports none: a malformed chunk size ends the
+body where it stands, so a body that is not JSON is a 400 and an empty one too.
+
 Signals (to the master): SIGTERM or SIGINT stop (each worker finishes the requests in flight,
 and is killed after ``STOP_WITHIN`` seconds); SIGHUP restarts the workers one at a time, each
 new one started before the old one stops, so the socket keeps answering (graceful restart). A
@@ -24,6 +31,7 @@ worker that dies is started again.
 from __future__ import annotations
 
 import gc
+import io
 import os
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -39,6 +47,48 @@ RESTART_OVERLAP = 5.0
 _REQUEST_NAMES = frozenset({"CONTENT_TYPE", "CONTENT_LENGTH", "REMOTE_USER", "AUTH_TYPE"})
 HEAD_LIMIT = 16384
 """Bytes of request line and headers a connection may buffer: a larger head is a 431."""
+
+
+def bounded_body(app: WsgiApp, limit: int) -> WsgiApp:
+    """``app`` reading a chunked request body in full first, at most ``limit + 1`` bytes: it
+    then sees a body with a ``Content-Length`` (over ``limit``: Flask answers 413 as for a
+    declared length). A read error of the server's stream (bad chunk framing) leaves a body
+    whose first read fails, which werkzeug answers 400."""
+
+    def wrapped(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if "chunked" in str(environ.get("HTTP_TRANSFER_ENCODING", "")).lower():
+            _buffer_body(environ, limit)  # a Content-Length beside it is ignored (RFC 9112)
+        return app(environ, start_response)
+
+    return wrapped
+
+
+class _FailedBody(io.RawIOBase):
+    """A body whose framing was wrong: every read fails as a broken connection would."""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, _buffer: Any) -> int:
+        raise OSError("malformed chunked request body")
+
+
+def _buffer_body(environ: dict[str, Any], limit: int) -> None:
+    stream = environ["wsgi.input"]
+    parts: list[bytes] = []
+    size = 0
+    try:
+        while size <= limit:
+            part = stream.read(min(65536, limit + 1 - size))
+            if not part:
+                break
+            parts.append(part)
+            size += len(part)
+    except (OSError, ValueError):
+        environ["wsgi.input"], environ["CONTENT_LENGTH"] = _FailedBody(), str(size + 1)
+    else:
+        environ["wsgi.input"], environ["CONTENT_LENGTH"] = io.BytesIO(b"".join(parts)), str(size)
+    environ.pop("HTTP_TRANSFER_ENCODING")  # werkzeug ignores a length beside it
 
 
 def client_timeout() -> float:

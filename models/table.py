@@ -253,6 +253,22 @@ class CosignatureRow(Base):
     received_at: Mapped[UtcTime]
 
 
+class WebSessionRow(Base):
+    """A signed-in page session (``api.web.session``): the SHA-256 of its random id (the
+    cookie holds the id, never the token), whose session it is, the bearer token sealed with
+    AES-GCM under a key derived from the patient_ref secret, and when it ends (never later
+    than the token's ``exp``). Signing out deletes the row."""
+
+    __tablename__ = "web_sessions"
+    __table_args__ = (Index(None, "expires_at"),)
+
+    id_hash: Mapped[Hex64] = mapped_column(primary_key=True)
+    actor_id: Mapped[Ident]
+    sealed_token: Mapped[Blob]
+    created_at: Mapped[UtcTime]
+    expires_at: Mapped[UtcTime]
+
+
 def table_of(model: type[Base]) -> Table:
     """The Core table of a mapped class (for bulk and dialect-specific inserts)."""
     return cast(Table, model.__table__)

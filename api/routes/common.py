@@ -7,6 +7,7 @@ from typing import Any
 from flask import current_app, g
 
 from api.endpoint import current_actor, request_id
+from api.free_text import clean
 from api.problem import ProblemError, forbidden, unprocessable
 from api.service import Call, Outcome, Vigie
 from engine.errors import InvalidRequestError
@@ -20,7 +21,11 @@ def vigie() -> Vigie:
 
 
 def access(action: str, patient_id: str | None, **fields: Any) -> AccessRequest:
-    """An engine request for the authenticated actor; bad fields become 422 naming them."""
+    """An engine request for the authenticated actor; bad fields become 422 naming them.
+    A justification is cleaned first (``api.free_text``): the engine decides on the text
+    that is stored, and one that shows nothing is no justification."""
+    if fields.get("justification") is not None:
+        fields["justification"] = clean(fields["justification"], "justification")
     try:
         return AccessRequest(actor=current_actor(), action=action, patient_id=patient_id, **fields)
     except InvalidRequestError as exc:

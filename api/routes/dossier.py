@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from api.endpoint import ERROR_RESPONSES, RouteTable, current_actor
+from api.free_text import required
 from api.history import hidden_from
 from api.review import review
 from api.routes.common import access, decide, decision_body, document_json, dossier_json, vigie
@@ -204,7 +205,7 @@ def unblock(pid: str, ps_id: str) -> Any:
     responses=RESPONSES,
 )
 def add_opposition(pid: str, ps_id: str, body: dict[str, Any]) -> Any:
-    reason = body["reason"]
+    reason = required(body["reason"], "reason", "an opposition needs a reason")
     return _membership(
         "opposition.add",
         pid,

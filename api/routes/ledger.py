@@ -16,6 +16,7 @@ from api.emergency import (
     named_from_directory,
 )
 from api.endpoint import ERROR_RESPONSES, RouteTable
+from api.free_text import required
 from api.problem import unavailable, unprocessable
 from api.routes.common import access, decide, decision_body, vigie
 from api.routes.trace import decode_cursor, encode_cursor, page
@@ -242,9 +243,8 @@ def break_glass_review(query: dict[str, Any] | None = None) -> Any:
     responses={200: ("Recorded", COMMAND_RESPONSE), **DENIED, **ERROR_RESPONSES},
 )
 def add_review(body: dict[str, Any]) -> Any:
-    seq, comment = body["seq"], body["comment"].strip()
-    if not comment:
-        raise unprocessable("a review needs a comment", "comment")
+    seq = body["seq"]
+    comment = required(body["comment"], "comment", "a review needs a comment")
 
     def effect(uow: UnitOfWork, now: Any) -> None:
         hits = uow.index.search(before_seq=seq + 1, limit=1)

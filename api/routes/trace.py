@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 from typing import Any
 
 from flask import Response, current_app
@@ -35,6 +36,9 @@ from models.ledger_index import IndexedEntry
 routes = RouteTable("traces", "traces")
 DENIED = {403: ("Denied by the policy; traced", None)}
 DEFAULT_LIMIT = 50
+MAX_SEQ = 2**63 - 1
+"""The largest seq a cursor may name: every store keeps seqs as signed 64-bit integers."""
+_CURSOR = re.compile(r"seq:(0|[1-9][0-9]{0,18})")
 
 
 def encode_cursor(seq: int) -> str:
@@ -42,16 +46,18 @@ def encode_cursor(seq: int) -> str:
 
 
 def decode_cursor(cursor: str | None) -> int | None:
+    """The seq of a cursor this service issued (``seq:N``, base64url, N a decimal within
+    0..2^63-1); anything else is a 422 naming ``cursor``, before any database work."""
     if cursor is None:
         return None
     try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        kind, _, value = text.partition(":")
-        if kind != "seq" or not value.isdigit():
-            raise ValueError(text)
-        return int(value)
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
     except (ValueError, UnicodeDecodeError):
-        raise unprocessable("cursor is not one this service issued", "cursor") from None
+        text = ""
+    found = _CURSOR.fullmatch(text)
+    if found is None or int(found.group(1)) > MAX_SEQ:
+        raise unprocessable("cursor is not one this service issued", "cursor")
+    return int(found.group(1))
 
 
 def page(

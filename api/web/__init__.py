@@ -2,8 +2,9 @@
 
 Every read or change a page makes goes through the JSON API itself, with the user's own token
 (:mod:`api.web.gateway`), so it is authenticated, decided and traced exactly as an API call.
-The pages only add a session (the pasted token in a signed, HTTP-only, SameSite=Strict cookie),
-CSRF tokens on every form, and French-first labels with English available.
+The pages only add a session (server-side, ``api.web.session``: a signed, HTTP-only,
+SameSite=Strict cookie names it, the token stays on the server), CSRF tokens on every form,
+and French-first labels with English available.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from flask import Flask
 from api.web import desk, dossier, guard  # noqa: F401 (each module adds its views)
 from api.web.blueprint import web
 from api.web.jobs import LedgerCheck
+from api.web.session import WebSessions
 
 SESSION_KEY_LABEL = b"vigie/web/session-key/v1"
 
@@ -34,4 +36,8 @@ def init_app(app: Flask) -> None:
         SESSION_COOKIE_SAMESITE="Strict",
     )
     app.extensions["vigie.web.ledger_check"] = LedgerCheck()
+    service = app.extensions["vigie"]
+    app.extensions["vigie.web.sessions"] = WebSessions(
+        service.database, keys.patient_ref_secret, service.clock
+    )
     app.register_blueprint(web)

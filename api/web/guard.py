@@ -2,14 +2,18 @@
 
 The token is verified with the API's own ``TokenVerifier`` at sign-in and again on every
 request, so an expired or revoked-key token ends the session at once. No page or form is
-reachable without one. Every POST must carry the session's CSRF token (form field
-``csrf_token`` or header ``X-CSRF-Token``).
+reachable without one. The token stays on the server (``api.web.session``): the cookie names
+a session that signing out deletes. Every POST must carry the session's CSRF token (form
+field ``csrf_token`` or header ``X-CSRF-Token``). After sign-in only a same-site path is
+followed (``next``); anything else leads to the home page.
 """
 
 from __future__ import annotations
 
 import hmac
 import secrets
+import unicodedata
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -24,10 +28,12 @@ from flask import (
     session,
     url_for,
 )
+from werkzeug.urls import iri_to_uri
 
 from api.auth import AuthenticationError, check_claim_codes
 from api.web.blueprint import web
 from api.web.i18n import ACTOR_TYPES, BASES, DECISIONS, LANGUAGES, MODES, label, text
+from api.web.session import WebSessions
 from api.web.view import local_time
 from api.web.wording import action_label
 from engine.model import Actor
@@ -74,12 +80,18 @@ def error_page(message: str, status: int) -> tuple[str, int]:
     return render_template("web/error.html", message=message, status=status), status
 
 
-def _verify(raw: str) -> tuple[Actor, str]:
-    """The actor of a token, with the API's own checks; raises AuthenticationError."""
+def _verify(raw: str) -> tuple[Actor, datetime]:
+    """The actor of a token and its expiry, with the API's own checks; raises
+    AuthenticationError."""
     verifier = current_app.extensions["vigie.verifier"]
-    found, _claims = verifier.actor(f"Bearer {raw}")
+    found, claims = verifier.actor(f"Bearer {raw}")
     check_claim_codes(current_app.extensions["vigie"].engine, found)
-    return found, raw
+    return found, datetime.fromtimestamp(float(claims["exp"]), UTC)
+
+
+def _sessions() -> WebSessions:
+    sessions: WebSessions = current_app.extensions["vigie.web.sessions"]
+    return sessions
 
 
 @web.before_request
@@ -92,16 +104,20 @@ def guard() -> Any:
         return error_page(t("csrf_failed"), 400)
     if request.endpoint in PUBLIC_ENDPOINTS:
         return None
-    raw = session.get("token")
-    if not raw:
+    session_id = session.get("sid")
+    raw = _sessions().token(str(session_id)) if session_id else None
+    if not raw:  # never signed in, signed out (a replayed cookie), or the session ended
+        session.pop("sid", None)
         flash(t("login_required"), "info")
         return redirect(url_for("web.login", next=_local(request.full_path)))
     try:
-        g.web_actor, g.web_token = _verify(raw)
+        g.web_actor, _expires = _verify(raw)
     except AuthenticationError as exc:
-        session.pop("token", None)
+        _sessions().close(str(session_id))
+        session.pop("sid", None)
         flash(t("session_ended", detail=str(exc)), "error")
         return redirect(url_for("web.login", next=_local(request.full_path)))
+    g.web_token = raw
     return None
 
 
@@ -145,13 +161,20 @@ def _lang_url(code: str) -> str:
 
 
 def _local(target: str | None) -> str | None:
-    """Only same-site paths are followed after sign-in (no open redirect)."""
-    if not target:
+    """``target`` if it is a path of this site, as ASCII (non-ASCII characters and spaces
+    percent-encoded), else None: no open redirect and nothing a header cannot hold. Refused:
+    anything not starting with one ``/`` (``//evil``, ``https://evil``), a backslash anywhere
+    (browsers read slash-backslash-evil as ``//evil``), and control or format characters
+    (CR/LF would break the header; browsers drop tabs and newlines, so slash-tab-slash-evil
+    is ``//evil``)."""
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return None
+    if "\\" in target or any(unicodedata.category(c) in ("Cc", "Cf") for c in target):
         return None
     parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+    if parts.scheme or parts.netloc:
         return None
-    return target.rstrip("?") or None
+    return iri_to_uri(target.rstrip("?")) or None
 
 
 @web.route("/login", methods=["GET", "POST"])
@@ -161,19 +184,26 @@ def login() -> Any:
         return render_template("web/login.html", next=target)
     raw = "".join(request.form.get("token", "").split())
     try:
-        _verify(raw)
+        who, expires = _verify(raw)
     except AuthenticationError as exc:
         message = t("login_failed", detail=str(exc))
         return render_template("web/login.html", next=target, error=message), 401
     language = session.get("lang", "fr")
+    previous = session.get("sid")
+    if previous:
+        _sessions().close(str(previous))
     session.clear()  # a fresh session (and CSRF token) at sign-in: no fixation
-    session.update(token=raw, lang=language, csrf=secrets.token_urlsafe(32))
+    session_id = _sessions().open(raw, who.id, expires)
+    session.update(sid=session_id, lang=language, csrf=secrets.token_urlsafe(32))
     return redirect(target or url_for("web.home"), code=303)
 
 
 @web.route("/logout", methods=["POST"])
 def logout() -> Any:
     language = session.get("lang", "fr")
+    session_id = session.get("sid")
+    if session_id:
+        _sessions().close(str(session_id))  # the cookie, replayed, no longer signs anyone in
     session.clear()
     session["lang"] = language
     g.lang = language

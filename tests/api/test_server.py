@@ -243,3 +243,54 @@ def test_the_servers_own_limits_are_problems_too(serve: Any) -> None:
     production = serve()
     code, answer, body = request(production.port, "GET", "/v1/" + "x" * (HEAD_LIMIT + 1000))
     assert code == 431 and body == b""
+
+
+def send_raw(port: int, data: bytes) -> tuple[int, bytes]:
+    """Send ``data`` as is on a new connection; the status and body of the answer."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+        connection.sendall(data)
+        received = b""
+        while b"\r\n\r\n" not in received:
+            part = connection.recv(65536)
+            if not part:
+                break
+            received += part
+        head, _, body = received.partition(b"\r\n\r\n")
+        length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+        while len(body) < length:
+            part = connection.recv(65536)
+            if not part:
+                break
+            body += part
+    return int(head.split(b" ")[1]), body
+
+
+@pytest.mark.parametrize("dev", [False, True], ids=["granian", "dev"])
+def test_chunked_bodies_malformed_or_over_1_mib(serve: Any, key_files: KeyFiles, dev: bool) -> None:
+    """Issue 13, finding 7: a bad chunk size is a 400 and a chunked body over 1 MiB a 413,
+    problem+json both, nothing recorded; a well-formed chunked body is served."""
+    server = serve(*(["--dev"] if dev else []))
+    agent = bearer(key_files, {"sub": "AGENT-1", "actor_type": "agent"})["Authorization"]
+    head = (
+        "POST /v1/decisions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Authorization: {agent}\r\nContent-Type: application/json\r\n"
+        "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    ).encode()
+
+    def framed(body: bytes, size: int = 65536) -> bytes:
+        parts = [body[i : i + size] for i in range(0, len(body), size)]
+        return b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in parts) + b"0\r\n\r\n"
+
+    for bad in (b"zz\r\nabc\r\n0\r\n\r\n", b"-5\r\nabcde\r\n0\r\n\r\n", b"zz\r\n"):
+        status, body = send_raw(server.port, head + bad)
+        assert status == 400, body
+        assert json.loads(body)["status"] == 400
+    decision = json.dumps({"patient_id": "P1", "action": "dossier.read"}).encode()
+    status, body = send_raw(server.port, head + framed(decision.ljust(1024 * 1024 + 1)))
+    assert status == 413, body
+    assert "1 MiB" in json.loads(body)["detail"]
+    status, body = send_raw(server.port, head + framed(b"x" * (3 * 1024 * 1024)))
+    assert status == 413, body
+    status, body = send_raw(server.port, head + framed(decision, size=7))
+    assert status == 200, body
+    assert json.loads(body)["trace"]["seq"] == 0  # the first entry: nothing before was recorded

@@ -8,6 +8,7 @@ import json
 import re
 import urllib.error
 import urllib.request
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -92,8 +93,10 @@ def test_session_ends_when_its_token_expires(page: Any, live: LiveServer) -> Non
     """The token in the session is verified again on every request."""
     expired = expired_token(live)
     app = live.demo.app
+    sessions = app.extensions["vigie.web.sessions"]  # a session opened before it expired
+    session_id = sessions.open(expired, CLAIRE, datetime.now(UTC) + timedelta(hours=1))
     cookie = app.session_interface.get_signing_serializer(app).dumps(  # type: ignore[attr-defined]
-        {"token": expired, "csrf": "x"}
+        {"sid": session_id, "csrf": "x"}
     )
     page.context.add_cookies([{"name": "vigie_session", "value": cookie, "url": live.url}])
     page.goto(live.url + DOSSIER)
