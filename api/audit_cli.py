@@ -36,6 +36,10 @@ def audit_break_glass(
         raise ConfigError(f"--since {args.since!r} is not an RFC 3339 date-time") from None
     if since.tzinfo is None:
         raise ConfigError("--since needs a time zone, e.g. 2026-11-01T00:00:00Z")
+    try:
+        since = since.astimezone(UTC)
+    except OverflowError:
+        raise ConfigError(f"--since {args.since!r} leaves the years 1-9999 once in UTC") from None
     app = create_app(settings, configure_logs=False)
     service = app.extensions["vigie"]
     query = ReviewQuery(

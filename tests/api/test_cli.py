@@ -429,6 +429,8 @@ def test_audit_break_glass_lists_flags_and_is_itself_traced(
     regulator = next(line for line in table.out.splitlines() if "regulation" in line)
     assert "Médecin" in regulator
     assert vigie("audit", "break-glass", "--since", "yesterday", env=env).code == 2
+    far = vigie("audit", "break-glass", "--since", "9999-12-31T23:59:59-23:59", env=env)
+    assert far.code == 2 and "years 1-9999" in far.err, far.err
 
 
 def test_erasure_keeps_the_ledger_verifiable_and_exports_show_it(
