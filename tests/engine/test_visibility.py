@@ -12,10 +12,9 @@ from hypothesis import strategies as st
 
 from engine.decide import PolicyEngine
 from engine.model import AccessRequest, Document, Dossier, Facts
-from engine.sample import NOW
 from engine.visibility import VISIBILITY_REASONS, hidden_documents
 from engine.vocabulary import Action, ActorType, DocumentStatus, DossierStatus
-from tests.engine.strategies import actors, documents, dossiers
+from tests.engine.sample import NOW, actors, documents, dossiers
 
 
 @st.composite
