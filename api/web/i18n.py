@@ -232,6 +232,24 @@ TEXT: dict[str, tuple[str, str]] = {
         "In the last 90 days, professionals accessed or tried to access your record as an "
         "emergency, without your usual authorisation.",
     ),
+    "notice_title_other": (
+        "Accès en urgence à ce dossier ({count})",
+        "Emergency accesses to this record ({count})",
+    ),
+    "notice_intro_other": (
+        "Au cours des 90 derniers jours, des professionnels ont accédé ou tenté d'accéder à "
+        "ce dossier au titre de l'urgence, sans l'autorisation habituelle.",
+        "In the last 90 days, professionals accessed or tried to access this record as an "
+        "emergency, without the usual authorisation.",
+    ),
+    "history_list_other": (
+        "Accès et actions sur ce dossier",
+        "Accesses and actions on this record",
+    ),
+    "history_caption_other": (
+        "Accès à ce dossier, du plus récent au plus ancien",
+        "Accesses to this record, newest first",
+    ),
     "notice_last_visit": ("Votre dernière visite : {when}.", "Your last visit: {when}."),
     "notice_new": ("Nouveau", "New"),
     "notice_see_row": ("Voir cette ligne de l'historique", "See this line of the history"),

@@ -381,12 +381,16 @@ def test_a_document_hidden_from_the_reader_reads_as_not_visible(
     assert "DOC-LUCAS-CONSULT-SECRET" not in page.content()
     assert title not in page.inner_text("main")
     assert "Documents encore invisibles pour vous : 1." in page.inner_text("#acces")
+    # the representative reads her son's dossier, not her own
+    assert page.inner_text("#h-history") == "Accès et actions sur ce dossier"
+    assert page.inner_text("#h-notice").startswith("Accès en urgence à ce dossier")
     shoot(page, screenshots, "14-representative-withheld")
     page.get_by_role("button", name=re.compile("Se déconnecter|Déconnexion")).click()
     login(page, live, "PATIENT")
     assert "Quelqu'un a ajouté un document non visible pour vous" in page.inner_text(
         "table.history"
     )
+    assert page.inner_text("#h-history") == "Accès et actions sur votre dossier"
     assert "DOC-CLAIRE-BIO" not in page.content()
 
 
