@@ -140,7 +140,6 @@ class DocumentStatus(StrEnum):
 
 REGULATOR_ROLE = "samu_regulator"
 REGULATOR_PROFESSION = "10"
-JUSTIFICATION_MAX_CHARS = 1000
 #: The types a patient deposits (POLICY.md §4), whatever their official ASS_X16 class.
 PATIENT_TYPES = frozenset(
     {f"DOCPAT0{n}" for n in range(1, 10)} | {f"EXPPAT_{n}" for n in range(1, 4)} | {"74465-6"}
