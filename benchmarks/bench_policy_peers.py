@@ -98,6 +98,9 @@ FEATURES = {
     "feeding_opposed": f"({_PS} && context.dossier.feeding_oppositions.contains(principal))",
     "target_self": f"({_PS} && context has target && context.target == principal)",
     "first_access": f"({_PS} && context.first_access)",
+    "access_review": f"({_NC} && {_D} && context has view && "
+    '(context.view == "access-review" || context.view == "notifications"))',
+    "holder_page": f'({_NC} && {_D} && context has view && context.view == "overview")',
     "regulator": f'({_EMERGENCY} && context.mode == "regulation" && '
     'principal.profession == Profession::"10" && principal.roles.contains("samu_regulator"))',
     "break_glass_allowed": f'({_EMERGENCY} && context.mode == "break_glass" && '
@@ -301,6 +304,8 @@ def cedar_request(request: AccessRequest, facts: Facts, now: datetime) -> dict[s
         "first_access": facts.first_access,
         "pending_result_due": False,  # obligations only; no document.list in the mix
     }
+    if request.view is not None:
+        context["view"] = request.view.value
     if request.patient_id is not None:
         context["holder"] = _uid("Patient", request.patient_id)
     if facts.dossier is not None:

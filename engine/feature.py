@@ -21,6 +21,7 @@ from engine.vocabulary import (
     DocumentStatus,
     DossierStatus,
     Mode,
+    View,
 )
 
 FEATURES = (
@@ -44,6 +45,8 @@ FEATURES = (
     "first_access",
     "feeding_opposed",
     "pending_result_due",
+    "access_review",
+    "holder_page",
     # one document
     "document_exists",
     "habilitated",
@@ -83,6 +86,12 @@ _MINOR_NO_REP = BIT["minor_without_representative"]
 _FIRST_ACCESS = BIT["first_access"]
 _FEEDING_OPPOSED = BIT["feeding_opposed"]
 _PENDING_DUE = BIT["pending_result_due"]
+#: The page a request serves (``AccessRequest.view``) and the feature its rule reads.
+_VIEW_BITS = {
+    View.ACCESS_REVIEW: BIT["access_review"],
+    View.NOTIFICATIONS: BIT["access_review"],
+    View.OVERVIEW: BIT["holder_page"],
+}
 _DOC_EXISTS = BIT["document_exists"]
 _HABILITATED = BIT["habilitated"]
 _MASKED = BIT["masked"]
@@ -158,6 +167,9 @@ def request_bits(request: AccessRequest, facts: Facts, now: datetime, limits: Li
     if dossier is None:
         return 0
     bits = _DOSSIER_EXISTS
+    view = request.view
+    if view is not None:
+        bits |= _VIEW_BITS[view]
     if dossier.status is not _OPEN:
         bits |= _CLOSED
         closed_at = dossier.closed_at

@@ -60,6 +60,15 @@ class Mode(StrEnum):
     REGULATION = "regulation"
 
 
+class View(StrEnum):
+    """A page that reads a dossier under a rule of its own (rules.csv 1090-1092, features
+    ``access_review`` and ``holder_page``); the request names it, the engine decides."""
+
+    ACCESS_REVIEW = "access-review"
+    NOTIFICATIONS = "notifications"
+    OVERVIEW = "overview"
+
+
 class Effect(StrEnum):
     PERMIT = "permit"
     DENY = "deny"
