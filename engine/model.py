@@ -30,7 +30,7 @@ from engine.vocabulary import (
     View,
 )
 
-E = TypeVar("E", Action, ActorType, Mode, DossierStatus, DocumentStatus)
+E = TypeVar("E", Action, ActorType, Mode, DossierStatus, DocumentStatus, View)
 
 
 def _enum(kind: type[E], value: object, field_name: str, error: type[UnknownValueError]) -> E:
