@@ -87,7 +87,9 @@ def review(
                 dossier.settings.regulation_allowed, dossier, readable, REGULATOR, Mode.REGULATION
             ),
         },
-        "hidden_from_patient": [d.document_id for d in active if hidden_from_patient(d, now)],
+        "hidden_from_patient": [
+            d.document_id for d in active if hidden_from_patient(d, now, engine.limits)
+        ],
         "hidden_from_you": hidden_active,
         "documents": {
             d.document_id: {

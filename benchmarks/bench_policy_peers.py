@@ -41,11 +41,15 @@ from bench_engine import rates
 import policy
 from engine.decide import PolicyEngine
 from engine.feature import add_months, automatic_reveal_at
+from engine.limits import Limits
 from engine.model import AccessRequest, Facts
 from engine.rule import new_enforcer
-from engine.vocabulary import JUSTIFICATION_MAX_CHARS, PATIENT_TYPES, ActorType
+from engine.vocabulary import PATIENT_TYPES, ActorType
 from tests.engine.plain import subject_bits
 from tests.engine.sample import NOW, make_mix
+
+#: The windows and lengths of policy/limits.csv, as the engine reads them.
+LIMITS = Limits.parse(policy.load().text("limits.csv"))
 
 ENTITY_TYPE = {
     ActorType.PATIENT: "Patient",
@@ -94,6 +98,9 @@ FEATURES = {
     "feeding_opposed": f"({_PS} && context.dossier.feeding_oppositions.contains(principal))",
     "target_self": f"({_PS} && context has target && context.target == principal)",
     "first_access": f"({_PS} && context.first_access)",
+    "access_review": f"({_NC} && {_D} && context has view && "
+    '(context.view == "access-review" || context.view == "notifications"))',
+    "holder_page": f'({_NC} && {_D} && context has view && context.view == "overview")',
     "regulator": f'({_EMERGENCY} && context.mode == "regulation" && '
     'principal.profession == Profession::"10" && principal.roles.contains("samu_regulator"))',
     "break_glass_allowed": f'({_EMERGENCY} && context.mode == "break_glass" && '
@@ -250,7 +257,9 @@ def cedar_entities(engine: PolicyEngine, mix: list[tuple[AccessRequest, Facts]])
         attrs: dict[str, Any] = {
             "holder": _uid("Patient", dossier.patient_id),
             "status": dossier.status.value,
-            "reopen_until": _epoch(add_months(dossier.closed_at, 120)) if dossier.closed_at else 0,
+            "reopen_until": _epoch(add_months(dossier.closed_at, LIMITS.reopen_months))
+            if dossier.closed_at
+            else 0,
             "minor": dossier.minor,
             "representatives": [_uid("Representative", r) for r in sorted(dossier.representatives)],
             "authorized": [_uid("Professional", p) for p in sorted(dossier.authorized)],
@@ -276,7 +285,7 @@ def cedar_entities(engine: PolicyEngine, mix: list[tuple[AccessRequest, Facts]])
                     "status": doc.status.value,
                     "masked": doc.masked,
                     "invisible_to_patient": doc.invisible_to_patient,
-                    "reveal_at": _epoch(automatic_reveal_at(doc)),
+                    "reveal_at": _epoch(automatic_reveal_at(doc, LIMITS)),
                     "invisible_to_representatives": doc.invisible_to_representatives,
                     "representatives_flag_cleared": doc.representatives_flag_cleared,
                     "author": _uid(ENTITY_TYPE[doc.author_type], doc.author_id),
@@ -291,10 +300,12 @@ def cedar_request(request: AccessRequest, facts: Facts, now: datetime) -> dict[s
     context: dict[str, Any] = {
         "mode": request.mode.value,
         "now": _epoch(now),
-        "justified": bool(just and just.strip() and len(just) <= JUSTIFICATION_MAX_CHARS),
+        "justified": bool(just and just.strip() and len(just) <= LIMITS.justification_max_chars),
         "first_access": facts.first_access,
         "pending_result_due": False,  # obligations only; no document.list in the mix
     }
+    if request.view is not None:
+        context["view"] = request.view.value
     if request.patient_id is not None:
         context["holder"] = _uid("Patient", request.patient_id)
     if facts.dossier is not None:

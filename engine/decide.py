@@ -23,6 +23,8 @@ from engine.errors import (
     UnknownSpecialtyError,
 )
 from engine.feature import document_bits, draft_bits, request_bits
+from engine.limits import FILE as LIMITS_FILE
+from engine.limits import Limits
 from engine.model import (
     AccessRequest,
     Actor,
@@ -50,6 +52,8 @@ class PolicyEngine:
     def __init__(self, source: PolicySource) -> None:
         self.policy_version = source.version
         self.tables = Tables.parse(source.texts)
+        #: The time windows and lengths of policy/limits.csv, read by every decision.
+        self.limits = Limits.parse(source.text(LIMITS_FILE))
         self.casbin = CasbinPolicy(
             source.text("model.conf"), source.text("rules.csv"), source.text("obligations.csv")
         )
@@ -71,10 +75,11 @@ class PolicyEngine:
             readable = _NOTHING
         action = request.action
         try:
-            bits = request_bits(request, facts, now)
+            limits = self.limits
+            bits = request_bits(request, facts, now, limits)
             if action in DOCUMENT_ACTIONS:
                 document = facts.documents.get(request.document_ids[0])
-                bits |= document_bits(request, document, now, readable)
+                bits |= document_bits(request, document, now, readable, limits)
             elif action is Action.DOCUMENT_ADD:
                 bits |= self._draft_bits(request, facts)
             key = (actor.type, action, request.mode, bits)
@@ -166,7 +171,8 @@ class PolicyEngine:
         self, request: AccessRequest, facts: Facts, now: datetime
     ) -> BatchDecision:
         actor_type, mode = request.actor.type, request.mode
-        base = request_bits(request, facts, now)
+        limits = self.limits
+        base = request_bits(request, facts, now, limits)
         decide = self.casbin.decide
         readable = self._readable(request)
         documents = facts.documents
@@ -186,7 +192,8 @@ class PolicyEngine:
         any_permit = False
         missing: Document | None = None
         for document_id in ids:
-            bits = base | document_bits(request, documents.get(document_id, missing), now, readable)
+            document = documents.get(document_id, missing)
+            bits = base | document_bits(request, document, now, readable, limits)
             decision = decide(actor_type, per_action, mode, bits)
             any_permit = any_permit or decision.permitted
             results.append(DocumentDecision(document_id, decision))

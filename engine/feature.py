@@ -7,11 +7,11 @@ memo lookup keyed by (actor type, action, mode, bits).
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
+from engine.limits import Limits
 from engine.model import AccessRequest, Document, Dossier, Facts
 from engine.vocabulary import (
-    JUSTIFICATION_MAX_CHARS,
     PATIENT_TYPES,
     REGULATOR_PROFESSION,
     REGULATOR_ROLE,
@@ -21,6 +21,7 @@ from engine.vocabulary import (
     DocumentStatus,
     DossierStatus,
     Mode,
+    View,
 )
 
 FEATURES = (
@@ -44,6 +45,8 @@ FEATURES = (
     "first_access",
     "feeding_opposed",
     "pending_result_due",
+    "access_review",
+    "holder_page",
     # one document
     "document_exists",
     "habilitated",
@@ -83,6 +86,12 @@ _MINOR_NO_REP = BIT["minor_without_representative"]
 _FIRST_ACCESS = BIT["first_access"]
 _FEEDING_OPPOSED = BIT["feeding_opposed"]
 _PENDING_DUE = BIT["pending_result_due"]
+#: The page a request serves (``AccessRequest.view``) and the feature its rule reads.
+_VIEW_BITS = {
+    View.ACCESS_REVIEW: BIT["access_review"],
+    View.NOTIFICATIONS: BIT["access_review"],
+    View.OVERVIEW: BIT["holder_page"],
+}
 _DOC_EXISTS = BIT["document_exists"]
 _HABILITATED = BIT["habilitated"]
 _MASKED = BIT["masked"]
@@ -100,9 +109,6 @@ _CHANGES_MASKED = BIT["changes_masked"]
 _SETS_HIDDEN_R = BIT["sets_hidden_from_representatives"]
 _CLEARS_HIDDEN_R = BIT["clears_hidden_from_representatives"]
 
-REOPEN_YEARS = 10
-PENDING_NOTICE_AFTER = timedelta(days=14)
-
 _PATIENT_SIDE = (ActorType.PATIENT, ActorType.REPRESENTATIVE)
 
 
@@ -118,20 +124,23 @@ def add_months(moment: datetime, months: int) -> datetime:
     raise AssertionError("unreachable: every month has 28 days")
 
 
-def automatic_reveal_at(document: Document) -> datetime:
-    """When an ``invisible_to_patient`` document becomes visible on its own (CSP R1111-53)."""
-    return add_months(document.deposited_at, 1)
+def automatic_reveal_at(document: Document, limits: Limits) -> datetime:
+    """When an ``invisible_to_patient`` document becomes visible on its own (CSP R1111-53;
+    ``reveal_invisible_to_patient`` of limits.csv)."""
+    return add_months(document.deposited_at, limits.reveal_months)
 
 
-def hidden_from_patient(document: Document, now: datetime) -> bool:
+def hidden_from_patient(document: Document, now: datetime, limits: Limits) -> bool:
     """Whether the document is still hidden from the holder at ``now``."""
-    return document.invisible_to_patient and now < automatic_reveal_at(document)
+    return document.invisible_to_patient and now < automatic_reveal_at(document, limits)
 
 
-def pending_result_due(document: Document, now: datetime) -> bool:
-    """Whether the 14-day notice is due: hidden, deposited at least 14 days ago."""
+def pending_result_due(document: Document, now: datetime, limits: Limits) -> bool:
+    """Whether the pending-result notice is due: hidden, deposited at least
+    ``pending_result_notice`` (limits.csv) ago."""
     return (
-        hidden_from_patient(document, now) and now >= document.deposited_at + PENDING_NOTICE_AFTER
+        hidden_from_patient(document, now, limits)
+        and now >= document.deposited_at + limits.pending_notice_after
     )
 
 
@@ -145,7 +154,7 @@ _NORMAL = Mode.NORMAL
 _BREAK_GLASS = Mode.BREAK_GLASS
 
 
-def request_bits(request: AccessRequest, facts: Facts, now: datetime) -> int:
+def request_bits(request: AccessRequest, facts: Facts, now: datetime, limits: Limits) -> int:
     """The features that depend on the request and the dossier, not on one document.
 
     This runs for every decision: it is written for speed (locals, no helper calls on the
@@ -158,10 +167,13 @@ def request_bits(request: AccessRequest, facts: Facts, now: datetime) -> int:
     if dossier is None:
         return 0
     bits = _DOSSIER_EXISTS
+    view = request.view
+    if view is not None:
+        bits |= _VIEW_BITS[view]
     if dossier.status is not _OPEN:
         bits |= _CLOSED
         closed_at = dossier.closed_at
-        if closed_at is not None and now < add_months(closed_at, 12 * REOPEN_YEARS):
+        if closed_at is not None and now < add_months(closed_at, limits.reopen_months):
             bits |= _REOPEN_WINDOW
     actor_type = actor.type
     if actor_type is _PROFESSIONAL:
@@ -179,16 +191,16 @@ def request_bits(request: AccessRequest, facts: Facts, now: datetime) -> int:
         if facts.first_access:
             bits |= _FIRST_ACCESS
         if request.mode is not _NORMAL:
-            bits |= _emergency_bits(request, dossier)
+            bits |= _emergency_bits(request, dossier, limits)
     elif actor_type is _PATIENT:
         if actor.id == dossier.patient_id:
             bits |= _HOLDER
-        if request.action is _LIST and _any_pending(facts, now):
+        if request.action is _LIST and _any_pending(facts, now, limits):
             bits |= _PENDING_DUE
     elif actor_type is _REPRESENTATIVE:
         if dossier.minor and actor.id in dossier.representatives:
             bits |= _REGISTERED
-        if request.action is _LIST and _any_pending(facts, now):
+        if request.action is _LIST and _any_pending(facts, now, limits):
             bits |= _PENDING_DUE
     return bits
 
@@ -206,7 +218,7 @@ def _creation_bits(request: AccessRequest, dossier: Dossier | None) -> int:
     return bits
 
 
-def _emergency_bits(request: AccessRequest, dossier: Dossier) -> int:
+def _emergency_bits(request: AccessRequest, dossier: Dossier, limits: Limits) -> int:
     settings = dossier.settings
     bits = _EMERGENCY_MASKED if settings.emergency_sees_masked else 0
     if request.mode is _BREAK_GLASS:
@@ -216,7 +228,7 @@ def _emergency_bits(request: AccessRequest, dossier: Dossier) -> int:
         if (
             justification
             and justification.strip()
-            and len(justification) <= JUSTIFICATION_MAX_CHARS
+            and len(justification) <= limits.justification_max_chars
         ):
             bits |= _JUSTIFIED
     else:
@@ -228,8 +240,8 @@ def _emergency_bits(request: AccessRequest, dossier: Dossier) -> int:
     return bits
 
 
-def _any_pending(facts: Facts, now: datetime) -> bool:
-    return any(pending_result_due(d, now) for d in facts.documents.values())
+def _any_pending(facts: Facts, now: datetime, limits: Limits) -> bool:
+    return any(pending_result_due(d, now, limits) for d in facts.documents.values())
 
 
 def document_bits(
@@ -237,6 +249,7 @@ def document_bits(
     document: Document | None,
     now: datetime,
     readable: frozenset[str],
+    limits: Limits,
 ) -> int:
     """The features of one existing document for this request (``readable``: the type codes
     the actor's profession may read; empty for non-professionals)."""
@@ -250,7 +263,7 @@ def document_bits(
         bits |= _MASKED
     if document.author_id == actor.id and document.author_type is actor.type:
         bits |= _AUTHOR
-    hidden_p = hidden_from_patient(document, now)
+    hidden_p = hidden_from_patient(document, now, limits)
     if hidden_p:
         bits |= _HIDDEN_P
     if document.invisible_to_representatives:

@@ -27,9 +27,10 @@ from engine.vocabulary import (
     ObligationType,
     Reason,
     Recipient,
+    View,
 )
 
-E = TypeVar("E", Action, ActorType, Mode, DossierStatus, DocumentStatus)
+E = TypeVar("E", Action, ActorType, Mode, DossierStatus, DocumentStatus, View)
 
 
 def _enum(kind: type[E], value: object, field_name: str, error: type[UnknownValueError]) -> E:
@@ -188,7 +189,8 @@ class Creation:
 class AccessRequest:
     """One request to decide. ``document_ids`` names existing documents (read, update_flags,
     delete, batches); ``target_id`` the PS or person a grant/block/opposition/designation
-    concerns; ``draft``, ``flags`` and ``creation`` carry what add, update_flags and create ask.
+    concerns; ``draft``, ``flags`` and ``creation`` carry what add, update_flags and create ask;
+    ``view`` the page a ``dossier.read`` or ``traces.read`` serves, when it has its own rule.
     """
 
     actor: Actor
@@ -201,10 +203,13 @@ class AccessRequest:
     draft: DocumentDraft | None = None
     flags: FlagChange | None = None
     creation: Creation | None = None
+    view: View | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "action", _enum(Action, self.action, "action", UnknownActionError))
         object.__setattr__(self, "mode", _enum(Mode, self.mode, "mode", UnknownModeError))
+        if self.view is not None:
+            object.__setattr__(self, "view", _enum(View, self.view, "view", UnknownValueError))
         if not isinstance(self.document_ids, tuple):
             object.__setattr__(self, "document_ids", tuple(self.document_ids))
         action = self.action

@@ -60,6 +60,15 @@ class Mode(StrEnum):
     REGULATION = "regulation"
 
 
+class View(StrEnum):
+    """A page that reads a dossier under a rule of its own (rules.csv 1090-1092, features
+    ``access_review`` and ``holder_page``); the request names it, the engine decides."""
+
+    ACCESS_REVIEW = "access-review"
+    NOTIFICATIONS = "notifications"
+    OVERVIEW = "overview"
+
+
 class Effect(StrEnum):
     PERMIT = "permit"
     DENY = "deny"
@@ -140,7 +149,6 @@ class DocumentStatus(StrEnum):
 
 REGULATOR_ROLE = "samu_regulator"
 REGULATOR_PROFESSION = "10"
-JUSTIFICATION_MAX_CHARS = 1000
 #: The types a patient deposits (POLICY.md §4), whatever their official ASS_X16 class.
 PATIENT_TYPES = frozenset(
     {f"DOCPAT0{n}" for n in range(1, 10)} | {f"EXPPAT_{n}" for n in range(1, 4)} | {"74465-6"}

@@ -23,6 +23,7 @@ FILES = (
     "specialties.csv",
     "spaces.csv",
     "refused_types.csv",
+    "limits.csv",
 )
 
 

@@ -27,8 +27,8 @@ from api.schema import (
 )
 from api.service import Outcome
 from engine.decide import PolicyEngine
-from engine.model import Creation, Decision, DocumentDraft, FlagChange, Settings
-from engine.vocabulary import Effect, Reason
+from engine.model import Creation, DocumentDraft, FlagChange, Settings
+from engine.vocabulary import View
 from models.database import UnitOfWork
 from models.repository import Notification
 
@@ -348,8 +348,7 @@ def notifications(pid: str, query: dict[str, Any] | None = None) -> Any:
         return rows, hidden_from(uow, pid, reader, now)
 
     outcome = decide(
-        access("dossier.read", pid),
-        restrict=_access_review_only,
+        access("dossier.read", pid, view=View.NOTIFICATIONS),
         effect=effect,
         extra_payload={"view": "notifications"},
     )
@@ -378,17 +377,6 @@ def _notification_json(row: Notification, hidden: frozenset[str]) -> dict[str, A
     }
 
 
-def _access_review_only(decision: Decision) -> Decision:
-    """The review is for the holder, a representative or the treating doctor only."""
-    if decision.permitted and decision.reason not in (
-        Reason.PATIENT_OWNER,
-        Reason.REPRESENTATIVE_MINOR,
-        Reason.PROFESSIONAL_TREATING_DOCTOR,
-    ):
-        return Decision(Effect.DENY, Reason.ACTOR_NOT_ALLOWED)
-    return decision
-
-
 @routes.route(
     "GET",
     "/v1/dossiers/<pid>/access-review",
@@ -398,8 +386,7 @@ def _access_review_only(decision: Decision) -> Decision:
 def access_review(pid: str) -> Any:
     reader = current_actor()
     outcome = decide(
-        access("dossier.read", pid),
-        restrict=_access_review_only,
+        access("dossier.read", pid, view=View.ACCESS_REVIEW),
         effect=lambda uow, now: review(_engine(), uow, pid, now, reader),
         extra_payload={"view": "access-review"},
     )

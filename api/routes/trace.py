@@ -24,8 +24,7 @@ from api.routes.common import access, decide, dossier_json, vigie
 from api.schema import ANY_OBJECT, LIST, TRACE_QUERY, TRACE_SUMMARY
 from api.service import Outcome, Vigie
 from api.witnessing import Witnessing, note_size
-from engine.model import Decision
-from engine.vocabulary import Effect, Reason
+from engine.vocabulary import View
 from ledger.cosignature import add_cosignatures
 from ledger.entry import Entry
 from ledger.export import dump_bundle, patient_history, proven_bundle
@@ -118,16 +117,6 @@ def traces_summary(pid: str) -> Any:
     return {**outcome.result, "trace": outcome.trace}
 
 
-def _holder_side_only(decision: Decision) -> Decision:
-    """The overview is the holder's page: the holder or a representative only."""
-    if decision.permitted and decision.reason not in (
-        Reason.PATIENT_OWNER,
-        Reason.REPRESENTATIVE_MINOR,
-    ):
-        return Decision(Effect.DENY, Reason.ACTOR_NOT_ALLOWED)
-    return decision
-
-
 @routes.route(
     "GET",
     "/v1/dossiers/<pid>/overview",
@@ -169,8 +158,7 @@ def overview(pid: str, query: dict[str, Any] | None = None) -> Any:
         }
 
     outcome = decide(
-        access("traces.read", pid),
-        restrict=_holder_side_only,
+        access("traces.read", pid, view=View.OVERVIEW),
         effect=effect,
         extra_payload={"view": "overview"},
     )

@@ -19,11 +19,11 @@ def subject_bits(engine: PolicyEngine, request: AccessRequest, facts: Facts, now
     mode). Precondition: a professional's profession is a code of policy/."""
     actor = request.actor
     professional = actor.type is ActorType.PROFESSIONAL
-    bits = request_bits(request, facts, now)
+    bits = request_bits(request, facts, now, engine.limits)
     if request.action in DOCUMENT_ACTIONS:
         readable = engine.tables.readable[actor.profession or ""] if professional else frozenset()
         document = facts.documents.get(request.document_ids[0])
-        bits |= document_bits(request, document, now, readable)
+        bits |= document_bits(request, document, now, readable, engine.limits)
     elif request.action is Action.DOCUMENT_ADD:
         engine.check_type(request.draft.type_code)  # type: ignore[union-attr]
         writable = engine.tables.writable[actor.profession or ""] if professional else frozenset()

@@ -1,0 +1,145 @@
+"""policy/limits.csv: the time windows and lengths the decisions read are policy data, parsed
+strictly, counted in ``policy_version``, and a change of one changes the engine's decisions."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+import policy
+from engine.decide import PolicyEngine
+from engine.errors import PolicyLoadError
+from engine.limits import Limits
+from engine.vocabulary import Effect, Reason
+from tests.engine.sample import TABLE_NOW, request_and_facts
+
+HEADER = "name,value,unit,meaning\n"
+GOOD = {
+    "reveal_invisible_to_patient": "1,months",
+    "pending_result_notice": "14,days",
+    "reopen_window": "10,years",
+    "justification_max_chars": "1000,chars",
+}
+
+
+def limits_text(**changed: str | None) -> str:
+    rows = {**GOOD, **changed}
+    return HEADER + "".join(f"{k},{v},m\n" for k, v in rows.items() if v is not None)
+
+
+def copy_policy(tmp_path: Path, **changed: str) -> Path:
+    target = tmp_path / "policy"
+    shutil.copytree(policy.DIRECTORY, target, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    (target / "limits.csv").write_text(limits_text(**changed), encoding="utf-8")
+    return target
+
+
+def decide(folder: Path | None, row: dict[str, object]) -> tuple[Effect, Reason]:
+    engine = PolicyEngine(policy.load(folder))
+    request, facts = request_and_facts(row)
+    decision = engine.decide(request, facts, TABLE_NOW)
+    return decision.effect, decision.reason
+
+
+def test_the_shipped_file_holds_the_documented_limits() -> None:
+    limits = PolicyEngine(policy.load()).limits
+    assert limits == Limits(
+        reveal_months=1,
+        pending_notice_after=timedelta(days=14),
+        reopen_months=120,
+        justification_max_chars=1000,
+    )
+    assert "limits.csv" in policy.FILES
+    assert Limits.parse(limits_text(reopen_window="120,months")) == limits
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (limits_text(reopen_window=None), "missing limit reopen_window"),
+        (limits_text() + "reopen_window,10,years,m\n", "duplicate limit 'reopen_window'"),
+        (limits_text() + "burst,5,chars,m\n", "unknown limit 'burst'"),
+        (limits_text(reopen_window="10,decades"), "unit of reopen_window must be months or years"),
+        (limits_text(pending_result_notice="2,months"), "unit of pending_result_notice must be"),
+        (limits_text(justification_max_chars="0,chars"), "must be an integer >= 1"),
+        (limits_text(justification_max_chars="-5,chars"), "must be an integer >= 1"),
+        (limits_text(justification_max_chars="1e3,chars"), "must be an integer >= 1"),
+        (limits_text(justification_max_chars="\u0661\u0660,chars"), "must be an integer >= 1"),
+        ("name,value,unit\n", "header must be name,value,unit,meaning"),
+        (limits_text() + "reopen_window,10\n", "expected 4 columns"),
+    ],
+)
+def test_a_bad_limits_file_is_refused_naming_it(text: str, message: str) -> None:
+    with pytest.raises(PolicyLoadError, match=message):
+        Limits.parse(text)
+
+
+def test_a_bad_limits_file_stops_the_engine(tmp_path: Path) -> None:
+    folder = copy_policy(tmp_path, reopen_window="10,decades")
+    with pytest.raises(PolicyLoadError, match=r"limits\.csv:4: unit"):
+        PolicyEngine(policy.load(folder))
+
+
+def test_a_changed_limit_changes_the_policy_version(tmp_path: Path) -> None:
+    same = copy_policy(tmp_path / "same")
+    assert policy.load(same).version == policy.load(copy_policy(tmp_path / "again")).version
+    changed = copy_policy(tmp_path / "changed", justification_max_chars="999,chars")
+    assert policy.load(changed).version != policy.load(same).version
+
+
+JUSTIFIED = {
+    "dossier": "adult",
+    "documents": ["bio"],
+    "actor": "stranger",
+    "action": "document.read",
+    "document": "bio",
+    "mode": "break_glass",
+    "justification_length": 1000,
+}
+LATE_REOPEN = {
+    "dossier": "adult",
+    "with": {"status": "closed", "closed_days_ago": 3700},
+    "actor": "holder",
+    "action": "dossier.reopen",
+}
+
+
+def test_a_shorter_justification_limit_refuses_the_same_request(tmp_path: Path) -> None:
+    assert decide(None, JUSTIFIED) == (Effect.PERMIT, Reason.EMERGENCY_BREAK_GLASS)
+    folder = copy_policy(tmp_path, justification_max_chars="999,chars")
+    assert decide(folder, JUSTIFIED) == (Effect.DENY, Reason.EMERGENCY_JUSTIFICATION_REQUIRED)
+
+
+def test_a_longer_reopen_window_reopens_an_old_dossier(tmp_path: Path) -> None:
+    assert decide(None, LATE_REOPEN) == (Effect.DENY, Reason.DOSSIER_CLOSED)
+    folder = copy_policy(tmp_path, reopen_window="11,years")
+    assert decide(folder, LATE_REOPEN) == (Effect.PERMIT, Reason.PATIENT_OWNER)
+
+
+def test_a_longer_reveal_keeps_a_month_old_result_hidden(tmp_path: Path) -> None:
+    read = {
+        "dossier": "adult",
+        "documents": ["hidden_1m"],
+        "actor": "holder",
+        "action": "document.read",
+        "document": "hidden_1m",
+    }
+    assert decide(None, read) == (Effect.PERMIT, Reason.PATIENT_OWNER)
+    folder = copy_policy(tmp_path, reveal_invisible_to_patient="2,months")
+    assert decide(folder, read) == (Effect.DENY, Reason.DOCUMENT_INVISIBLE_TO_PATIENT)
+
+
+def test_a_longer_notice_delay_puts_off_the_pending_result_notice(tmp_path: Path) -> None:
+    listing = {"dossier": "adult", "documents": ["hidden_14d"], "actor": "holder"}
+    listing["action"] = "document.list"
+
+    def notices(folder: Path | None) -> list[str]:
+        request, facts = request_and_facts(listing)
+        decision = PolicyEngine(policy.load(folder)).decide(request, facts, TABLE_NOW)
+        return [o.type.value for o in decision.obligations]
+
+    assert notices(None) == ["notify.pending_result"]
+    assert notices(copy_policy(tmp_path, pending_result_notice="15,days")) == []
