@@ -1,4 +1,4 @@
-"""Group commit inside one process (api/service.py ``Vigie.handle``), on both backends.
+"""Group commit of the service (``Vigie.handle`` over api/group_commit.py), on both backends.
 
 The test holds the append lock in its own unit of work while calls arrive from threads: the
 first call's thread becomes the leader and waits for the lock, the others queue. Once the lock
@@ -31,8 +31,8 @@ def _service(app: Flask) -> Vigie:
 
 def _queued(service: Vigie, count: int) -> None:
     deadline = time.monotonic() + 3
-    while len(service._pending) < count:
-        assert time.monotonic() < deadline, f"{len(service._pending)} calls queued, not {count}"
+    while service.group.waiting() < count:
+        assert time.monotonic() < deadline, f"{service.group.waiting()} calls queued, not {count}"
         time.sleep(0.005)
 
 
