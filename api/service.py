@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from api.config import RateLimit
+from api.directory_cards import WrittenCards
 from api.group_commit import GroupCommit
 from api.payload import entry_payload
 from engine.decide import PolicyEngine
@@ -33,7 +34,6 @@ from ledger import merkle
 from ledger.checkpoint import CheckpointSigner, SignedCheckpoint
 from ledger.entry import Appender, Draft, Entry
 from models.database import Database, UnitOfWork
-from models.directory import card
 from models.errors import StoreUnavailableError
 from models.ledger_store import AppendReads
 
@@ -59,9 +59,6 @@ STATE_CHANGING = frozenset(
     }
 )
 
-CARDS_KEPT = 100_000  # directory entries remembered per process (then forgotten, rewritten)
-CARD_REFRESH = timedelta(minutes=10)  # a professional's entry is rewritten at least this often
-_Card = tuple[tuple[str | None, ...], datetime]
 Effector = Callable[[UnitOfWork, datetime], Any]
 Follow = Callable[[UnitOfWork, Entry, datetime], Any]
 Restrict = Callable[[Decision], Decision]
@@ -127,7 +124,7 @@ class Vigie:
         self.group: GroupCommit[Call, Outcome] = GroupCommit(
             self._commit, not_retried=(StoreUnavailableError,)
         )
-        self._cards: dict[str, _Card] = {}  # directory entries this process wrote, and when
+        self._cards = WrittenCards()  # directory entries this process wrote, and when
 
     # -- decisions ----------------------------------------------------------------------------
 
@@ -162,28 +159,11 @@ class Vigie:
             outcomes = []
             for item, entry in zip(prepared, entries, strict=True):
                 outcomes.append(self._finish(uow, item, entry, now))
-            cards = self._new_cards(calls, now)
-            uow.directory.remember(
-                [c.request.actor for c in calls if c.request.actor.id in cards], now
-            )
-        self._cards.update(cards)  # only once committed
+            actors = [c.request.actor for c in calls]
+            cards = self._cards.due(actors, now)
+            uow.directory.remember([a for a in actors if a.id in cards], now)
+        self._cards.written(cards)  # only once committed
         return outcomes
-
-    def _new_cards(self, calls: Sequence[Call], now: datetime) -> dict[str, _Card]:
-        """The professionals of ``calls`` whose token says something the directory (as this
-        process last wrote it) does not, or last written ``CARD_REFRESH`` ago or more (another
-        process may have written an other card since): only those are written."""
-        if len(self._cards) > CARDS_KEPT:
-            self._cards.clear()
-        cards: dict[str, _Card] = {}
-        for call in calls:
-            actor = call.request.actor
-            if actor.type is ActorType.PROFESSIONAL:
-                seen = card(actor)
-                written = self._cards.get(actor.id)
-                if written is None or written[0] != seen or now - written[1] >= CARD_REFRESH:
-                    cards[actor.id] = (seen, now)
-        return cards
 
     def _prepare(
         self, uow: UnitOfWork, position: int, call: Call, now: datetime, batch_state: _Batch
