@@ -9,8 +9,6 @@ surfaces as an error (503 for the store), never as a permit.
 
 from __future__ import annotations
 
-import hashlib
-import threading
 import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -19,6 +17,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from api.config import RateLimit
+from api.directory_cards import WrittenCards
+from api.group_commit import GroupCommit
+from api.payload import entry_payload
 from engine.decide import PolicyEngine
 from engine.model import (
     AccessRequest,
@@ -33,7 +34,6 @@ from ledger import merkle
 from ledger.checkpoint import CheckpointSigner, SignedCheckpoint
 from ledger.entry import Appender, Draft, Entry
 from models.database import Database, UnitOfWork
-from models.directory import card
 from models.errors import StoreUnavailableError
 from models.ledger_store import AppendReads
 
@@ -59,9 +59,6 @@ STATE_CHANGING = frozenset(
     }
 )
 
-CARDS_KEPT = 100_000  # directory entries remembered per process (then forgotten, rewritten)
-CARD_REFRESH = timedelta(minutes=10)  # a professional's entry is rewritten at least this often
-_Card = tuple[tuple[str | None, ...], datetime]
 Effector = Callable[[UnitOfWork, datetime], Any]
 Follow = Callable[[UnitOfWork, Entry, datetime], Any]
 Restrict = Callable[[Decision], Decision]
@@ -124,75 +121,21 @@ class Vigie:
         self.on_checkpoint: Callable[[int, str], None] | None = None
         """Called with (size, note) once a checkpoint signed here has committed (witnessing);
         it must not raise (the commit's answer is already decided)."""
-        self._pending_lock = threading.Lock()
-        self._pending: list[_Job] = []
-        self._leading = False  # a thread is running a batch (under _pending_lock)
-        self._cards: dict[str, _Card] = {}  # directory entries this process wrote, and when
+        self.group: GroupCommit[Call, Outcome] = GroupCommit(
+            self._commit, not_retried=(StoreUnavailableError,)
+        )
+        self._cards = WrittenCards()  # directory entries this process wrote, and when
 
     # -- decisions ----------------------------------------------------------------------------
 
     def handle(self, call: Call) -> Outcome:
         """Decide, change state, record; return once the transaction holding all of it
-        committed. Concurrent calls of this process are group-committed: one thread at a time
-        (the leader) opens a transaction, waits for the append lock, and only then takes
-        every call waiting (those that arrived during the wait included), runs them all (one
-        read of their facts, one append, one commit) and hands each its outcome; then the
-        oldest call still waiting leads the next batch. A batch that fails is retried call
-        by call, so one bad call cannot sink the others."""
-        job = _Job(call)
-        with self._pending_lock:
-            self._pending.append(job)
-            lead = not self._leading
-            self._leading = True
-        if not lead:
-            job.woken.wait()  # finished, or asked to lead the next batch
-        if not job.finished:
-            self._lead()
-        return job.outcome()
-
-    def _lead(self) -> None:
-        """Run one batch (the leader's own call is in it), then hand the lead to the oldest
-        call still waiting, if any: each thread is woken once, by its own event, instead of
-        all of them queueing on one lock to find out whether they are done."""
-        try:
-            self._run(self._take_pending)
-        finally:
-            with self._pending_lock:
-                if self._pending:
-                    self._pending[0].woken.set()
-                else:
-                    self._leading = False
-
-    def _take_pending(self) -> list[_Job]:
-        with self._pending_lock:
-            jobs, self._pending = self._pending, []
-        return jobs
-
-    def _run(self, take: Callable[[], list[_Job]]) -> None:
-        """Run the calls ``take`` returns (called once the append lock is held) in one
-        transaction; settle each job with its outcome or error."""
-        jobs: list[_Job] = []
-
-        def taken() -> list[Call]:
-            jobs.extend(take())
-            return [job.call for job in jobs]
-
-        try:
-            outcomes = self._commit(taken)
-        except StoreUnavailableError as error:
-            for job in jobs or take():  # the database is away: a retry would only wait again
-                job.fail(error)
-            return
-        except Exception as error:
-            jobs = jobs or take()
-            if len(jobs) == 1:
-                jobs[0].fail(error)
-                return
-            for job in jobs:
-                self._run(_just(job))
-            return
-        for job, outcome in zip(jobs, outcomes, strict=True):
-            job.succeed(outcome)
+        committed. Concurrent calls of this process are group-committed
+        (``api/group_commit.py``): the leader's ``_commit`` opens a transaction, waits for
+        the append lock, and only then takes every call waiting (those that arrived during
+        the wait included). A group that fails is retried call by call, so one bad call
+        cannot sink the others; the database away fails them all."""
+        return self.group.submit(call)
 
     def _commit(self, take: Callable[[], list[Call]]) -> list[Outcome]:
         """One transaction: the append lock; the calls; one round trip reading the ledger's
@@ -216,28 +159,11 @@ class Vigie:
             outcomes = []
             for item, entry in zip(prepared, entries, strict=True):
                 outcomes.append(self._finish(uow, item, entry, now))
-            cards = self._new_cards(calls, now)
-            uow.directory.remember(
-                [c.request.actor for c in calls if c.request.actor.id in cards], now
-            )
-        self._cards.update(cards)  # only once committed
+            actors = [c.request.actor for c in calls]
+            cards = self._cards.due(actors, now)
+            uow.directory.remember([a for a in actors if a.id in cards], now)
+        self._cards.written(cards)  # only once committed
         return outcomes
-
-    def _new_cards(self, calls: Sequence[Call], now: datetime) -> dict[str, _Card]:
-        """The professionals of ``calls`` whose token says something the directory (as this
-        process last wrote it) does not, or last written ``CARD_REFRESH`` ago or more (another
-        process may have written an other card since): only those are written."""
-        if len(self._cards) > CARDS_KEPT:
-            self._cards.clear()
-        cards: dict[str, _Card] = {}
-        for call in calls:
-            actor = call.request.actor
-            if actor.type is ActorType.PROFESSIONAL:
-                seen = card(actor)
-                written = self._cards.get(actor.id)
-                if written is None or written[0] != seen or now - written[1] >= CARD_REFRESH:
-                    cards[actor.id] = (seen, now)
-        return cards
 
     def _prepare(
         self, uow: UnitOfWork, position: int, call: Call, now: datetime, batch_state: _Batch
@@ -274,9 +200,16 @@ class Vigie:
         ):
             uow.dossiers.record_access(patient, actor.id, now)
             batch_state.accessed.add((patient, actor.id))
-        payload = self._payload(call, decision_id, facts, batch)
-        if not decision.permitted and unrelated(request, facts):
-            withhold_free_text(payload)
+        payload = entry_payload(
+            request,
+            call.request_id,
+            decision_id,
+            decision,
+            facts,
+            batch,
+            self.engine.tables,
+            call.extra_payload,
+        )
         obligations = _all_obligations(decision, batch)
         draft = Draft(
             kind="command" if request.action in STATE_CHANGING else "decision",
@@ -345,64 +278,6 @@ class Vigie:
         if not request.patient_id:
             return Facts(None)
         return uow.dossiers.facts(request.patient_id, request.actor, _document_ids(request))
-
-    def _payload(
-        self, call: Call, decision_id: str, facts: Facts, batch: BatchDecision | None
-    ) -> dict[str, Any]:
-        request = call.request
-        actor = request.actor
-        payload: dict[str, Any] = {
-            "actor_id": actor.id,
-            "actor_type": actor.type.value,
-            "request_id": call.request_id,
-            "decision_id": decision_id,
-        }
-        for key, value in (
-            ("actor_name", actor.name),
-            ("actor_profession", actor.profession),
-            ("actor_specialty", actor.specialty),
-            ("actor_structure", actor.structure),
-            ("justification", request.justification),
-            ("target_id", request.target_id),
-        ):
-            if value:
-                payload[key] = value
-        if actor.roles:
-            payload["actor_roles"] = sorted(actor.roles)
-        if request.draft is not None:
-            payload["document_id"] = request.draft.document_id
-            self._document_type(payload, request.draft.type_code)
-        elif len(request.document_ids) == 1 and batch is None:
-            document_id = request.document_ids[0]
-            payload["document_id"] = document_id
-            document = facts.documents.get(document_id)
-            if document is not None:
-                self._document_type(payload, document.type_code)
-        if batch is not None:
-            payload["documents"] = [self._batch_item(d, facts) for d in batch.documents]
-        payload.update(call.extra_payload)
-        return payload
-
-    def _document_type(self, payload: dict[str, Any], type_code: str) -> None:
-        """The document's type in an entry: code, and (for a type of policy/) its FHIR system
-        and official label as they were when decided (exports and FHIR show them)."""
-        payload["document_type"] = type_code
-        kind = self.engine.tables.describe(type_code)
-        if kind is not None:
-            payload["document_type_system"] = kind.system_uri
-            payload["document_type_label"] = kind.label
-
-    @staticmethod
-    def _batch_item(result: DocumentDecision, facts: Facts) -> dict[str, Any]:
-        item = {
-            "document_id": result.document_id,
-            "decision": result.decision.effect.value,
-            "reason": result.decision.reason.value,
-        }
-        document = facts.documents.get(result.document_id)
-        if document is not None:
-            item["document_type"] = document.type_code
-        return item
 
     def _append(
         self, uow: UnitOfWork, drafts: Sequence[Draft], reads: AppendReads | None = None
@@ -478,10 +353,6 @@ class Vigie:
 CheckpointSignerFactory = Callable[[str | None], CheckpointSigner]
 
 
-def _just(job: _Job) -> Callable[[], list[_Job]]:
-    return lambda: [job]
-
-
 def _document_ids(request: AccessRequest) -> Sequence[str] | None:
     """The documents whose facts a request needs (None: all, for a listing)."""
     if request.action is Action.DOCUMENT_LIST:
@@ -511,31 +382,6 @@ class _Batch:
         return facts
 
 
-class _Job:
-    """One call waiting for its batch to commit."""
-
-    def __init__(self, call: Call) -> None:
-        self.call = call
-        self.finished = False
-        self.woken = threading.Event()
-        self._outcome: Outcome | None = None
-        self._error: BaseException | None = None
-
-    def succeed(self, outcome: Outcome) -> None:
-        self._outcome, self.finished = outcome, True
-        self.woken.set()
-
-    def fail(self, error: BaseException) -> None:
-        self._error, self.finished = error, True
-        self.woken.set()
-
-    def outcome(self) -> Outcome:
-        if self._error is not None:
-            raise self._error
-        assert self._outcome is not None  # finished: woken after succeed()
-        return self._outcome
-
-
 @dataclass(frozen=True, slots=True)
 class _Prepared:
     """A call decided and applied inside the batch's transaction, waiting for its entry."""
@@ -563,44 +409,6 @@ def _all_obligations(decision: Decision, batch: BatchDecision | None) -> tuple[O
 
 def deny(reason: Reason) -> Decision:
     return Decision(Effect.DENY, reason)
-
-
-#: Payload fields holding what the caller wrote (not ids, codes or flags the schema bounds).
-FREE_TEXT = ("justification", "opposition_reason")
-
-
-def unrelated(request: AccessRequest, facts: Facts) -> bool:
-    """Whether the actor has no relation to the dossier the request names: a patient not its
-    holder, a representative not registered on it, a professional in normal mode neither
-    authorised on it nor its treating doctor, an agent or a feed; or there is no dossier.
-    A professional in an emergency mode is not counted: the justification is what the policy
-    decides on (at most 1,000 characters to be accepted), and break glass is rate-limited,
-    denials included. An auditor has a role on every dossier."""
-    dossier, actor = facts.dossier, request.actor
-    if dossier is None:
-        return True
-    kind = actor.type
-    if kind is ActorType.PATIENT:
-        return actor.id != dossier.patient_id
-    if kind is ActorType.REPRESENTATIVE:
-        return not (dossier.minor and actor.id in dossier.representatives)
-    if kind is ActorType.PROFESSIONAL:
-        if request.mode is not Mode.NORMAL:
-            return False
-        return actor.id not in dossier.authorized and actor.id != dossier.treating_doctor
-    return kind is not ActorType.AUDITOR
-
-
-def withhold_free_text(payload: dict[str, Any]) -> None:
-    """Replace each free-text field of ``payload`` by ``<field>_withheld``: its length in
-    characters and the SHA-256 of its UTF-8 bytes (the sender can show what was sent; the
-    dossier's history does not carry it). For a denied request of an unrelated actor: the
-    denial is traced, a stranger's text is not written into someone else's history."""
-    for key in FREE_TEXT:
-        value = payload.pop(key, None)
-        if isinstance(value, str):
-            digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
-            payload[f"{key}_withheld"] = {"chars": len(value), "sha256": digest}
 
 
 RATE_LIMITED = deny(Reason.RATE_LIMITED)

@@ -1,150 +1,228 @@
-"""Group commit inside one process (api/service.py ``Vigie.handle``), on both backends.
+"""api/group_commit.py on its own: the queue, the leader, the groups, the failures.
 
-The test holds the append lock in its own unit of work while calls arrive from threads: the
-first call's thread becomes the leader and waits for the lock, the others queue. Once the lock
-is released the leader takes every waiting call into ONE transaction (one entry time, seqs in
-a row). Within it, facts read ahead must still follow what earlier calls of the batch did: a
-block applied first denies the blocked professional's read that follows, and only the first of
-two reads by a professional new to the dossier is a first access. A call that fails is retried
-alone and fails alone; the others are recorded.
+``GroupCommit`` is generic over ``commit(take) -> results``: here ``commit`` is a function of
+the test (the module under test is the queue, not what a group does), which records every
+group it was given and can hold itself before or after taking its calls, so that calls queue
+up in a known order. No database: tests/api/test_service_group_commit.py runs the service's
+group commit on both backends.
 """
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
-from flask import Flask
+import pytest
 
-from api.service import Call, Vigie
-from engine.model import AccessRequest, Actor
-from tests.api.conftest import Api, ps, setup_dossier
+from api.group_commit import GroupCommit, Take
 
 
-def _service(app: Flask) -> Vigie:
-    service: Vigie = app.extensions["vigie"]
-    return service
+class AwayError(Exception):
+    """Stands for the database being away: not retried."""
 
 
-def _queued(service: Vigie, count: int) -> None:
+class Recorder:
+    """A ``commit`` that records its groups (and the thread that ran each), answers
+    ``"<call>!"`` per call, and raises ``fail(group)`` when that returns an exception. While
+    ``hold_before`` / ``hold_after`` is set, the first group waits for ``gate`` before / after
+    taking its calls."""
+
+    def __init__(self, fail: Callable[[list[str]], Exception | None] = lambda _: None) -> None:
+        self.groups: list[list[str]] = []
+        self.leaders: list[str] = []
+        self.fail = fail
+        self.started = threading.Event()
+        self.gate = threading.Event()
+        self.hold_before = False
+        self.hold_after = False
+
+    def __call__(self, take: Take[str]) -> list[str]:
+        first = not self.started.is_set()
+        self.started.set()
+        if first and self.hold_before:
+            assert self.gate.wait(5)
+        calls = take()
+        self.groups.append(calls)
+        self.leaders.append(threading.current_thread().name)
+        if first and self.hold_after:
+            assert self.gate.wait(5)
+        error = self.fail(calls)
+        if error is not None:
+            raise error
+        return [f"{call}!" for call in calls]
+
+
+def _submit_all(group: GroupCommit[str, str], calls: list[str], commit: Recorder) -> dict[str, Any]:
+    """Submit ``calls`` from one thread each, named after its call, in this order (each
+    queued before the next starts, the first being the leader); open ``commit.gate``; return
+    what each call got (its result or its exception)."""
+    got: dict[str, Any] = {}
+
+    def run(call: str) -> None:
+        try:
+            got[call] = group.submit(call)
+        except Exception as error:  # the test asserts on it
+            got[call] = error
+
+    threads = [threading.Thread(target=run, args=(c,), name=c) for c in calls]
+    threads[0].start()
+    assert commit.started.wait(5)
+    queued = 0 if commit.hold_after else 1  # held before take: the leader's call is still queued
+    for thread in threads[1:]:
+        thread.start()
+        queued += 1
+        _queued(group, queued)
+    commit.gate.set()
+    for thread in threads:
+        thread.join(5)
+        assert not thread.is_alive()
+    return got
+
+
+def _queued(group: GroupCommit[str, str], count: int) -> None:
+    _until(lambda: group.waiting() == count)
+
+
+def _until(condition: Callable[[], bool]) -> None:
     deadline = time.monotonic() + 3
-    while len(service._pending) < count:
-        assert time.monotonic() < deadline, f"{len(service._pending)} calls queued, not {count}"
-        time.sleep(0.005)
+    while not condition():
+        assert time.monotonic() < deadline
+        time.sleep(0.002)
 
 
-def _one_batch(app: Flask, work: list[Callable[[], Any]]) -> list[Any]:
-    """Run ``work`` (in this order) from threads while the append lock is held, so that they
-    queue up; release the lock; return their results (or exceptions) in order."""
-    service = _service(app)
-    results: list[Any] = [None] * len(work)
+def test_a_lone_call_is_a_group_of_one() -> None:
+    commit = Recorder()
+    group: GroupCommit[str, str] = GroupCommit(commit)
+    assert group.submit("a") == "a!"
+    assert group.submit("b") == "b!"
+    assert commit.groups == [["a"], ["b"]]
+    assert group.waiting() == 0
+
+
+def test_calls_waiting_when_the_leader_takes_share_its_group_in_arrival_order() -> None:
+    commit = Recorder()
+    commit.hold_before = True  # the leader is getting ready (waiting for the append lock)
+    group: GroupCommit[str, str] = GroupCommit(commit)
+    got = _submit_all(group, ["a", "b", "c", "d"], commit)
+    assert commit.groups == [["a", "b", "c", "d"]]
+    assert commit.leaders == ["a"]
+    assert got == {"a": "a!", "b": "b!", "c": "c!", "d": "d!"}  # each its own result
+
+
+def test_calls_arriving_after_the_take_form_the_next_group_led_by_the_oldest() -> None:
+    commit = Recorder()
+    commit.hold_after = True  # the leader took its calls and is committing them
+    group: GroupCommit[str, str] = GroupCommit(commit)
+    got = _submit_all(group, ["a", "b", "c", "d"], commit)
+    assert commit.groups == [["a"], ["b", "c", "d"]]
+    assert commit.leaders == ["a", "b"]  # the oldest waiting call leads the next group
+    assert got == {"a": "a!", "b": "b!", "c": "c!", "d": "d!"}
+    assert group.waiting() == 0
+    assert group.submit("e") == "e!"  # and the lead was given back: a new call leads again
+
+
+def test_a_failing_group_is_retried_call_by_call_and_only_the_bad_call_fails() -> None:
+    bad = ValueError("bad call")
+    commit = Recorder(fail=lambda calls: bad if "bad" in calls else None)
+    commit.hold_before = True
+    group: GroupCommit[str, str] = GroupCommit(commit, not_retried=(AwayError,))
+    got = _submit_all(group, ["a", "bad", "c"], commit)
+    assert commit.groups == [["a", "bad", "c"], ["a"], ["bad"], ["c"]]
+    assert got["a"] == "a!" and got["c"] == "c!"
+    assert got["bad"] is bad  # its own exception, raised in its own thread
+    assert group.submit("d") == "d!"
+
+
+def test_a_group_of_one_that_fails_is_not_retried() -> None:
+    commit = Recorder(fail=lambda calls: RuntimeError("no"))
+    group: GroupCommit[str, str] = GroupCommit(commit)
+    with pytest.raises(RuntimeError, match="no"):
+        group.submit("a")
+    assert commit.groups == [["a"]]
+
+
+def test_a_not_retried_error_fails_every_call_of_the_group_at_once() -> None:
+    away = AwayError("database away")
+    commit = Recorder(fail=lambda calls: away)
+    commit.hold_before = True
+    group: GroupCommit[str, str] = GroupCommit(commit, not_retried=(AwayError,))
+    got = _submit_all(group, ["a", "b", "c"], commit)
+    assert commit.groups == [["a", "b", "c"]]  # no retry: it would only wait again
+    assert got == {"a": away, "b": away, "c": away}
+
+
+def _fails_before_taking(error: Exception) -> tuple[dict[str, Any], list[list[str]]]:
+    """Two calls queued while the first ``commit`` fails before it takes (the transaction
+    could not even open) with ``error``; later commits succeed. What each call got, and the
+    groups committed."""
+    started, gate = threading.Event(), threading.Event()
+    seen: list[list[str]] = []
+
+    def commit(take: Take[str]) -> list[str]:
+        if not started.is_set():
+            started.set()
+            assert gate.wait(5)
+            raise error
+        calls = take()
+        seen.append(calls)
+        return [f"{c}!" for c in calls]
+
+    group: GroupCommit[str, str] = GroupCommit(commit, not_retried=(AwayError,))
+    got: dict[str, Any] = {}
+
+    def run(call: str) -> None:
+        try:
+            got[call] = group.submit(call)
+        except Exception as failed:  # the test asserts on it
+            got[call] = failed
+
+    threads = [threading.Thread(target=run, args=(c,)) for c in "ab"]
+    threads[0].start()
+    assert started.wait(5)
+    threads[1].start()
+    _queued(group, 2)
+    gate.set()
+    for thread in threads:
+        thread.join(5)
+        assert not thread.is_alive(), "a call left waiting"
+    return got, seen
+
+
+def test_a_commit_that_fails_before_taking_retries_the_waiting_calls_alone() -> None:
+    got, seen = _fails_before_taking(RuntimeError("could not open"))
+    assert seen == [["a"], ["b"]] and got == {"a": "a!", "b": "b!"}
+
+
+def test_a_commit_away_before_taking_fails_every_waiting_call() -> None:
+    away = AwayError("database away")
+    got, seen = _fails_before_taking(away)
+    assert seen == [] and got == {"a": away, "b": away}
+
+
+def test_many_threads_each_get_their_own_result() -> None:
+    commit = Recorder()
+    group: GroupCommit[str, str] = GroupCommit(commit)
+    got: dict[str, str] = {}
+    lock = threading.Lock()
 
     def run(i: int) -> None:
-        try:
-            results[i] = work[i]()
-        except Exception as error:  # the test asserts on it
-            results[i] = error
+        for j in range(50):
+            call = f"{i}.{j}"
+            result = group.submit(call)
+            with lock:
+                got[call] = result
 
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(work))]
-    with service.database.unit_of_work():  # the append lock: the leader waits for it
-        for i, thread in enumerate(threads):
-            thread.start()
-            _queued(service, i + 1)  # queued in this order
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(8)]
     for thread in threads:
-        thread.join(10)
+        thread.start()
+    for thread in threads:
+        thread.join(20)
         assert not thread.is_alive()
-    return results
-
-
-def _read(api: Api, who: str, document: str) -> Callable[[], Any]:
-    token = api.token(who)
-
-    def call() -> Any:
-        client = api.client.application.test_client()
-        body = {"patient_id": "P1", "action": "document.read", "document_id": document}
-        response = client.post(
-            "/v1/decisions", json=body, headers={"Authorization": f"Bearer {token}"}
-        )
-        assert response.status_code == 200, response.get_json()
-        return response.get_json()
-
-    return call
-
-
-def _entries(app: Flask, seqs: list[int]) -> list[dict[str, Any]]:
-    with _service(app).database.read_only() as unit:
-        first = min(seqs)
-        entries = unit.ledger.entries(first, max(seqs) - first + 1)
-    return [json.loads(e.header) for e in entries]
-
-
-def _recorded_together(app: Flask, answers: list[dict[str, Any]]) -> None:
-    seqs = sorted(a["trace"]["seq"] for a in answers)
-    assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), "not one append"
-    assert len({h["time"] for h in _entries(app, seqs)}) == 1, "not one transaction"
-
-
-def test_waiting_calls_share_one_transaction_and_first_access_counts_once(
-    app: Flask, api: Api
-) -> None:
-    setup_dossier(api)
-    answers = _one_batch(
-        app,
-        [
-            _read(api, "nurse", "bio"),
-            _read(api, "nurse", "bio"),
-            _read(api, "gp2", "bio"),
-            _read(api, "blocked", "bio"),
-            _read(api, "mt", "psy"),
-        ],
-    )
-    _recorded_together(app, answers)
-    assert [a["decision"] for a in answers] == ["permit", "permit", "permit", "deny", "permit"]
-    assert answers[3]["reason"] == "professional.blocked"
-    first = [[o["type"] for o in a["obligations"]].count("notify.first_access") for a in answers]
-    assert first == [1, 0, 0, 0, 0]  # the nurse's first read only; gp2 and mt were here
-
-
-def test_a_state_change_in_a_batch_is_seen_by_the_calls_after_it(app: Flask, api: Api) -> None:
-    setup_dossier(api)
-    holder = api.token("holder")
-
-    def block_nurse() -> Any:
-        client = app.test_client()
-        response = client.put(
-            f"/v1/dossiers/P1/blocks/{ps('nurse')}", headers={"Authorization": f"Bearer {holder}"}
-        )
-        assert response.status_code == 200, response.get_json()
-        return response.get_json()
-
-    before = _read(api, "nurse", "bio")()
-    assert before["decision"] == "permit"
-    answers = _one_batch(app, [_read(api, "gp2", "bio"), block_nurse, _read(api, "nurse", "bio")])
-    _recorded_together(app, answers)
-    assert answers[0]["decision"] == "permit"
-    assert answers[2]["decision"] == "deny" and answers[2]["reason"] == "professional.blocked"
-
-
-def test_a_failing_call_fails_alone(app: Flask, api: Api) -> None:
-    setup_dossier(api)
-    service = _service(app)
-    gp2 = Actor.from_claims(app.extensions["vigie.verifier"].claims(api.token("gp2")))
-
-    def broken(*_: Any) -> Any:
-        raise RuntimeError("effect failed")
-
-    def failing() -> Any:
-        request = AccessRequest(gp2, "document.read", "P1", document_ids=("bio",))
-        return service.handle(Call(request, "req-broken", effect=broken))
-
-    with _service(app).database.read_only() as unit:
-        size = unit.ledger.head().size
-    answers = _one_batch(app, [_read(api, "nurse", "bio"), failing, _read(api, "mt", "psy")])
-    assert isinstance(answers[1], RuntimeError)
-    assert answers[0]["decision"] == answers[2]["decision"] == "permit"
-    with _service(app).database.read_only() as unit:
-        assert unit.ledger.head().size == size + 2  # the failed call left no entry
-    assert sorted(a["trace"]["seq"] for a in (answers[0], answers[2])) == [size, size + 1]
+    assert got == {f"{i}.{j}": f"{i}.{j}!" for i in range(8) for j in range(50)}
+    calls = [c for g in commit.groups for c in g]
+    assert sorted(calls) == sorted(got)  # each call committed once
+    for i in range(8):  # a thread's calls in its order
+        assert [c for c in calls if c.startswith(f"{i}.")] == [f"{i}.{j}" for j in range(50)]
+    assert group.waiting() == 0

@@ -136,7 +136,7 @@ def test_the_directory_is_rewritten_after_a_while(
     from datetime import UTC, datetime
 
     from api.app import create_app
-    from api.service import CARD_REFRESH
+    from api.directory_cards import CARD_REFRESH
     from models.table import ProfessionalRow
 
     moments = [datetime(2026, 12, 1, 8, 0, tzinfo=UTC)]
