@@ -61,7 +61,6 @@ STATE_CHANGING = frozenset(
 
 Effector = Callable[[UnitOfWork, datetime], Any]
 Follow = Callable[[UnitOfWork, Entry, datetime], Any]
-Restrict = Callable[[Decision], Decision]
 
 
 def utc_now() -> datetime:
@@ -93,7 +92,6 @@ class Call:
     request_id: str
     effect: Effector | None = None
     follow: Follow | None = None
-    restrict: Restrict | None = None
     documents: bool = False  # listing or batch: per-document decisions
     extra_payload: dict[str, Any] = field(default_factory=dict)
 
@@ -182,8 +180,6 @@ class Vigie:
             decision = batch.decision
         else:
             decision = self.engine.decide(request, facts, now)
-        if call.restrict is not None:
-            decision = call.restrict(decision)
         if self._over_limit(uow, request, now, batch_state.counted):
             decision, batch = RATE_LIMITED, None
         result = None
