@@ -19,6 +19,7 @@ from api.app import create_app
 from api.config import Settings
 from api.demo import write_ed25519
 from api.token import issue_token
+from models.database import Database
 
 CAST: dict[str, dict[str, Any]] = {
     "holder": {"sub": "P1", "actor_type": "patient", "name": "Claire Martin"},
@@ -77,8 +78,6 @@ def key_files(tmp_path_factory: pytest.TempPathFactory) -> KeyFiles:
 def serve_env(folder: Path, keys: KeyFiles) -> dict[str, str]:
     """The environment of a ``vigie serve`` subprocess on a migrated SQLite file in ``folder``
     (this process's VIGIE_* variables left out)."""
-    from models.database import Database
-
     url = f"sqlite:///{folder / 'vigie.db'}"
     database = Database(url)
     database.upgrade()
@@ -104,6 +103,16 @@ def settings_for(db_url: str, keys: KeyFiles) -> Settings:
         jwt_issuer=ISSUER,
         jwt_audience=AUDIENCE,
     )
+
+
+@pytest.fixture(scope="module")
+def sqlite_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
+    """One migrated SQLite database for a test module whose tests only need a store to
+    exist (authentication, token lifetimes): each module gets its own."""
+    database = Database(f"sqlite:///{tmp_path_factory.mktemp('module') / 'vigie.db'}")
+    database.upgrade()
+    yield database
+    database.dispose()
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -110,14 +110,6 @@ def assert_accepted(app: Flask, token: str) -> None:
     assert response.status_code == 200, response.get_data(as_text=True)
     assert response.get_json()["trace"]["seq"] == before
     assert ledger_size(app) == before + 1
-
-
-@pytest.fixture(scope="module")
-def sqlite_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
-    database = Database(f"sqlite:///{tmp_path_factory.mktemp('auth') / 'vigie.db'}")
-    database.upgrade()
-    yield database
-    database.dispose()
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ and nothing is recorded. Real Ed25519 signatures throughout."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -19,14 +18,6 @@ from models.database import Database
 from tests.api.conftest import AUDIENCE, CAST, ISSUER, KeyFiles, settings_for
 
 HOLDER = CAST["holder"]
-
-
-@pytest.fixture(scope="module")
-def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
-    database = Database(f"sqlite:///{tmp_path_factory.mktemp('lifetime') / 'vigie.db'}")
-    database.upgrade()
-    yield database
-    database.dispose()
 
 
 def app_with(database: Database, key_files: KeyFiles, **settings: Any) -> Flask:
@@ -64,8 +55,8 @@ def assert_too_long(app: Flask, token: str) -> None:
     assert ledger_size(app) == before
 
 
-def test_the_default_is_12_hours(database: Database, key_files: KeyFiles) -> None:
-    app = app_with(database, key_files)
+def test_the_default_is_12_hours(sqlite_database: Database, key_files: KeyFiles) -> None:
+    app = app_with(sqlite_database, key_files)
     twelve = issue_token(
         key_files.idp_private, HOLDER, issuer=ISSUER, audience=AUDIENCE, ttl_seconds=12 * 3600
     )
@@ -82,16 +73,18 @@ def test_the_default_is_12_hours(database: Database, key_files: KeyFiles) -> Non
     )
 
 
-def test_exp_is_bounded_from_now_when_iat_is_ahead(database: Database, key_files: KeyFiles) -> None:
+def test_exp_is_bounded_from_now_when_iat_is_ahead(
+    sqlite_database: Database, key_files: KeyFiles
+) -> None:
     """An ``iat`` in the future within the leeway cannot stretch the lifetime."""
-    app = app_with(database, key_files, jwt_max_lifetime=600)
+    app = app_with(sqlite_database, key_files, jwt_max_lifetime=600)
     now = int(time.time())
     assert post(app, signed(key_files, iat=now + 50, nbf=now, exp=now + 650)).status_code == 200
     assert_too_long(app, signed(key_files, iat=now + 50, nbf=now, exp=now + 50 + 601))
 
 
-def test_a_configured_maximum(database: Database, key_files: KeyFiles) -> None:
-    app = app_with(database, key_files, jwt_max_lifetime=300)
+def test_a_configured_maximum(sqlite_database: Database, key_files: KeyFiles) -> None:
+    app = app_with(sqlite_database, key_files, jwt_max_lifetime=300)
     ok = issue_token(
         key_files.idp_private, HOLDER, issuer=ISSUER, audience=AUDIENCE, ttl_seconds=300
     )
@@ -105,10 +98,12 @@ def test_a_configured_maximum(database: Database, key_files: KeyFiles) -> None:
 
 
 @pytest.mark.parametrize("bad", ["1900000000", True, None, [1]])
-def test_exp_and_iat_must_be_numbers(database: Database, key_files: KeyFiles, bad: Any) -> None:
+def test_exp_and_iat_must_be_numbers(
+    sqlite_database: Database, key_files: KeyFiles, bad: Any
+) -> None:
     """A string or boolean NumericDate (which PyJWT lets through as ``int()``-able) is a 401,
     never a 500."""
-    app = app_with(database, key_files)
+    app = app_with(sqlite_database, key_files)
     for claim in ("iat", "exp"):
         token = signed(key_files, **{claim: bad})
         answer = post(app, token)
