@@ -3,6 +3,7 @@ is a 403 problem carrying the reason id."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from api.endpoint import ERROR_RESPONSES, RouteTable, current_actor
@@ -154,52 +155,47 @@ def _membership(action: str, pid: str, target: str, change: Any, **extra: Any) -
     return done(decide(access(action, pid, target_id=target), effect=change, **extra))
 
 
-@routes.route(
-    "PUT",
-    "/v1/dossiers/<pid>/authorizations/<ps_id>",
-    "Authorise a professional (on its own id: self-declaration)",
-    responses=RESPONSES,
-)
-def grant(pid: str, ps_id: str) -> Any:
-    def change(uow: UnitOfWork, now: Any) -> None:
-        uow.dossiers.grant(pid, ps_id, current_actor().id == ps_id, now)
-
-    return _membership("authorization.grant", pid, ps_id, change)
+MemberChange = Callable[[UnitOfWork, str, str, Any], Any]
+"""``change(uow, patient_id, member_id, now)``: the state change of a permitted call."""
 
 
-@routes.route(
-    "DELETE",
-    "/v1/dossiers/<pid>/authorizations/<ps_id>",
-    "Revoke an authorisation",
-    responses=RESPONSES,
-)
-def revoke(pid: str, ps_id: str) -> Any:
-    return _membership(
-        "authorization.revoke", pid, ps_id, lambda uow, now: uow.dossiers.revoke(pid, ps_id)
-    )
+def _membership_route(
+    name: str, method: str, path: str, summary: str, action: str, change: MemberChange
+) -> None:
+    """Declare the route that adds or removes one member (``path``'s last parameter) of a
+    dossier's set: a decision on ``action`` whose permit applies ``change``."""
+
+    def handler(pid: str, **member: str) -> Any:
+        (target,) = member.values()
+        return _membership(action, pid, target, lambda uow, now: change(uow, pid, target, now))
+
+    handler.__name__ = name
+    routes.route(method, path, summary, responses=RESPONSES)(handler)
 
 
-@routes.route(
-    "PUT", "/v1/dossiers/<pid>/blocks/<ps_id>", "Block a professional", responses=RESPONSES
-)
-def block(pid: str, ps_id: str) -> Any:
-    return _membership(
-        "block.add", pid, ps_id, lambda uow, now: uow.dossiers.block(pid, ps_id, now)
-    )
-
-
-@routes.route(
-    "DELETE", "/v1/dossiers/<pid>/blocks/<ps_id>", "Unblock a professional", responses=RESPONSES
-)
-def unblock(pid: str, ps_id: str) -> Any:
-    return _membership(
-        "block.remove", pid, ps_id, lambda uow, now: uow.dossiers.unblock(pid, ps_id)
-    )
+_AUTHORIZATION = "/v1/dossiers/<pid>/authorizations/<ps_id>"
+_BLOCK = "/v1/dossiers/<pid>/blocks/<ps_id>"
+_OPPOSITION = "/v1/dossiers/<pid>/oppositions/<ps_id>"
+_REPRESENTATIVE = "/v1/dossiers/<pid>/representatives/<person_id>"
+# fmt: off
+for _route in (
+    ("grant", "PUT", _AUTHORIZATION,
+     "Authorise a professional (on its own id: self-declaration)", "authorization.grant",
+     lambda uow, pid, ps, now: uow.dossiers.grant(pid, ps, current_actor().id == ps, now)),
+    ("revoke", "DELETE", _AUTHORIZATION, "Revoke an authorisation", "authorization.revoke",
+     lambda uow, pid, ps, now: uow.dossiers.revoke(pid, ps)),
+    ("block", "PUT", _BLOCK, "Block a professional", "block.add",
+     lambda uow, pid, ps, now: uow.dossiers.block(pid, ps, now)),
+    ("unblock", "DELETE", _BLOCK, "Unblock a professional", "block.remove",
+     lambda uow, pid, ps, now: uow.dossiers.unblock(pid, ps)),
+):
+    _membership_route(*_route)
+# fmt: on
 
 
 @routes.route(
     "PUT",
-    "/v1/dossiers/<pid>/oppositions/<ps_id>",
+    _OPPOSITION,
     "Oppose a professional feeding the dossier",
     body=OPPOSITION,
     responses=RESPONSES,
@@ -215,46 +211,19 @@ def add_opposition(pid: str, ps_id: str, body: dict[str, Any]) -> Any:
     )
 
 
-@routes.route(
-    "DELETE",
-    "/v1/dossiers/<pid>/oppositions/<ps_id>",
-    "Lift a feeding opposition",
-    responses=RESPONSES,
-)
-def remove_opposition(pid: str, ps_id: str) -> Any:
-    return _membership(
-        "opposition.remove", pid, ps_id, lambda uow, now: uow.dossiers.remove_opposition(pid, ps_id)
-    )
-
-
-@routes.route(
-    "PUT",
-    "/v1/dossiers/<pid>/representatives/<person_id>",
-    "Register a legal representative",
-    responses=RESPONSES,
-)
-def add_representative(pid: str, person_id: str) -> Any:
-    return _membership(
-        "representative.add",
-        pid,
-        person_id,
-        lambda uow, now: uow.dossiers.add_representative(pid, person_id, now),
-    )
-
-
-@routes.route(
-    "DELETE",
-    "/v1/dossiers/<pid>/representatives/<person_id>",
-    "Remove a legal representative",
-    responses=RESPONSES,
-)
-def remove_representative(pid: str, person_id: str) -> Any:
-    return _membership(
-        "representative.remove",
-        pid,
-        person_id,
-        lambda uow, now: uow.dossiers.remove_representative(pid, person_id),
-    )
+# fmt: off
+for _route in (
+    ("remove_opposition", "DELETE", _OPPOSITION, "Lift a feeding opposition", "opposition.remove",
+     lambda uow, pid, ps, now: uow.dossiers.remove_opposition(pid, ps)),
+    ("add_representative", "PUT", _REPRESENTATIVE, "Register a legal representative",
+     "representative.add",
+     lambda uow, pid, person, now: uow.dossiers.add_representative(pid, person, now)),
+    ("remove_representative", "DELETE", _REPRESENTATIVE, "Remove a legal representative",
+     "representative.remove",
+     lambda uow, pid, person, now: uow.dossiers.remove_representative(pid, person)),
+):
+    _membership_route(*_route)
+# fmt: on
 
 
 @routes.route(

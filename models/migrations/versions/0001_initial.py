@@ -1,20 +1,12 @@
 """Initial schema: dossier state, notification outbox, ledger entries, Merkle nodes, ledger
 head (the append lock, seeded with the empty ledger) and checkpoints.
-
-Revision ID: 0001
-Revises:
-Create Date: 2026-11-25
 """
-
-from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0001"
 down_revision = None
-branch_labels = None
-depends_on = None
 
 _BIG_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 

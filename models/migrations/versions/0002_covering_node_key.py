@@ -3,20 +3,12 @@ carries the hash (``INCLUDE (hash)``), so an inclusion proof, an export's proofs
 frontier a decision reads touch one index page per node instead of an index page and a heap
 page. Measured on 2 M entries with cold caches: proof p50 1.1 -> 0.8 ms, p99 3.2 -> 1.6 ms.
 SQLite's table is already clustered on its key (``WITHOUT ROWID``): nothing to do there.
-
-Revision ID: 0002
-Revises: 0001
-Create Date: 2026-11-26
 """
-
-from __future__ import annotations
 
 from alembic import op
 
 revision = "0002"
 down_revision = "0001"
-branch_labels = None
-depends_on = None
 
 
 def _primary_key(include: str) -> None:

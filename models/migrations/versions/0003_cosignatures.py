@@ -2,21 +2,13 @@
 cosigned_at, received_at)``, one row per witness and checkpoint size (C2SP cosignature/v1
 note lines, as the witnesses returned them); an index on ``ledger_checkpoints.size`` for the
 checkpoints an incremental verification reads (those at or after its verified size).
-
-Revision ID: 0003
-Revises: 0002
-Create Date: 2026-12-04
 """
-
-from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0003"
 down_revision = "0002"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -2,21 +2,13 @@
 the broker confirmed the message) and a partial index over the pending rows only, so that the
 relay's "oldest pending first" read and the backlog metrics stay index scans however many
 delivered rows accumulate. Both backends support partial indexes.
-
-Revision ID: 0004
-Revises: 0003
-Create Date: 2026-12-04
 """
-
-from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0004"
 down_revision = "0003"
-branch_labels = None
-depends_on = None
 
 _PENDING = sa.text("status = 'pending'")
 

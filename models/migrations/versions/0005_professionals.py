@@ -1,21 +1,13 @@
 """The professional directory (``professionals``): each professional's latest display name,
 profession, specialty and structure, as its verified token said, so that pages, the access
 review, the security desk and the CLI name people instead of printing their ids.
-
-Revision ID: 0005
-Revises: 0004
-Create Date: 2026-12-04
 """
-
-from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0005"
 down_revision = "0004"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

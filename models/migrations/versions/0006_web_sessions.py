@@ -2,21 +2,13 @@
 expires_at)``. The ``vigie_session`` cookie then names a random session id instead of
 carrying the bearer token; signing out deletes the row, so a replayed cookie is signed out
 too. The index on ``expires_at`` serves the purge of ended sessions.
-
-Revision ID: 0006
-Revises: 0005
-Create Date: 2026-12-04
 """
-
-from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0006"
 down_revision = "0005"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
