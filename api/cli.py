@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from api import witness
+from api.commands import command, command_group
 from api.config import LEDGER_KEY, PATIENT_REF_SECRET, ConfigError, Settings, load_keys
 from api.policy_import import add_policy_commands
 
@@ -44,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
 
-    serve = _command(sub, "serve", "run the HTTP service (granian; --dev: Flask's server)")
+    serve = command(sub, "serve", "run the HTTP service (granian; --dev: Flask's server)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
@@ -58,19 +59,18 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--dev", action="store_true", help="Flask's development server")
     serve.set_defaults(run=_serve)
 
-    db = _command(sub, "db", "database schema")
-    db_sub = db.add_subparsers(title="db commands", metavar="COMMAND")
-    upgrade = _command(db_sub, "upgrade", "migrate VIGIE_DATABASE_URL to the latest schema")
+    db_sub = command_group(sub, "db", "database schema")
+    upgrade = command(db_sub, "upgrade", "migrate VIGIE_DATABASE_URL to the latest schema")
     upgrade.set_defaults(run=_db_upgrade)
 
-    demo = _command(sub, "demo", "demo keys, dossiers and tokens in a folder, then serve")
+    demo = command(sub, "demo", "demo keys, dossiers and tokens in a folder, then serve")
     demo.add_argument("--dir", default=".vigie-demo", help="folder for keys and the SQLite file")
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--port", type=int, default=8080)
     demo.add_argument("--no-serve", action="store_true", help="prepare everything, do not serve")
     demo.set_defaults(run=_demo)
 
-    token = _command(sub, "token", "sign a token with the demo identity provider's key")
+    token = command(sub, "token", "sign a token with the demo identity provider's key")
     token.add_argument(
         "--actor-type",
         required=True,
@@ -85,15 +85,14 @@ def build_parser() -> argparse.ArgumentParser:
     token.set_defaults(run=_token)
 
     _add_ledger_commands(sub)
-    witness.add_commands(sub, _command)
-    add_policy_commands(sub, _command)
+    witness.add_commands(sub)
+    add_policy_commands(sub)
     from api.notify_cli import add_notify_commands
 
-    add_notify_commands(sub, _command)
+    add_notify_commands(sub)
 
-    audit = _command(sub, "audit", "security reviews (each run is itself a ledger entry)")
-    audit_sub = audit.add_subparsers(title="audit commands", metavar="COMMAND")
-    review = _command(
+    audit_sub = command_group(sub, "audit", "security reviews (each run is itself a ledger entry)")
+    review = command(
         audit_sub,
         "break-glass",
         "list emergency accesses (break glass, SAMU regulation), newest first, with their "
@@ -107,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     review.add_argument("--json", action="store_true", help="JSON lines instead of a table")
     review.set_defaults(run=_audit_break_glass)
 
-    export = _command(sub, "verify-export", "check a patient's export bundle offline")
+    export = command(sub, "verify-export", "check a patient's export bundle offline")
     export.add_argument("bundle", help="the bundle (JSON) from /traces/export")
     export.add_argument("--key", required=True, help="file with the verifier key string")
     export.add_argument(
@@ -131,9 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_ledger_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    ledger = _command(sub, "ledger", "verify the ledger, sign a checkpoint")
-    ledger_sub = ledger.add_subparsers(title="ledger commands", metavar="COMMAND")
-    verify = _command(ledger_sub, "verify", "re-check every entry, chain and checkpoint")
+    ledger_sub = command_group(sub, "ledger", "verify the ledger, sign a checkpoint")
+    verify = command(ledger_sub, "verify", "re-check every entry, chain and checkpoint")
     verify.add_argument("--quiet", action="store_true", help="no progress lines")
     verify.add_argument(
         "--workers",
@@ -150,9 +148,9 @@ def _add_ledger_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
         "the database), then rewrite it; a missing STATE: full verification, then written",
     )
     verify.set_defaults(run=_ledger_verify)
-    checkpoint = _command(ledger_sub, "checkpoint", "sign a checkpoint now and print it")
+    checkpoint = command(ledger_sub, "checkpoint", "sign a checkpoint now and print it")
     checkpoint.set_defaults(run=_ledger_checkpoint)
-    erase = _command(
+    erase = command(
         ledger_sub,
         "erase",
         "end of retention or lawful erasure: destroy a patient's payloads and salts, purge the "
@@ -174,13 +172,6 @@ def _positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
     return value
-
-
-def _command(
-    sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, summary: str
-) -> argparse.ArgumentParser:
-    """A sub-command whose own ``--help`` says what it does, not only its parent's list."""
-    return sub.add_parser(name, help=summary, description=summary[0].upper() + summary[1:] + ".")
 
 
 # -- commands ------------------------------------------------------------------------------

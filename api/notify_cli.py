@@ -7,18 +7,15 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable
 from typing import Any
 
+from api.commands import Subcommands, command, command_group
 from api.config import ConfigError
 
-Command = Callable[[Any, str, str], argparse.ArgumentParser]
 
-
-def add_notify_commands(sub: Any, command: Command) -> None:
-    """Register ``notify relay`` and ``notify mail`` under ``sub`` (``command`` makes one)."""
-    notify = command(sub, "notify", "deliver the notification outbox (relay, e-mail)")
-    notify_sub = notify.add_subparsers(title="notify commands", metavar="COMMAND")
+def add_notify_commands(sub: Subcommands) -> None:
+    """Register ``notify relay`` and ``notify mail`` under ``sub``."""
+    notify_sub = command_group(sub, "notify", "deliver the notification outbox (relay, e-mail)")
     relay = command(
         notify_sub,
         "relay",

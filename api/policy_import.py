@@ -16,11 +16,11 @@ import csv
 import io
 import os
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import policy
+from api.commands import Subcommands, command, command_group
 from api.terminology import Concept, Terminology, TerminologyError, read_terminology
 from engine.decide import PolicyEngine
 from engine.errors import PolicyLoadError
@@ -203,13 +203,9 @@ def _matrix_report(old: str, new: str) -> str:
     )
 
 
-def add_policy_commands(
-    sub: argparse._SubParsersAction[argparse.ArgumentParser],
-    command: Callable[..., argparse.ArgumentParser],
-) -> None:
-    """``vigie policy import`` (``command`` makes a sub-command with its own --help)."""
-    group = command(sub, "policy", "the policy's official lists")
-    group_sub = group.add_subparsers(title="policy commands", metavar="COMMAND")
+def add_policy_commands(sub: Subcommands) -> None:
+    """``vigie policy import``."""
+    group_sub = command_group(sub, "policy", "the policy's official lists")
     run = command(
         group_sub,
         "import",

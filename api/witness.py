@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask import Flask, Response, request
 
+from api.commands import Subcommands, command, command_group
 from api.config import ConfigError
 from ledger.cosignature import CosignatureSigner
 from ledger.errors import NoteError
@@ -183,10 +184,11 @@ def serve(config_path: Path, host: str, port: int) -> None:
     server.serve_forever()
 
 
-def add_commands(sub: Any, command: Callable[..., Any]) -> None:
-    """``vigie witness serve|keygen|key`` (``command`` is the CLI's sub-parser factory)."""
-    witness = command(sub, "witness", "run a C2SP witness that cosigns the ledger's checkpoints")
-    witness_sub = witness.add_subparsers(title="witness commands", metavar="COMMAND")
+def add_commands(sub: Subcommands) -> None:
+    """``vigie witness serve|keygen|key``."""
+    witness_sub = command_group(
+        sub, "witness", "run a C2SP witness that cosigns the ledger's checkpoints"
+    )
     run = command(witness_sub, "serve", "serve add-checkpoint (C2SP tlog-witness)")
     run.add_argument("--config", required=True, type=Path, help="the witness's TOML file")
     run.add_argument("--host", default="127.0.0.1")
