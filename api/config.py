@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import tomllib
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -134,6 +135,17 @@ class Settings:
                 "VIGIE_JWT_MAX_LIFETIME", values.get("VIGIE_JWT_MAX_LIFETIME"), DEFAULT_MAX_LIFETIME
             ),
         )
+
+
+def read_toml(path: Path, name: str) -> dict[str, Any]:
+    """The TOML document at ``path``; a ConfigError naming the file (``name``: what it is,
+    e.g. the variable that names it) if it is missing, unreadable or not TOML."""
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{name}: no file at {path}") from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{name}: {path}: {exc}") from None
 
 
 def missing(name: str) -> str:

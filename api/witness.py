@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask import Flask, Response, request
 
 from api.commands import Subcommands, command, command_group
-from api.config import ConfigError
+from api.config import ConfigError, read_toml
 from ledger.cosignature import CosignatureSigner
 from ledger.errors import NoteError
 from ledger.note import NoteVerifier
@@ -59,12 +58,7 @@ class WitnessConfig:
 
     @classmethod
     def load(cls, path: Path) -> WitnessConfig:
-        try:
-            document = tomllib.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(f"witness config: no file at {path}") from None
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigError(f"witness config {path}: {exc}") from None
+        document = read_toml(path, "witness config")
         base = path.parent
 
         def field(table: dict[str, Any], name: str, where: str) -> str:

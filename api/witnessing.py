@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import tomllib
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
@@ -29,7 +28,7 @@ from pathlib import Path
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from api.config import ConfigError
+from api.config import ConfigError, read_toml
 from ledger import merkle
 from ledger.checkpoint import Checkpoint
 from ledger.cosignature import CosignatureVerifier, add_cosignatures, cosignatures
@@ -58,12 +57,7 @@ class WitnessEndpoint:
 def load_witnesses(path: Path) -> tuple[WitnessEndpoint, ...]:
     """Read the ``VIGIE_WITNESSES`` file; raise ConfigError saying what is wrong."""
     where = f"VIGIE_WITNESSES: {path}"
-    try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{where}: no such file") from None
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"{where}: {exc}") from None
+    document = read_toml(path, "VIGIE_WITNESSES")
     tables = document.get("witness")
     if not isinstance(tables, list) or not tables:
         raise ConfigError(f"{where}: list the witnesses as [[witness]] tables")
