@@ -56,7 +56,7 @@ class PolicyEngine:
     def __init__(self, source: PolicySource) -> None:
         self.policy_version = source.version
         self.tables = Tables.parse(source.texts)
-        #: The time windows and lengths of policy/limits.csv, read by every decision.
+        #: The time windows, lengths and rates of policy/limits.csv, read by every decision.
         self.limits = Limits.parse(source.text(LIMITS_FILE))
         self._rates = Rates(self.limits)
         self.casbin = CasbinPolicy(

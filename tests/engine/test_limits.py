@@ -13,7 +13,7 @@ from engine.decide import PolicyEngine
 from engine.errors import PolicyLoadError
 from engine.limits import Limits, RateLimit
 from engine.vocabulary import Effect, Reason
-from tests.engine.sample import TABLE_NOW, request_and_facts
+from tests.engine.sample import BREAK_GLASS_READ, TABLE_NOW, request_and_facts
 from tests.policy_copy import copy_policy, limits_text
 
 
@@ -79,15 +79,7 @@ def test_a_changed_limit_changes_the_policy_version(tmp_path: Path) -> None:
     assert policy.load(changed).version != policy.load(same).version
 
 
-JUSTIFIED = {
-    "dossier": "adult",
-    "documents": ["bio"],
-    "actor": "stranger",
-    "action": "document.read",
-    "document": "bio",
-    "mode": "break_glass",
-    "justification_length": 1000,
-}
+JUSTIFIED = {**BREAK_GLASS_READ, "justification_length": 1000}
 LATE_REOPEN = {
     "dossier": "adult",
     "with": {"status": "closed", "closed_days_ago": 3700},

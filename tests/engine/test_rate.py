@@ -17,18 +17,10 @@ from engine.decide import RATE_LIMITED, PolicyEngine
 from engine.limits import RateLimit
 from engine.model import BatchDecision
 from engine.vocabulary import Effect, Reason
-from tests.engine.sample import TABLE_NOW, request_and_facts
+from tests.engine.sample import BREAK_GLASS_READ, TABLE_NOW, request_and_facts
 from tests.policy_copy import copy_policy
 
-GLASS = {
-    "dossier": "adult",
-    "documents": ["bio"],
-    "actor": "stranger",
-    "action": "document.read",
-    "document": "bio",
-    "mode": "break_glass",
-    "justification": "Patient inconscient aux urgences",
-}
+GLASS = {**BREAK_GLASS_READ, "justification": "Patient inconscient aux urgences"}
 EXPORT = {"dossier": "adult", "actor": "holder", "action": "traces.export"}
 UNJUSTIFIED = {**GLASS, "justification": "   "}  # denied by the rules
 PERMITTED = {
