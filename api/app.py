@@ -56,7 +56,7 @@ def create_app(
     if configure_logs:
         configure_logging(settings.log_level)
     keys = keys or load_keys(settings)
-    engine = PolicyEngine(policy.load())
+    engine = PolicyEngine(policy.load(settings.policy_dir))
     database = database or Database(
         settings.database_url, statement_timeout_ms=settings.statement_timeout_ms
     )
@@ -71,7 +71,6 @@ def create_app(
         signer,
         str(keys.ledger_signer.verifier),
         clock,
-        {"break_glass": settings.rate_break_glass, "export": settings.rate_export},
     )
     app = Flask("vigie")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY

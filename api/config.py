@@ -14,7 +14,7 @@ import os
 import re
 import tomllib
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,19 +43,12 @@ class ConfigError(Exception):
     """The configuration is missing or unusable; the message says which variable and why."""
 
 
-@dataclass(frozen=True, slots=True)
-class RateLimit:
-    """At most ``count`` requests per actor in any ``seconds``-long window."""
-
-    count: int
-    seconds: int
-
-    @classmethod
-    def parse(cls, variable: str, text: str) -> RateLimit:
-        count, _, seconds = text.partition("/")
-        if not (count.strip().isdigit() and seconds.strip().isdigit()) or int(seconds) == 0:
-            raise ConfigError(f"{variable}={text!r}: expected COUNT/SECONDS, e.g. 20/86400")
-        return cls(int(count), int(seconds))
+#: Variables that changed decisions outside ``policy_version``: each now names its rows of
+#: policy/limits.csv, and setting it stops the start (a silently ignored limit is worse).
+MOVED_TO_POLICY = {
+    "VIGIE_RATE_BREAK_GLASS": ("break_glass_rate_count", "break_glass_rate_window"),
+    "VIGIE_RATE_EXPORT": ("export_rate_count", "export_rate_window"),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,8 +65,7 @@ class Settings:
     checkpoint_interval: float = 10.0
     statement_timeout_ms: int = 5000
     log_level: str = "INFO"
-    rate_break_glass: RateLimit = field(default_factory=lambda: RateLimit(20, 86400))
-    rate_export: RateLimit = field(default_factory=lambda: RateLimit(30, 3600))
+    policy_dir: Path | None = None  # None: the policy/ folder shipped with the package
     break_glass_daily_flag: int = 3
     witnesses: Path | None = None
     witness_quorum: int | None = None  # None: every witness listed
@@ -88,6 +80,7 @@ class Settings:
         """The settings of ``env`` (default: the process environment). Of the key files, only
         those named in ``needs`` must be set; the others are ``None`` when unset."""
         values = os.environ if env is None else env
+        _refuse_moved(values)
 
         def key_file(name: str) -> Path | None:
             raw = values.get(name, "").strip()
@@ -120,12 +113,7 @@ class Settings:
             checkpoint_interval=number("VIGIE_CHECKPOINT_INTERVAL", 10.0),
             statement_timeout_ms=int(number("VIGIE_STATEMENT_TIMEOUT_MS", 5000)),
             log_level=(values.get("VIGIE_LOG_LEVEL") or "INFO").upper(),
-            rate_break_glass=RateLimit.parse(
-                "VIGIE_RATE_BREAK_GLASS", values.get("VIGIE_RATE_BREAK_GLASS") or "20/86400"
-            ),
-            rate_export=RateLimit.parse(
-                "VIGIE_RATE_EXPORT", values.get("VIGIE_RATE_EXPORT") or "30/3600"
-            ),
+            policy_dir=Path(values["VIGIE_POLICY_DIR"]) if values.get("VIGIE_POLICY_DIR") else None,
             break_glass_daily_flag=int(number("VIGIE_BREAK_GLASS_DAILY_FLAG", 3)),
             witnesses=Path(values["VIGIE_WITNESSES"]) if values.get("VIGIE_WITNESSES") else None,
             witness_quorum=_count(values, "VIGIE_WITNESS_QUORUM"),
@@ -146,6 +134,18 @@ def read_toml(path: Path, name: str) -> dict[str, Any]:
         raise ConfigError(f"{name}: no file at {path}") from None
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"{name}: {path}: {exc}") from None
+
+
+def _refuse_moved(values: Mapping[str, str]) -> None:
+    """Stop on a variable whose setting now lives in policy/ (``MOVED_TO_POLICY``)."""
+    for name, rows in MOVED_TO_POLICY.items():
+        if name in values:
+            raise ConfigError(
+                f"{name} is no longer read: the limit is policy data, the rows "
+                f"{' and '.join(rows)} of policy/limits.csv (a change is a new "
+                "policy_version); unset it and edit that file (or a copy named by "
+                "VIGIE_POLICY_DIR)"
+            )
 
 
 def missing(name: str) -> str:

@@ -341,7 +341,7 @@ def current_actor() -> Actor:
 
 
 RATE_LIMITED_RESPONSE = (
-    "Over the actor's break-glass or export rate (VIGIE_RATE_*): denied as rate.limited, "
+    "Over the actor's break-glass or export rate (policy/limits.csv): denied as rate.limited, "
     "traced; Retry-After",
     PROBLEM,
 )

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-from api.config import RateLimit
 from api.directory_cards import WrittenCards
 from api.group_commit import GroupCommit
 from api.payload import entry_payload
@@ -107,7 +106,6 @@ class Vigie:
         signer: CheckpointSignerFactory,
         verifier_key: str,
         clock: Callable[[], datetime] = utc_now,
-        limits: Mapping[str, RateLimit] | None = None,
     ) -> None:
         self.engine = engine
         self.database = database
@@ -115,7 +113,6 @@ class Vigie:
         self.signer = signer
         self.verifier_key = verifier_key
         self.clock = clock
-        self.limits = dict(limits or {})
         self.on_checkpoint: Callable[[int, str], None] | None = None
         """Called with (size, note) once a checkpoint signed here has committed (witnessing);
         it must not raise (the commit's answer is already decided)."""
@@ -174,14 +171,15 @@ class Vigie:
         facts = batch_state.facts(position, request)
         if facts is None:  # not read ahead, or its dossier changed earlier in the batch
             facts = self._facts(uow, request)
+        facts = self._count_recent(uow, request, facts, now, batch_state.counted)
         batch: BatchDecision | None = None
         if call.documents:
             batch = self.engine.decide_documents(request, facts, now)
             decision = batch.decision
+            if decision.reason is Reason.RATE_LIMITED:
+                batch = None  # no document decided: recorded as the request alone
         else:
             decision = self.engine.decide(request, facts, now)
-        if self._over_limit(uow, request, now, batch_state.counted):
-            decision, batch = RATE_LIMITED, None
         result = None
         patient = request.patient_id
         if decision.permitted and call.effect is not None:
@@ -229,29 +227,28 @@ class Vigie:
             draft,
         )
 
-    def _over_limit(
+    def _count_recent(
         self,
         uow: UnitOfWork,
         request: AccessRequest,
+        facts: Facts,
         now: datetime,
         counted: Counter[tuple[str, str]],
-    ) -> bool:
-        """Whether the actor is over its break-glass or export rate (counted from the ledger,
-        so every instance agrees); the request counts towards the limit either way."""
-        if request.mode is Mode.BREAK_GLASS:
-            kind, filters = "break_glass", {"mode": Mode.BREAK_GLASS.value}
-        elif request.action is Action.TRACES_EXPORT:
-            kind, filters = "export", {"action": Action.TRACES_EXPORT.value}
-        else:
-            return False
-        limit = self.limits.get(kind)
-        if limit is None:
-            return False
+    ) -> Facts:
+        """``facts`` with ``recent``: the actor's entries that count against the request's
+        rate (``PolicyEngine.rate_window``: which, and how far back), counted from the
+        ledger's search columns so every instance agrees, plus the calls before it in this
+        group commit. The engine decides on the number; the request counts towards the limit
+        whatever it decides."""
+        window = self.engine.rate_window(request)
+        if window is None:
+            return facts
         actor = request.actor.id
-        since = now - timedelta(seconds=limit.seconds)
-        seen = uow.index.count_recent(actor, since, **filters) + counted[(actor, kind)]
-        counted[(actor, kind)] += 1
-        return seen >= limit.count
+        since = window.since(now)
+        seen = uow.index.count_recent(actor, since, mode=window.mode, action=window.action)
+        seen += counted[(actor, window.kind)]
+        counted[(actor, window.kind)] += 1
+        return replace(facts, recent=seen)
 
     def _finish(self, uow: UnitOfWork, item: _Prepared, entry: Entry, now: datetime) -> Outcome:
         """The outbox rows and the follow-up (an export) of one recorded call."""
@@ -362,7 +359,8 @@ def _document_ids(request: AccessRequest) -> Sequence[str] | None:
 class _Batch:
     """What the calls of one group commit did so far, for the calls after them: facts read
     ahead stay valid until a call changes that dossier; a professional's access recorded by
-    an earlier call is no longer a first access; rate-limited requests counted by actor."""
+    an earlier call is no longer a first access; the requests that count against a rate
+    limit, by actor and rate (``RateWindow.kind``), not yet in the ledger."""
 
     preloaded: dict[int, Facts]
     changed: set[str | None] = field(default_factory=set)
@@ -401,10 +399,3 @@ def _all_obligations(decision: Decision, batch: BatchDecision | None) -> tuple[O
             if document.decision.permitted:
                 seen.update(dict.fromkeys(document.decision.obligations))
     return tuple(seen)
-
-
-def deny(reason: Reason) -> Decision:
-    return Decision(Effect.DENY, reason)
-
-
-RATE_LIMITED = deny(Reason.RATE_LIMITED)

@@ -7,7 +7,9 @@ Typical use::
     listing = engine.decide_documents(request, facts, now)  # document.list, or a batch of ids
 
 Invalid input raises an ``InvalidRequestError`` naming the field. Any other failure while
-deciding is a deny with reason ``policy.error``: the engine never fails open.
+deciding is a deny with reason ``policy.error``: the engine never fails open. The last step of
+both is the rate limit (``engine/rate.py``): a request whose ``Facts.recent`` reaches its limit
+is a deny ``rate.limited``, whatever the rules said (``rate_window`` says what to count).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from engine.model import (
     DocumentDecision,
     Facts,
 )
+from engine.rate import Rates, RateWindow
 from engine.rule import CasbinPolicy
 from engine.tables import DocumentType, Tables
 from engine.vocabulary import DOCUMENT_ACTIONS, Action, ActorType, Effect, Reason
@@ -42,6 +45,7 @@ from policy import PolicySource
 _log = logging.getLogger(__name__)
 
 POLICY_ERROR = Decision(Effect.DENY, Reason.POLICY_ERROR)
+RATE_LIMITED = Decision(Effect.DENY, Reason.RATE_LIMITED)
 _NOTHING: frozenset[str] = frozenset()
 _PROFESSIONAL = ActorType.PROFESSIONAL
 
@@ -52,8 +56,9 @@ class PolicyEngine:
     def __init__(self, source: PolicySource) -> None:
         self.policy_version = source.version
         self.tables = Tables.parse(source.texts)
-        #: The time windows and lengths of policy/limits.csv, read by every decision.
+        #: The time windows, lengths and rates of policy/limits.csv, read by every decision.
         self.limits = Limits.parse(source.text(LIMITS_FILE))
+        self._rates = Rates(self.limits)
         self.casbin = CasbinPolicy(
             source.text("model.conf"), source.text("rules.csv"), source.text("obligations.csv")
         )
@@ -86,12 +91,14 @@ class PolicyEngine:
             decision = self._memo_get(key)
             if decision is None:
                 decision = self.casbin.decide(*key)
-            return decision
         except InvalidRequestError:
             raise
         except Exception:
             _log.exception("policy evaluation failed; denying")
-            return POLICY_ERROR
+            decision = POLICY_ERROR
+        if facts.recent and self._rates.over(request, facts):
+            return RATE_LIMITED
+        return decision
 
     def decide_documents(
         self, request: AccessRequest, facts: Facts, now: datetime
@@ -107,15 +114,23 @@ class PolicyEngine:
             raise InvalidRequestError("now", "the clock must give timezone-aware datetimes")
         self._readable(request)
         try:
-            return self._decide_documents(request, facts, now)
+            batch = self._decide_documents(request, facts, now)
         except InvalidRequestError:
             raise
         except Exception:
             _log.exception("policy evaluation failed; denying")
             ids = request.document_ids or tuple(facts.documents)
-            return BatchDecision(
+            batch = BatchDecision(
                 POLICY_ERROR, tuple(DocumentDecision(i, POLICY_ERROR) for i in ids)
             )
+        if facts.recent and self._rates.over(request, facts):
+            return BatchDecision(RATE_LIMITED, ())  # no document decided
+        return batch
+
+    def rate_window(self, request: AccessRequest) -> RateWindow | None:
+        """Which of the actor's entries count against ``request``'s rate limit: the caller
+        counts them (the engine does no I/O) into ``Facts.recent``. None: no limit applies."""
+        return self._rates.window(request)
 
     def check_codes(self, actor: Actor) -> None:
         """Raise if the actor's ``profession`` or ``specialty`` is not a code of policy/

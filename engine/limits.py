@@ -3,6 +3,8 @@
 They are policy data, so a change of one changes ``policy_version`` (``policy.FILES``) and needs
 no code. The file is parsed strictly: every name of ``UNITS`` exactly once, an integer value
 of at least 1, one of the units that name accepts; anything else is a ``PolicyLoadError``.
+A rate limit is two rows, ``<kind>_rate_count`` (requests) and ``<kind>_rate_window`` (a
+duration): at most that many requests per actor in any window that long (``engine/rate.py``).
 """
 
 from __future__ import annotations
@@ -18,13 +20,27 @@ COLUMNS = ("name", "value", "unit", "meaning")
 _MONTHS = {"months": 1, "years": 12}  # calendar months (engine.feature.add_months)
 _DAYS = {"days": 1}
 _CHARS = {"chars": 1}
+_REQUESTS = {"requests": 1}
+_SECONDS = {"seconds": 1, "minutes": 60, "hours": 3600, "days": 86400}
 #: Each name and the units it accepts, with their factor to the unit the engine counts in.
 UNITS: dict[str, dict[str, int]] = {
     "reveal_invisible_to_patient": _MONTHS,
     "pending_result_notice": _DAYS,
     "reopen_window": _MONTHS,
     "justification_max_chars": _CHARS,
+    "break_glass_rate_count": _REQUESTS,
+    "break_glass_rate_window": _SECONDS,
+    "export_rate_count": _REQUESTS,
+    "export_rate_window": _SECONDS,
 }
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """At most ``count`` requests per actor in any ``window``-long stretch of time."""
+
+    count: int
+    window: timedelta
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +51,8 @@ class Limits:
     pending_notice_after: timedelta
     reopen_months: int
     justification_max_chars: int
+    break_glass_rate: RateLimit
+    export_rate: RateLimit
 
     @classmethod
     def parse(cls, text: str) -> Limits:
@@ -62,4 +80,12 @@ class Limits:
             pending_notice_after=timedelta(days=found["pending_result_notice"]),
             reopen_months=found["reopen_window"],
             justification_max_chars=found["justification_max_chars"],
+            break_glass_rate=_rate(found, "break_glass"),
+            export_rate=_rate(found, "export"),
         )
+
+
+def _rate(found: dict[str, int], kind: str) -> RateLimit:
+    """The rate limit of the rows ``<kind>_rate_count`` and ``<kind>_rate_window``."""
+    seconds = found[f"{kind}_rate_window"]
+    return RateLimit(found[f"{kind}_rate_count"], timedelta(seconds=seconds))

@@ -250,11 +250,14 @@ class Facts:
 
     ``documents`` holds the documents the request concerns (all of them for a listing).
     ``first_access`` tells whether this is the actor's first permitted access to the dossier.
+    ``recent`` is how many of the actor's earlier requests count against the request's rate
+    limit (``PolicyEngine.rate_window`` says which; the service counts them in the ledger).
     """
 
     dossier: Dossier | None
     documents: Mapping[str, Document] = field(default_factory=dict)
     first_access: bool = False
+    recent: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+import policy
+from api.app import create_app
 from api.config import (
     KEY_FILES,
     LEDGER_KEY,
@@ -20,7 +22,9 @@ from api.config import (
     load_patient_ref_secret,
 )
 from ledger.entry import patient_ref
-from tests.api.conftest import KeyFiles, settings_for
+from tests.api.conftest import KeyFiles, serve_env, settings_for
+from tests.api.test_cli import one_line_error, vigie
+from tests.policy_copy import copy_policy
 
 RANDOM = bytes(range(40, 72))  # 32 bytes with no whitespace of their own
 
@@ -88,3 +92,43 @@ def test_durations(text: str | None, seconds: int) -> None:
 def test_bad_durations_are_one_line(text: str) -> None:
     with pytest.raises(ConfigError, match=r"VIGIE_JWT_MAX_LIFETIME=.*e\.g\. 43200 or 12h"):
         Settings.from_env({"VIGIE_JWT_MAX_LIFETIME": text}, needs=())
+
+
+@pytest.mark.parametrize(
+    ("variable", "rows"),
+    [
+        ("VIGIE_RATE_BREAK_GLASS", "break_glass_rate_count and break_glass_rate_window"),
+        ("VIGIE_RATE_EXPORT", "export_rate_count and export_rate_window"),
+    ],
+)
+@pytest.mark.parametrize("value", ["20/86400", ""])
+def test_a_rate_variable_stops_the_start_naming_its_policy_rows(
+    variable: str, rows: str, value: str
+) -> None:
+    """The rates are policy data now (policy/limits.csv, in policy_version): a variable that
+    used to set one is refused, not silently ignored."""
+    with pytest.raises(ConfigError, match=f"^{variable} is no longer read") as refused:
+        Settings.from_env({variable: value}, needs=())
+    assert f"the rows {rows} of policy/limits.csv" in str(refused.value)
+
+
+def test_vigie_serve_refuses_a_rate_variable_in_one_line(
+    tmp_path: Path, key_files: KeyFiles
+) -> None:
+    env = {**serve_env(tmp_path, key_files), "VIGIE_RATE_EXPORT": "30/3600"}
+    run = vigie("serve", "--port", "1", env=env, cwd=tmp_path)
+    one_line_error(run, "VIGIE_RATE_EXPORT is no longer read", "policy/limits.csv")
+
+
+def test_the_service_decides_with_the_policy_folder_of_vigie_policy_dir(
+    tmp_path: Path, key_files: KeyFiles
+) -> None:
+    folder = copy_policy(tmp_path, export_rate_count="5,requests")
+    read = Settings.from_env({"VIGIE_POLICY_DIR": str(folder)}, needs=())
+    assert read.policy_dir == folder
+    assert Settings.from_env({}, needs=()).policy_dir is None
+    url = f"sqlite:///{tmp_path / 'vigie.db'}"
+    settings = replace(settings_for(url, key_files), policy_dir=folder)
+    engine = create_app(settings, configure_logs=False).extensions["vigie"].engine
+    assert engine.policy_version == policy.load(folder).version != policy.load().version
+    assert engine.limits.export_rate.count == 5

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any
 
 from api.app import create_app
-from api.config import RateLimit
 from tests.api.conftest import Api, KeyFiles, ps, setup_dossier
+from tests.policy_copy import copy_policy
 
 
 def glass(api: Api, who: str = "stranger", **extra: Any) -> Any:
@@ -27,11 +28,16 @@ def glass(api: Api, who: str = "stranger", **extra: Any) -> Any:
 
 
 def test_break_glass_and_export_rates_answer_429_and_are_traced(
-    settings: Any, database: Any, key_files: KeyFiles
+    settings: Any, database: Any, key_files: KeyFiles, tmp_path: Path
 ) -> None:
-    tight = dataclasses.replace(
-        settings, rate_break_glass=RateLimit(3, 3600), rate_export=RateLimit(1, 3600)
+    folder = copy_policy(
+        tmp_path,
+        break_glass_rate_count="3,requests",
+        break_glass_rate_window="3600,seconds",
+        export_rate_count="1,requests",
+        export_rate_window="3600,seconds",
     )
+    tight = dataclasses.replace(settings, policy_dir=folder)
     api = Api(create_app(tight, database=database, configure_logs=False).test_client(), key_files)
     setup_dossier(api)
     answers = [glass(api) for _ in range(4)]
@@ -47,6 +53,43 @@ def test_break_glass_and_export_rates_answer_429_and_are_traced(
     assert (recorded["decision"], recorded["reason"]) == ("deny", "rate.limited")
     assert api.call("holder", "GET", "/v1/dossiers/P1/traces/export").status_code == 200
     assert api.call("holder", "GET", "/v1/dossiers/P1/traces/export").status_code == 429
+
+
+def test_a_rate_limited_batch_or_listing_is_recorded_as_the_request_alone(
+    settings: Any, database: Any, key_files: KeyFiles, tmp_path: Path
+) -> None:
+    """With a break-glass rate of 2: a batch and a listing pass, the next two are denied
+    rate.limited (429) and recorded as the request alone: no per-document decisions."""
+    folder = copy_policy(tmp_path, break_glass_rate_count="2,requests")
+    tight = dataclasses.replace(settings, policy_dir=folder)
+    api = Api(create_app(tight, database=database, configure_logs=False).test_client(), key_files)
+    setup_dossier(api)
+    glass = {"mode": "break_glass", "justification": "Patient inconscient"}
+    batch = {"patient_id": "P1", "document_ids": ["bio", "psy"], **glass}
+    one = {"patient_id": "P1", "document_ids": ["bio"], **glass}
+    listing = {"patient_id": "P1", "action": "document.list", **glass}
+    answers = [
+        api.call("stranger", "POST", "/v1/decisions/batch", batch),
+        api.call("stranger", "POST", "/v1/decisions", listing),
+        api.call("stranger", "POST", "/v1/decisions/batch", one),
+        api.call("stranger", "POST", "/v1/decisions", listing),
+    ]
+    assert [a.status_code for a in answers] == [200, 200, 429, 429]
+    first = answers[0].get_json()["trace"]["seq"]
+    entries = api.call("auditor", "GET", f"/v1/ledger/entries?from_seq={first}&limit=4")
+    items = entries.get_json()["items"]
+    assert [i["header"]["reason"] for i in items] == [
+        "emergency.break_glass",
+        "emergency.break_glass",
+        "rate.limited",
+        "rate.limited",
+    ]
+    assert [len(i["payload"]["documents"]) for i in items[:2]] == [2, 3]
+    assert [("documents" in i["payload"]) for i in items[2:]] == [False, False]
+    assert items[2]["payload"]["document_id"] == "bio"
+    assert items[2]["payload"]["document_type"] == "11502-2"
+    assert "document_id" not in items[3]["payload"]
+    assert [a.get_json()["reason"] for a in answers[2:]] == ["rate.limited"] * 2
 
 
 def test_break_glass_review_flags_cite_their_entries(api: Api) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -15,12 +16,13 @@ import pytest
 from flask import Flask
 
 from api.app import create_app
-from api.config import RateLimit, Settings
+from api.config import Settings
 from api.endpoint import Validator
 from api.identifiers import PROFESSIONAL_ID, is_opaque_id, is_professional_id
 from api.routes import decision, dossier, ledger, ops, trace
 from api.schema import PROFESSIONAL_TARGETS
 from tests.api.conftest import Api, KeyFiles, setup_dossier
+from tests.policy_copy import copy_policy
 
 BAD_PS_IDS = [
     "abc",
@@ -299,10 +301,11 @@ RATE_LIMITED = [
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_429_is_documented_where_rate_limits_apply(
-    settings: Settings, database: Any, key_files: KeyFiles
+    settings: Settings, database: Any, key_files: KeyFiles, tmp_path: Path
 ) -> None:
+    one_an_hour = {"break_glass_rate_count": "1,requests", "break_glass_rate_window": "1,hours"}
     app = create_app(
-        replace(settings, rate_break_glass=RateLimit(1, 3600)),
+        replace(settings, policy_dir=copy_policy(tmp_path, **one_an_hour)),
         database=database,
         configure_logs=False,
     )

@@ -15,13 +15,18 @@ import json
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from flask import Flask
 
+from api.app import create_app
+from api.config import Settings
 from api.service import Call, Vigie
 from engine.model import AccessRequest, Actor
-from tests.api.conftest import Api, ps, setup_dossier
+from tests.api.conftest import Api, KeyFiles, ps, setup_dossier
+from tests.policy_copy import copy_policy
 
 
 def _service(app: Flask) -> Vigie:
@@ -148,3 +153,28 @@ def test_a_failing_call_fails_alone(app: Flask, api: Api) -> None:
     with _service(app).database.read_only() as unit:
         assert unit.ledger.head().size == size + 2  # the failed call left no entry
     assert sorted(a["trace"]["seq"] for a in (answers[0], answers[2])) == [size, size + 1]
+
+
+def test_a_rate_counts_the_calls_before_it_in_the_same_batch(
+    settings: Settings, database: Any, key_files: KeyFiles, tmp_path: Path
+) -> None:
+    """Break glass limited to 3: one use already in the ledger, four in one transaction: the
+    ledger's count plus the batch's earlier calls let two through, denials counted too."""
+    folder = copy_policy(tmp_path, break_glass_rate_count="3,requests")
+    app = create_app(replace(settings, policy_dir=folder), database=database, configure_logs=False)
+    api = Api(app.test_client(), key_files)
+    setup_dossier(api)
+    token = api.token("stranger")
+
+    def glass() -> Any:
+        body = {"patient_id": "P1", "action": "document.read", "document_id": "bio"}
+        body |= {"mode": "break_glass", "justification": "Patient inconscient"}
+        headers = {"Authorization": f"Bearer {token}"}
+        response = app.test_client().post("/v1/decisions", json=body, headers=headers)
+        return response.status_code, response.get_json()
+
+    assert glass()[0] == 200
+    answers = _one_batch(app, [glass] * 4)
+    assert [status for status, _ in answers] == [200, 200, 429, 429]
+    _recorded_together(app, [body for _, body in answers])
+    assert [body["reason"] for _, body in answers][2:] == ["rate.limited"] * 2

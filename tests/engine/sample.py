@@ -232,6 +232,16 @@ def _document_request(
 TABLE = json.loads(Path(__file__).with_name("scenarios.json").read_text(encoding="utf-8"))
 TABLE_NOW = datetime.fromisoformat(TABLE["now"])
 CLASS_OF = {**CLASSES, "ATTEST-RESID": "95"}  # the policy's type -> class table, as in the mix
+#: A row of the table: a stranger's break-glass read of the adult's biology result (add a
+#: ``justification`` or ``justification_length``).
+BREAK_GLASS_READ = {
+    "dossier": "adult",
+    "documents": ["bio"],
+    "actor": "stranger",
+    "action": "document.read",
+    "document": "bio",
+    "mode": "break_glass",
+}
 
 
 def _table_actor(key: str) -> Actor:

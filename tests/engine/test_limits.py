@@ -3,7 +3,6 @@ strictly, counted in ``policy_version``, and a change of one changes the engine'
 
 from __future__ import annotations
 
-import shutil
 from datetime import timedelta
 from pathlib import Path
 
@@ -12,29 +11,10 @@ import pytest
 import policy
 from engine.decide import PolicyEngine
 from engine.errors import PolicyLoadError
-from engine.limits import Limits
+from engine.limits import Limits, RateLimit
 from engine.vocabulary import Effect, Reason
-from tests.engine.sample import TABLE_NOW, request_and_facts
-
-HEADER = "name,value,unit,meaning\n"
-GOOD = {
-    "reveal_invisible_to_patient": "1,months",
-    "pending_result_notice": "14,days",
-    "reopen_window": "10,years",
-    "justification_max_chars": "1000,chars",
-}
-
-
-def limits_text(**changed: str | None) -> str:
-    rows = {**GOOD, **changed}
-    return HEADER + "".join(f"{k},{v},m\n" for k, v in rows.items() if v is not None)
-
-
-def copy_policy(tmp_path: Path, **changed: str) -> Path:
-    target = tmp_path / "policy"
-    shutil.copytree(policy.DIRECTORY, target, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
-    (target / "limits.csv").write_text(limits_text(**changed), encoding="utf-8")
-    return target
+from tests.engine.sample import BREAK_GLASS_READ, TABLE_NOW, request_and_facts
+from tests.policy_copy import copy_policy, limits_text
 
 
 def decide(folder: Path | None, row: dict[str, object]) -> tuple[Effect, Reason]:
@@ -51,6 +31,8 @@ def test_the_shipped_file_holds_the_documented_limits() -> None:
         pending_notice_after=timedelta(days=14),
         reopen_months=120,
         justification_max_chars=1000,
+        break_glass_rate=RateLimit(20, timedelta(days=1)),
+        export_rate=RateLimit(30, timedelta(hours=1)),
     )
     assert "limits.csv" in policy.FILES
     assert Limits.parse(limits_text(reopen_window="120,months")) == limits
@@ -70,6 +52,13 @@ def test_the_shipped_file_holds_the_documented_limits() -> None:
         (limits_text(justification_max_chars="\u0661\u0660,chars"), "must be an integer >= 1"),
         ("name,value,unit\n", "header must be name,value,unit,meaning"),
         (limits_text() + "reopen_window,10\n", "expected 4 columns"),
+        (limits_text(export_rate_window=None), "missing limit export_rate_window"),
+        (limits_text(break_glass_rate_count=None), "missing limit break_glass_rate_count"),
+        (limits_text(break_glass_rate_count="20,hours"), "unit of break_glass_rate_count must"),
+        (limits_text(export_rate_window="1,months"), "unit of export_rate_window must be sec"),
+        (limits_text(export_rate_count="0,requests"), "must be an integer >= 1"),
+        (limits_text(break_glass_rate_window="20/86400,seconds"), "must be an integer >= 1"),
+        (limits_text(export_rate_window="1.5,hours"), "must be an integer >= 1"),
     ],
 )
 def test_a_bad_limits_file_is_refused_naming_it(text: str, message: str) -> None:
@@ -90,15 +79,7 @@ def test_a_changed_limit_changes_the_policy_version(tmp_path: Path) -> None:
     assert policy.load(changed).version != policy.load(same).version
 
 
-JUSTIFIED = {
-    "dossier": "adult",
-    "documents": ["bio"],
-    "actor": "stranger",
-    "action": "document.read",
-    "document": "bio",
-    "mode": "break_glass",
-    "justification_length": 1000,
-}
+JUSTIFIED = {**BREAK_GLASS_READ, "justification_length": 1000}
 LATE_REOPEN = {
     "dossier": "adult",
     "with": {"status": "closed", "closed_days_ago": 3700},

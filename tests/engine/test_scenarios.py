@@ -30,7 +30,7 @@ def test_scenario(engine: PolicyEngine, row: dict[str, Any]) -> None:
 
 def test_every_reason_id_has_a_scenario() -> None:
     covered = {row["expect"][1] for row in SCENARIOS}
-    service_only = {Reason.POLICY_ERROR.value, Reason.RATE_LIMITED.value}  # not the policy's
+    service_only = {Reason.POLICY_ERROR.value, Reason.RATE_LIMITED.value}  # no rules.csv row
     missing = {r.value for r in Reason} - covered - service_only
     assert missing == set()
 

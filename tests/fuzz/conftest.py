@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from flask import Flask
@@ -16,29 +15,23 @@ from api.config import Settings
 from models.database import Database
 from tests.api import conftest as api_conftest
 from tests.api.conftest import KeyFiles, settings_for
+from tests.policy_copy import UNLIMITED, copy_policy
 
 key_files = api_conftest.key_files  # the session fixture of tests/api, shared
 
-UNLIMITED = {"rate_break_glass": (10**9, 1), "rate_export": (10**9, 1)}
 
-
-def fuzz_settings(url: str, keys: KeyFiles) -> Settings:
-    """The test settings, without rate limits where the service has them."""
-    settings = settings_for(url, keys)
-    names = {f.name for f in dataclasses.fields(settings)}
-    changes: dict[str, Any] = {}
-    for name, (count, seconds) in UNLIMITED.items():
-        if name in names:
-            kind = type(getattr(settings, name))
-            changes[name] = kind(count, seconds)
-    return dataclasses.replace(settings, **changes)
+def fuzz_settings(url: str, keys: KeyFiles, folder: Path) -> Settings:
+    """The test settings, with a copy of policy/ (in ``folder``) whose rate limits no fuzzing
+    reaches."""
+    return dataclasses.replace(settings_for(url, keys), policy_dir=copy_policy(folder, **UNLIMITED))
 
 
 def new_app(folder: Path, keys: KeyFiles) -> tuple[Flask, Database]:
     url = f"sqlite:///{folder / 'vigie.db'}"
     database = Database(url, statement_timeout_ms=10_000)
     database.upgrade()
-    return create_app(fuzz_settings(url, keys), database=database, configure_logs=False), database
+    app = create_app(fuzz_settings(url, keys, folder), database=database, configure_logs=False)
+    return app, database
 
 
 @pytest.fixture(scope="module")
