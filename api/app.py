@@ -31,7 +31,6 @@ from api.service import Vigie, utc_now
 from api.web import init_app as init_web_pages
 from api.witnessing import Witnessing, load_witnesses
 from engine.decide import PolicyEngine
-from ledger.checkpoint import CheckpointSigner
 from ledger.entry import Appender
 from models.database import Database
 from models.errors import ConflictError, StoreError, StoreUnavailableError
@@ -61,15 +60,12 @@ def create_app(
         settings.database_url, statement_timeout_ms=settings.statement_timeout_ms
     )
 
-    def signer(last_note: str | None) -> CheckpointSigner:
-        return CheckpointSigner.resume(keys.ledger_signer, settings.ledger_origin, last_note)
-
     service = Vigie(
         engine,
         database,
         Appender(keys.patient_ref_secret, clock, secrets.token_bytes),
-        signer,
-        str(keys.ledger_signer.verifier),
+        keys.ledger_signer,
+        settings.ledger_origin,
         clock,
     )
     app = Flask("vigie")

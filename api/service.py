@@ -5,6 +5,9 @@ write unit of work (which holds the ledger's append lock) it loads the facts, as
 applies the state change when permitted, appends the ledger entry and the outbox rows, and
 commits. The answer is built only after the commit; any failure rolls everything back and
 surfaces as an error (503 for the store), never as a permit.
+
+The ledger is written only through ``ledger.writer.LedgerWriter``, one per unit of work
+(:meth:`Vigie.writer`): the entries of a group commit, the erasure, the checkpoints.
 """
 
 from __future__ import annotations
@@ -28,13 +31,13 @@ from engine.model import (
     Facts,
     Obligation,
 )
-from engine.vocabulary import Action, ActorType, Effect, Mode, Reason
-from ledger import merkle
-from ledger.checkpoint import CheckpointSigner, SignedCheckpoint
+from engine.vocabulary import Action, ActorType, Reason
+from ledger.checkpoint import SignedCheckpoint
 from ledger.entry import Appender, Draft, Entry
+from ledger.note import NoteSigner
+from ledger.writer import LedgerWriter
 from models.database import Database, UnitOfWork
 from models.errors import StoreUnavailableError
-from models.ledger_store import AppendReads
 
 STATE_CHANGING = frozenset(
     {
@@ -103,15 +106,16 @@ class Vigie:
         engine: PolicyEngine,
         database: Database,
         appender: Appender,
-        signer: CheckpointSignerFactory,
-        verifier_key: str,
+        signer: NoteSigner,
+        origin: str,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.engine = engine
         self.database = database
         self.appender = appender
-        self.signer = signer
-        self.verifier_key = verifier_key
+        self.signer = signer  # the checkpoints' key, for the ledger ``origin``
+        self.origin = origin
+        self.verifier_key = str(signer.verifier)
         self.clock = clock
         self.on_checkpoint: Callable[[int, str], None] | None = None
         """Called with (size, note) once a checkpoint signed here has committed (witnessing);
@@ -150,7 +154,7 @@ class Vigie:
             now = self.clock()
             batch = _Batch({i: f for (i, _, _), f in zip(ahead, facts, strict=True)})
             prepared = [self._prepare(uow, i, call, now, batch) for i, call in enumerate(calls)]
-            entries = self._append(uow, [p.draft for p in prepared], reads)
+            entries = self.writer(uow).append([p.draft for p in prepared], reads)
             outcomes = []
             for item, entry in zip(prepared, entries, strict=True):
                 outcomes.append(self._finish(uow, item, entry, now))
@@ -272,78 +276,43 @@ class Vigie:
             return Facts(None)
         return uow.dossiers.facts(request.patient_id, request.actor, _document_ids(request))
 
-    def _append(
-        self, uow: UnitOfWork, drafts: Sequence[Draft], reads: AppendReads | None = None
-    ) -> list[Entry]:
-        """Chain, hash and insert the entries of ``drafts``; ``reads``: the head, frontier
-        and patient heads read under this unit's lock (None: read them now)."""
-        if reads is None:
-            reads, _ = uow.read_batch(patient_refs=self.appender.patient_refs(drafts))
-        batch = self.appender.build(reads.head, reads.patient_heads, drafts)
-        leaves = [e.leaf_hash for e in batch.entries]
-        nodes = merkle.new_nodes(merkle.Nodes(reads.frontier), reads.head.size, leaves)
-        uow.ledger.append(batch.entries, nodes)  # search columns come from each payload
-        return list(batch.entries)
-
     # -- retention --------------------------------------------------------------------------
 
     def erase(self, patient_id: str, erased_by: str, legal_basis: str) -> tuple[Entry, int]:
-        """LEDGER.md retention: destroy the payloads and salts of every entry of the patient,
-        purge the dossier's state, and append the ``erasure`` entry (who, legal basis, how
-        many), all in one transaction. Headers, chains, roots and proofs stay valid. Returns
-        the erasure entry and the number of payloads destroyed."""
+        """LEDGER.md retention, in one transaction: the writer destroys the payloads and
+        salts of every entry of the patient and appends the ``erasure`` entry (who, legal
+        basis, how many); the dossier's state is purged; a checkpoint covers the erasure.
+        Headers, chains, roots and proofs stay valid. Returns the erasure entry and the
+        number of payloads destroyed."""
         with self.database.unit_of_work() as uow:
-            destroyed = uow.ledger.erase_patient(self.appender.patient_ref(patient_id))
-            uow.dossiers.purge(patient_id)
-            draft = Draft(
-                kind="erasure",
-                action="ledger.erase",
-                mode=Mode.NORMAL.value,
-                decision=Effect.PERMIT.value,
-                reason="erasure",
+            writer = self.writer(uow)
+            erased = writer.erase_patient(
+                patient_id,
+                erased_by=erased_by,
+                legal_basis=legal_basis,
                 policy_version=self.engine.policy_version,
-                payload={
-                    "erased_by": erased_by,
-                    "legal_basis": legal_basis,
-                    "erased_entries": destroyed,
-                },
-                patient_id=patient_id,
             )
-            entry = self._append(uow, [draft])[0]
-            self.sign_checkpoint(uow)
-        return entry, destroyed
+            uow.dossiers.purge(patient_id)
+            writer.checkpoint()
+        return erased
 
-    # -- checkpoints --------------------------------------------------------------------------
+    # -- the ledger ---------------------------------------------------------------------------
 
-    def sign_checkpoint(self, uow: UnitOfWork, size: int | None = None) -> SignedCheckpoint | None:
-        """Sign a checkpoint of the current tree in ``uow`` (which holds the append lock)
-        unless the latest stored one already covers it; return the newest checkpoint."""
-        store = uow.ledger
-        tree_size = store.head().size if size is None else size
-        latest = store.checkpoint_latest()
-        last_note = None if latest is None else latest.note
-        signer = self.signer(last_note)
-        if last_note is not None and signer.last is not None and signer.last.size >= tree_size:
-            return None
-        signed = signer.sign_tree(store, tree_size)
-        store.add_checkpoint(signed)
-        hook = self.on_checkpoint
-        if hook is not None:
-            uow.after_commit(lambda: hook(signed.checkpoint.size, signed.note))
-        return signed
+    def writer(self, uow: UnitOfWork) -> LedgerWriter:
+        """The ledger writer of ``uow`` (a write unit: it holds the append lock). A checkpoint
+        it signs goes to ``on_checkpoint`` (witnessing) once ``uow`` has committed."""
+
+        def signed(checkpoint: SignedCheckpoint) -> None:
+            hook = self.on_checkpoint
+            if hook is not None:
+                uow.after_commit(lambda: hook(checkpoint.checkpoint.size, checkpoint.note))
+
+        return LedgerWriter(uow.ledger, self.appender, self.signer, self.origin, signed)
 
     def checkpoint_now(self) -> str:
         """Sign a checkpoint if entries arrived since the last one; return the latest note."""
         with self.database.unit_of_work() as uow:
-            signed = self.sign_checkpoint(uow)
-            if signed is not None:
-                return signed.note
-            latest = uow.ledger.checkpoint_latest()
-            assert latest is not None  # sign_checkpoint returns None only when one exists
-            return latest.note
-
-
-CheckpointSignerFactory = Callable[[str | None], CheckpointSigner]
+            return self.writer(uow).checkpoint().note
 
 
 def _document_ids(request: AccessRequest) -> Sequence[str] | None:

@@ -57,7 +57,6 @@ from api.demo import CLAIRE, load_story
 from api.logs import configure_logging
 from ledger import merkle
 from ledger.canonical import parse_strict
-from ledger.checkpoint import CheckpointSigner
 from ledger.entry import Appender, Draft, PatientHead
 from ledger.export import EXPORT_ACTION, dump_bundle, verify_export
 from ledger.incremental import verify_since
@@ -92,7 +91,7 @@ def percentile(values: list[float], p: float) -> float:
 
 
 class Service:
-    """The appender and checkpoint signer the service would build from the same keys."""
+    """The appender and checkpoint key the service would build from the same keys."""
 
     def __init__(self, env: dict[str, str]) -> None:
         settings = Settings.from_env(env)
@@ -101,18 +100,10 @@ class Service:
         self.appender = Appender(self.secret, lambda: datetime.now(UTC), secrets.token_bytes)
         self.verifier = str(keys.ledger_signer.verifier)
         self.db = Database(settings.database_url, statement_timeout_ms=None)
-
-        def signer(last: str | None) -> CheckpointSigner:
-            return CheckpointSigner.resume(keys.ledger_signer, settings.ledger_origin, last)
-
-        self.signer_factory = signer
-        self.signer = None
+        self.signer, self.origin = keys.ledger_signer, settings.ledger_origin
 
     def writer(self, uow) -> LedgerWriter:  # type: ignore[no-untyped-def]
-        if self.signer is None:
-            notes = uow.ledger.checkpoints()
-            self.signer = self.signer_factory(notes[-1] if notes else None)
-        return LedgerWriter(uow.ledger, self.appender, self.signer)
+        return LedgerWriter(uow.ledger, self.appender, self.signer, self.origin)
 
 
 def draft(i: int, patient: str) -> Draft:
@@ -207,7 +198,8 @@ class Generator:
             names = [f"P{p:06d}" for p in range(PATIENTS)] + [HOT, *extra]
             refs = [appender.patient_ref(name) for name in names]
             for chunk in range(0, len(refs), 10_000):
-                self.heads.update(uow.ledger.patient_heads(refs[chunk : chunk + 10_000]))
+                reads = uow.ledger.append_reads(refs[chunk : chunk + 10_000])
+                self.heads.update(reads.patient_heads)
         return size
 
     def _append(self, drafts: list[Draft], target: int) -> int:
@@ -318,7 +310,8 @@ def export_time(service: Service, patient: str) -> tuple[int, float, float]:
                    patient_id=patient)  # fmt: skip
     start = time.perf_counter()
     with service.db.unit_of_work() as uow:
-        data = dump_bundle(service.writer(uow).export(patient, export))
+        writer = service.writer(uow)
+        data = dump_bundle(writer.export(patient, writer.append([export])[0]))
     built = time.perf_counter() - start
     start = time.perf_counter()
     report = verify_export(parse_strict(data), service.verifier)

@@ -1,19 +1,48 @@
 """The storage port of the ledger and an in-memory implementation.
 
-The service implements :class:`LedgerStore` with SQLAlchemy (tables ``ledger_entries``,
-``merkle_nodes(level, idx, hash)``, ``ledger_checkpoints``); every method is one batched
-query. ``tests/ledger/store_contract.py`` holds the contract tests both implementations pass.
+:class:`ledger.writer.LedgerWriter` is the only writer of a :class:`LedgerStore`. The service
+implements the port with SQLAlchemy (``models.ledger_store.SqlLedgerStore``: tables
+``ledger_entries``, ``merkle_nodes(level, idx, hash)``, ``ledger_checkpoints``), every method
+one batched query or one round trip; tests and benchmarks use :class:`InMemoryLedgerStore`.
+``tests/ledger/store_contract.py`` holds the contract tests every implementation passes, driven
+through the writer as the service drives it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
-from ledger.checkpoint import SignedCheckpoint
+from ledger import merkle
+from ledger.checkpoint import Checkpoint, SignedCheckpoint
 from ledger.entry import Entry, LedgerHead, PatientHead
 from ledger.errors import LedgerStoreError
 from ledger.merkle import Node, NodeKey, NodeReader
+from ledger.note import parse_note
+
+
+@dataclass(frozen=True, slots=True)
+class AppendReads:
+    """What an append needs, read under the append lock: the ledger head, the chain tip of
+    each patient it appends for that has entries, and the tree's frontier nodes
+    (``merkle.frontier_keys`` of the head's size)."""
+
+    head: LedgerHead
+    patient_heads: dict[str, PatientHead]
+    frontier: dict[NodeKey, bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCheckpoint:
+    """A kept checkpoint: tree size, root hash, the signed note text, and when it was kept
+    (None where the store does not record it: the in-memory store)."""
+
+    size: int
+    root: bytes
+    note: str
+    signed_at: datetime | None = None
 
 
 class LedgerStore(NodeReader, Protocol):
@@ -24,8 +53,10 @@ class LedgerStore(NodeReader, Protocol):
         """The number of entries and the last entry's leaf hash."""
         ...
 
-    def patient_heads(self, patient_refs: Collection[str]) -> Mapping[str, PatientHead]:
-        """The chain tip of each given patient that has entries (others are left out)."""
+    def append_reads(self, patient_refs: Collection[str]) -> AppendReads:
+        """The head, the frontier nodes and the chain tips of ``patient_refs`` (patients
+        without entries are left out), read together: one round trip on a SQL store. Raises
+        LedgerStoreError if a frontier node is missing."""
         ...
 
     def append(self, entries: Sequence[Entry], nodes: Sequence[Node]) -> None:
@@ -46,7 +77,12 @@ class LedgerStore(NodeReader, Protocol):
         ...
 
     def checkpoints(self) -> Sequence[str]:
-        """Every signed checkpoint note, in signing order."""
+        """Every signed checkpoint note, in signing order (the whole-ledger verification)."""
+        ...
+
+    def checkpoint_latest(self) -> StoredCheckpoint | None:
+        """The checkpoint kept last, or None before the first one (what the writer resumes
+        its signer from)."""
         ...
 
     def add_checkpoint(self, signed: SignedCheckpoint) -> None:
@@ -74,14 +110,19 @@ class InMemoryLedgerStore:
             return LedgerHead(0, None)
         return LedgerHead(len(self.records), self.records[-1].leaf_hash)
 
-    def patient_heads(self, patient_refs: Collection[str]) -> dict[str, PatientHead]:
+    def append_reads(self, patient_refs: Collection[str]) -> AppendReads:
+        head = self.head()
+        keys = merkle.frontier_keys(head.size)
+        frontier = self.nodes(keys)
+        if len(frontier) != len(keys):
+            raise LedgerStoreError(f"node store lacks frontier nodes of size {head.size}")
         heads: dict[str, PatientHead] = {}
         for ref in patient_refs:
             positions = self._by_patient.get(ref)
             if positions:
                 last = self.records[positions[-1]]
                 heads[ref] = PatientHead(len(positions) - 1, last.leaf_hash)
-        return heads
+        return AppendReads(head, heads, frontier)
 
     def append(self, entries: Sequence[Entry], nodes: Sequence[Node]) -> None:
         size = len(self.records)
@@ -118,6 +159,13 @@ class InMemoryLedgerStore:
 
     def checkpoints(self) -> list[str]:
         return list(self.notes)
+
+    def checkpoint_latest(self) -> StoredCheckpoint | None:
+        if not self.notes:
+            return None
+        note = self.notes[-1]
+        checkpoint = Checkpoint.parse(parse_note(note)[0])  # its signature: the writer's check
+        return StoredCheckpoint(checkpoint.size, checkpoint.root, note)
 
     def add_checkpoint(self, signed: SignedCheckpoint) -> None:
         self.notes.append(signed.note)

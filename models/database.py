@@ -33,13 +33,14 @@ from sqlalchemy.orm import Session
 from engine.model import Actor, Facts
 from ledger.entry import LedgerHead
 from ledger.scan import Columns
+from ledger.store import AppendReads
 from models.connection import SQLITE_BEGIN, make_engine
 from models.cosignature_store import SqlCosignatureStore
 from models.directory import ProfessionalDirectory
 from models.driver import Driver
 from models.errors import SchemaOutdatedError, wrap_errors
 from models.ledger_index import LedgerIndex
-from models.ledger_store import HEAD_SQL, AppendReads, SqlLedgerStore
+from models.ledger_store import HEAD_SQL, SqlLedgerStore
 from models.repository import DossierRepository
 
 

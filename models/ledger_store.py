@@ -4,7 +4,9 @@ Every method runs in the caller's session and transaction (a ``UnitOfWork``); ap
 the unit of work holding the append lock (the ``ledger_heads`` row), and ``append`` itself
 refuses a batch whose first seq is not the stored size, so even a caller that forgot the lock
 cannot fork the chain. An append also fills the search columns beside each entry (see
-``models.ledger_index``, which searches and checks them).
+``models.ledger_index``, which searches and checks them). The service writes it only through
+``ledger.writer.LedgerWriter``; what an append reads under the lock is one round trip
+(``append_plan``), which ``models.database.UnitOfWork.read_batch`` shares with the facts.
 
 Bulk appends (``COPY_THRESHOLD`` entries or more) use ``COPY`` on PostgreSQL; everything else
 is one ``executemany`` per table.
@@ -15,7 +17,6 @@ from __future__ import annotations
 import json
 from bisect import bisect_left
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import repeat
 from typing import Any
@@ -29,6 +30,7 @@ from ledger.errors import LedgerStoreError
 from ledger.hashing import HASH_SIZE
 from ledger.merkle import Node, NodeKey
 from ledger.scan import Columns
+from ledger.store import AppendReads, StoredCheckpoint
 from models.driver import Driver, Plan, stored_time
 from models.ledger_index import EntryIndex, index_from_payload
 from models.table import (
@@ -120,26 +122,6 @@ COPY_THRESHOLD = 64
 ``executemany`` for bulk loads; smaller ones use plain inserts)."""
 
 
-@dataclass(frozen=True, slots=True)
-class AppendReads:
-    """What an append under the lock needs, read with the lock: the ledger head, the heads
-    of the patients it appends for, and the tree's frontier nodes."""
-
-    head: LedgerHead
-    patient_heads: dict[str, PatientHead]
-    frontier: dict[NodeKey, bytes]
-
-
-@dataclass(frozen=True, slots=True)
-class StoredCheckpoint:
-    """A kept checkpoint: tree size, root hash, the signed note text and when it was kept."""
-
-    size: int
-    root: bytes
-    note: str
-    signed_at: datetime
-
-
 def _entry_row(entry: Entry, index: EntryIndex | None, backend: str) -> dict[str, Any]:
     """The column values of ``entry`` as the driver binds them."""
     header = json.loads(entry.header)
@@ -186,15 +168,14 @@ class SqlLedgerStore:
             raise LedgerStoreError("ledger_heads has no row 1: the schema is not migrated")
         return LedgerHead(rows[0][0], rows[0][1])
 
-    def patient_heads(self, patient_refs: Collection[str]) -> dict[str, PatientHead]:
-        """One query: a top-1 index probe per patient (a GROUP BY would read every entry of
-        those patients, or the whole table)."""
-        if not patient_refs:
-            return {}
-        rows = self.driver.rows(*self._patient_heads_query(patient_refs))
-        return {ref: PatientHead(patient_seq, leaf) for ref, patient_seq, leaf in rows}
+    def append_reads(self, patient_refs: Collection[str]) -> AppendReads:
+        """:meth:`append_plan` alone, in one round trip."""
+        reads: AppendReads = self.driver.run(self.append_plan(patient_refs))[0]
+        return reads
 
     def _patient_heads_query(self, patient_refs: Collection[str]) -> tuple[str, dict[str, Any]]:
+        """A top-1 index probe per patient (a GROUP BY would read every entry of those
+        patients, or the whole table)."""
         refs = sorted(set(patient_refs))
         backend = self.driver.backend
         return _PATIENT_HEADS[backend], {

@@ -165,18 +165,6 @@ def overview(pid: str, query: dict[str, Any] | None = None) -> Any:
     return {**outcome.result, "trace": outcome.trace}
 
 
-def _covering_checkpoint(service: Vigie, uow: UnitOfWork, entry: Entry) -> tuple[str, int]:
-    """A checkpoint covering the export ``entry`` (just appended in ``uow``): (note, size).
-    Signed now at the export's size, unless one already covers it (signed past it by a later
-    call of the same group commit): the proofs are then made against that one."""
-    signed = service.sign_checkpoint(uow, entry.seq + 1)
-    if signed is not None:
-        return signed.note, signed.checkpoint.size
-    latest = uow.ledger.checkpoint_latest()
-    assert latest is not None  # sign_checkpoint returns None only when one covers it
-    return latest.note, latest.size
-
-
 def shown_history(uow: UnitOfWork, entry: Entry, hidden: frozenset[str]) -> list[Entry]:
     """The patient's entries up to the export ``entry``, those naming a document of
     ``hidden`` without their payload (``api.history.withhold``)."""
@@ -190,11 +178,11 @@ def export_bundle(
     entry: Entry,
     hidden: frozenset[str] = NOTHING_HIDDEN,
 ) -> dict[str, Any]:
-    """The vigie-access-history/v1 bundle ending with the export ``entry``; entries about a
-    document of ``hidden`` (hidden from the one who exports) are withheld."""
-    note, size = _covering_checkpoint(service, uow, entry)
-    history = shown_history(uow, entry, hidden)
-    return proven_bundle(uow.ledger, pid, history, note, size, service.verifier_key)
+    """The vigie-access-history/v1 bundle ending with the export ``entry`` (just appended in
+    ``uow``), proved against a checkpoint covering it: signed now at the export's size, unless
+    one already covers it (signed past it by a later call of the same group commit). Entries
+    about a document of ``hidden`` (hidden from the one who exports) are withheld."""
+    return service.writer(uow).export(pid, entry, lambda history: withhold(history, hidden))
 
 
 def _cosigned_bundle(
@@ -245,7 +233,7 @@ def export(pid: str, query: dict[str, Any] | None = None) -> Any:
         nonlocal hidden
         hidden = hidden_from(uow, pid, reader, now)
         if fhir:
-            _covering_checkpoint(service, uow, entry)  # every export is checkpointed
+            service.writer(uow).checkpoint(entry.seq + 1)  # every export is checkpointed
             return audit_bundle(shown_history(uow, entry, hidden), now.isoformat())
         return export_bundle(service, uow, pid, entry, hidden)
 

@@ -11,7 +11,6 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ledger.checkpoint import CheckpointSigner
 from ledger.entry import Appender, Draft
 from ledger.note import NoteSigner
 from ledger.store import InMemoryLedgerStore
@@ -53,11 +52,7 @@ def appender(seed: int = 0) -> Appender:
 
 
 def writer(seed: int = 0, store: InMemoryLedgerStore | None = None) -> LedgerWriter:
-    return LedgerWriter(
-        store or InMemoryLedgerStore(),
-        appender(seed),
-        CheckpointSigner(note_signer(seed), ORIGIN),
-    )
+    return LedgerWriter(store or InMemoryLedgerStore(), appender(seed), note_signer(seed), ORIGIN)
 
 
 MODES = ("normal", "normal", "normal", "break_glass", "regulation")

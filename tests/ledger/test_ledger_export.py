@@ -32,10 +32,16 @@ def _export_draft(patient: str = PATIENT) -> Draft:
     )  # fmt: skip
 
 
+def _export(w: LedgerWriter, patient: str = PATIENT) -> dict[str, Any]:
+    """Append ``patient``'s export entry and build its bundle, as the service does."""
+    (entry,) = w.append([_export_draft(patient)])
+    return w.export(patient, entry)
+
+
 @pytest.fixture(scope="module")
 def exported() -> tuple[LedgerWriter, dict[str, Any]]:
     w = lf.build(80, patients=4, checkpoints=(40,), batch=9)
-    return w, w.export(PATIENT, _export_draft())
+    return w, _export(w)
 
 
 def _key(w: LedgerWriter) -> str:
@@ -116,7 +122,7 @@ def test_erasure_keeps_everything_verifiable() -> None:
     w = lf.build(50, patients=3, checkpoints=(25, 50), batch=6)
     ref = w.appender.patient_ref(PATIENT)
     before = [e.leaf_hash for e in w.store.entries(0, 1000)]
-    erasure = w.erase_patient(
+    erasure, destroyed = w.erase_patient(
         PATIENT, erased_by="dpo-1", legal_basis="RGPD art. 17", policy_version=lf.POLICY
     )
     header = parse_header(erasure.header)
@@ -126,11 +132,12 @@ def test_erasure_keeps_everything_verifiable() -> None:
     assert erasure.payload_dict() == {
         "erased_by": "dpo-1", "legal_basis": "RGPD art. 17", "erased_entries": count,
     }  # fmt: skip
+    assert destroyed == count
     assert [e.leaf_hash for e in w.store.entries(0, 50)] == before
     w.checkpoint()
     report = verify_ledger(w.store, _key(w), chunk_size=16)
     assert report.erased == header["patient_seq"]
-    bundle = w.export(PATIENT, _export_draft())
+    bundle = _export(w)
     result = verify_export(json.loads(json.dumps(bundle)), _key(w))
     erased = [e["index"] for e in bundle["entries"] if e["payload"] is None]
     assert list(result.erased_seqs) == erased
@@ -145,8 +152,12 @@ def test_erasure_keeps_everything_verifiable() -> None:
 
 def test_export_draft_must_be_the_export_of_that_patient() -> None:
     w = lf.build(5)
+    (entry,) = w.append([_export_draft("P0001")])
     with pytest.raises(EntryError):
-        w.export("P0002", _export_draft("P0001"))
+        w.export("P0002", entry)
+    (read,) = w.append([lf.draft(5, "P0002")])  # that patient's, but not an export
+    with pytest.raises(EntryError):
+        w.export("P0002", read)
 
 
 def test_withheld_payloads_verify_and_are_told_apart_from_erased(
@@ -185,7 +196,7 @@ def test_verify_export_command(
     assert verify_export_command(str(path), str(key), out) == 0
     text = out.getvalue()
     assert "OK" in text
-    assert f"tree size {w.signer.last.size}" in text  # type: ignore[union-attr]
+    assert f"tree size {w.store.checkpoint_latest().size}" in text  # type: ignore[union-attr]
     assert lf.ORIGIN in text
     assert f"entries: {len(bundle['entries'])}" in text
 

@@ -18,7 +18,6 @@ import ledger_factory as lf
 
 from engine.model import Actor, Settings
 from engine.vocabulary import ActorType
-from ledger.checkpoint import CheckpointSigner
 from ledger.entry import Draft, Entry
 from ledger.writer import LedgerWriter
 from models.database import Database, UnitOfWork
@@ -47,15 +46,15 @@ def uow(db: Database) -> Iterator[UnitOfWork]:
 
 class Ledger:
     """Appends through ``ledger.writer.LedgerWriter`` over a fresh unit of work each time, as
-    the service does; the signer keeps its state across units of work."""
+    the service does (each checkpoint resumes from the one the database keeps)."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
         self.appender = lf.appender()
-        self.signer = CheckpointSigner(lf.note_signer(), lf.ORIGIN)
+        self.signer = lf.note_signer()
 
     def writer(self, unit: UnitOfWork) -> LedgerWriter:
-        return LedgerWriter(unit.ledger, self.appender, self.signer)
+        return LedgerWriter(unit.ledger, self.appender, self.signer, lf.ORIGIN)
 
     def append(self, drafts: Sequence[Draft]) -> tuple[Entry, ...]:
         with self.db.unit_of_work() as unit:

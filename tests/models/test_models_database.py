@@ -14,7 +14,6 @@ from sqlalchemy import text
 
 from engine.model import DocumentDraft, Obligation, Settings
 from engine.vocabulary import ObligationType, Recipient
-from ledger.checkpoint import CheckpointSigner
 from ledger.verify import verify_ledger
 from ledger.writer import LedgerWriter
 from models import migrate
@@ -136,20 +135,22 @@ WORKERS, APPENDS = 4, 50
 def _append(url: str, worker: int, count: int) -> None:
     db = Database(url, statement_timeout_ms=30_000, busy_timeout_ms=30_000, pool_size=1)
     appender = lf.appender(seed=worker + 1)
-    signer = CheckpointSigner(lf.note_signer(), lf.ORIGIN)
+    signer = lf.note_signer()
     try:
         for i in range(count):
             with db.unit_of_work() as unit:
                 patient = f"P{(worker + i) % 3}"
-                LedgerWriter(unit.ledger, appender, signer).append([lf.draft(i, patient)])
+                LedgerWriter(unit.ledger, appender, signer, lf.ORIGIN).append(
+                    [lf.draft(i, patient)]
+                )
     finally:
         db.dispose()
 
 
 def _check_one_linear_chain(db: Database, size: int) -> None:
-    signer = CheckpointSigner(lf.note_signer(), lf.ORIGIN)
+    signer = lf.note_signer()
     with db.unit_of_work() as unit:
-        LedgerWriter(unit.ledger, lf.appender(), signer).checkpoint()
+        LedgerWriter(unit.ledger, lf.appender(), signer, lf.ORIGIN).checkpoint()
     with db.read_only() as unit:
         report = verify_ledger(unit.ledger, str(signer.verifier), origin=lf.ORIGIN)
         seqs = [e.seq for e in unit.ledger.entries(0, size + 1)]

@@ -125,7 +125,8 @@ def test_export_bundle_from_the_sql_store_verifies(db: Database, ledger: Ledger)
     ledger.append([lf.draft(i, lf.patient_of(i, 3)) for i in range(20)])
     export = lf.draft(99, "P0002", action="traces.export")
     with db.unit_of_work() as unit:
-        bundle = ledger.writer(unit).export("P0002", export)
+        writer = ledger.writer(unit)
+        bundle = writer.export("P0002", writer.append([export])[0])
     report = verify_export(bundle, ledger.key)
     assert report is not None
 
@@ -217,22 +218,25 @@ def test_search_filters_and_pages_newest_first(db: Database, ledger: Ledger) -> 
             search(limit=0)
 
 
-def test_nodes_and_patient_heads_are_one_query_each(
+def test_nodes_are_one_query_and_the_append_reads_one_round_trip(
     db: Database, ledger: Ledger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ledger.append([lf.draft(i, f"P{i % 5:04d}") for i in range(64)])
     statements = spy_driver(monkeypatch, "rows")
+    round_trips = spy_driver(monkeypatch, "queries")
     with db.read_only() as unit:
         keys = merkle.range_keys(0, 64) + merkle.range_keys(0, 63) + [(0, 64), (7, 0)]
         found = unit.ledger.nodes(keys)
         assert len(statements) == 1
         assert set(found) == set(keys) - {(0, 64), (7, 0)}
         refs = [ledger.appender.patient_ref(f"P{i:04d}") for i in range(7)]
-        heads = unit.ledger.patient_heads(refs)
-        assert len(statements) == 2
+        heads = unit.ledger.append_reads(refs).patient_heads
+        assert len(round_trips) == 1
+        assert len(round_trips[0]) == 3  # frontier, head (no lock taken), patient heads
         assert set(heads) == set(refs[:5])
         assert unit.ledger.nodes([]) == {}
-        assert unit.ledger.patient_heads([]) == {}
+        assert unit.ledger.append_reads([]).patient_heads == {}
+        assert len(round_trips) == 2 and len(round_trips[1]) == 2
 
 
 def test_many_nodes_read_level_by_level_give_what_key_by_key_gives(
@@ -277,7 +281,7 @@ def test_checkpoint_latest_and_signed_at(db: Database, ledger: Ledger) -> None:
         latest = unit.ledger.checkpoint_latest()
     assert latest is not None
     assert (latest.size, latest.root, latest.note) == (1, signed.checkpoint.root, signed.note)
-    assert latest.signed_at.tzinfo is not None
+    assert latest.signed_at is not None and latest.signed_at.tzinfo is not None
 
 
 def test_bulk_batches_are_stored_exactly(db: Database, ledger: Ledger) -> None:
@@ -342,8 +346,7 @@ def test_a_batch_reads_the_head_the_frontier_and_the_patient_heads(
 ) -> None:
     """What a group commit reads under the lock, in one round trip; the frontier's keys are
     computed in SQL from the stored size and equal merkle.frontier_keys."""
-    if size:
-        ledger.append([lf.draft(i, f"P{i % 3:04d}") for i in range(size)])
+    appended = ledger.append([lf.draft(i, f"P{i % 3:04d}") for i in range(size)]) if size else ()
     refs = [ledger.appender.patient_ref(f"P{i:04d}") for i in range(4)]
     keys = merkle.frontier_keys(size)
     assert merkle.frontier_keys(45) == [(0, 44), (2, 10), (3, 4), (5, 0)]  # 32 + 8 + 4 + 1
@@ -351,7 +354,9 @@ def test_a_batch_reads_the_head_the_frontier_and_the_patient_heads(
         reads, facts = unit.read_batch([], refs)
         assert facts == []
         assert reads.head == unit.ledger.head() and reads.head.size == size
-        assert reads.patient_heads == unit.ledger.patient_heads(refs)
+        last = {e.patient_ref: (e.patient_seq, e.leaf_hash) for e in appended}
+        assert reads.patient_heads == {ref: last[ref] for ref in refs if ref in last}
+        assert reads == unit.ledger.append_reads(refs)
         assert set(reads.patient_heads) == set(refs[: min(size, 3)])
         assert reads.frontier == unit.ledger.nodes(keys) and set(reads.frontier) == set(keys)
         leaves = [hashing.leaf_hash(b"x")] * 3
