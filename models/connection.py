@@ -19,9 +19,9 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 
+from models.backends import SQLITE_BEGIN
 from models.errors import StoreError
 
-SQLITE_BEGIN = "vigie_sqlite_begin"
 _BEGIN_MODES = frozenset({"DEFERRED", "IMMEDIATE", "EXCLUSIVE"})
 
 

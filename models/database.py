@@ -33,7 +33,8 @@ from sqlalchemy.orm import Session
 from engine.model import Actor, Facts
 from ledger.entry import LedgerHead
 from ledger.scan import Columns
-from models.connection import SQLITE_BEGIN, make_engine
+from models.backends import backend_named
+from models.connection import make_engine
 from models.cosignature_store import SqlCosignatureStore
 from models.directory import ProfessionalDirectory
 from models.driver import Driver
@@ -115,7 +116,7 @@ class Database:
             pool_size=pool_size,
             max_overflow=max_overflow,
         )
-        self.backend = self.engine.dialect.name
+        self.backend = backend_named(self.engine.dialect.name)
         engine = weakref.ref(self.engine)
         os.register_at_fork(after_in_child=lambda: _forget_pool(engine()))
 
@@ -155,15 +156,9 @@ class Database:
         head = None
         try:
             with wrap_errors():
-                if self.backend == "sqlite":
-                    mode = "IMMEDIATE" if write else "DEFERRED"
-                    session.connection(execution_options={SQLITE_BEGIN: mode})
-                elif write and lock:
+                session.connection(execution_options=self.backend.begin_options(write=write))
+                if write and lock and self.backend.locks_head_row:
                     head = self._lock(session)
-                elif write:
-                    session.connection()
-                else:
-                    session.connection(execution_options={"postgresql_readonly": True})
                 yield session, head
                 session.commit()
         except BaseException:
