@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from api.config import RateLimit
 from api.directory_cards import WrittenCards
@@ -33,9 +33,8 @@ from engine.vocabulary import Action, ActorType, Effect, Mode, Reason
 from ledger import merkle
 from ledger.checkpoint import CheckpointSigner, SignedCheckpoint
 from ledger.entry import Appender, Draft, Entry
-from models.database import Database, UnitOfWork
 from models.errors import StoreUnavailableError
-from models.ledger_store import AppendReads
+from models.ports import AppendReads, UnitsOfWork, WriteUnit
 
 STATE_CHANGING = frozenset(
     {
@@ -59,8 +58,13 @@ STATE_CHANGING = frozenset(
     }
 )
 
-Effector = Callable[[UnitOfWork, datetime], Any]
-Follow = Callable[[UnitOfWork, Entry, datetime], Any]
+D = TypeVar("D", bound=UnitsOfWork)
+"""The database: the service needs only ``UnitsOfWork`` of it; the composition root and the
+routes keep its concrete type (``Vigie[Database]``) for their own reads."""
+Effector = Callable[[Any, datetime], Any]
+"""A permitted call's state change, given the unit of work the service opened (of the
+database's own type: a route's effect may use all of it) and the decision's time."""
+Follow = Callable[[Any, Entry, datetime], Any]
 
 
 def utc_now() -> datetime:
@@ -96,13 +100,13 @@ class Call:
     extra_payload: dict[str, Any] = field(default_factory=dict)
 
 
-class Vigie:
+class Vigie(Generic[D]):
     """The service: engine, database and keys wired together (built by ``create_app``)."""
 
     def __init__(
         self,
         engine: PolicyEngine,
-        database: Database,
+        database: D,
         appender: Appender,
         signer: CheckpointSignerFactory,
         verifier_key: str,
@@ -164,7 +168,7 @@ class Vigie:
         return outcomes
 
     def _prepare(
-        self, uow: UnitOfWork, position: int, call: Call, now: datetime, batch_state: _Batch
+        self, uow: WriteUnit, position: int, call: Call, now: datetime, batch_state: _Batch
     ) -> _Prepared:
         """Facts, decision and (when permitted) the state change of one call, in ``uow``.
         ``batch_state``: what the calls prepared before it in this batch did."""
@@ -231,7 +235,7 @@ class Vigie:
 
     def _over_limit(
         self,
-        uow: UnitOfWork,
+        uow: WriteUnit,
         request: AccessRequest,
         now: datetime,
         counted: Counter[tuple[str, str]],
@@ -253,7 +257,7 @@ class Vigie:
         counted[(actor, kind)] += 1
         return seen >= limit.count
 
-    def _finish(self, uow: UnitOfWork, item: _Prepared, entry: Entry, now: datetime) -> Outcome:
+    def _finish(self, uow: WriteUnit, item: _Prepared, entry: Entry, now: datetime) -> Outcome:
         """The outbox rows and the follow-up (an export) of one recorded call."""
         request = item.call.request
         patient = request.patient_id
@@ -270,13 +274,13 @@ class Vigie:
             request.action, item.decision, item.decision_id, entry, documents, item.facts, result
         )
 
-    def _facts(self, uow: UnitOfWork, request: AccessRequest) -> Facts:
+    def _facts(self, uow: WriteUnit, request: AccessRequest) -> Facts:
         if not request.patient_id:
             return Facts(None)
         return uow.dossiers.facts(request.patient_id, request.actor, _document_ids(request))
 
     def _append(
-        self, uow: UnitOfWork, drafts: Sequence[Draft], reads: AppendReads | None = None
+        self, uow: WriteUnit, drafts: Sequence[Draft], reads: AppendReads | None = None
     ) -> list[Entry]:
         """Chain, hash and insert the entries of ``drafts``; ``reads``: the head, frontier
         and patient heads read under this unit's lock (None: read them now)."""
@@ -318,7 +322,7 @@ class Vigie:
 
     # -- checkpoints --------------------------------------------------------------------------
 
-    def sign_checkpoint(self, uow: UnitOfWork, size: int | None = None) -> SignedCheckpoint | None:
+    def sign_checkpoint(self, uow: WriteUnit, size: int | None = None) -> SignedCheckpoint | None:
         """Sign a checkpoint of the current tree in ``uow`` (which holds the append lock)
         unless the latest stored one already covers it; return the newest checkpoint."""
         store = uow.ledger

@@ -55,7 +55,7 @@ class DossierRepository(DossierReads):
         now: datetime,
     ) -> None:
         """Create an open dossier with its representatives. ConflictError if it exists."""
-        if self.session.scalar(select(_D.patient_id).where(_D.patient_id == patient_id)):
+        if self._exists(patient_id):
             raise ConflictError(f"dossier {patient_id!r} already exists")
         self.session.execute(
             table_of(DossierRow).insert(),
@@ -91,8 +91,12 @@ class DossierRepository(DossierReads):
         self._require(patient_id)
         return False
 
+    def _exists(self, patient_id: str) -> bool:
+        found = self.session.scalar(select(_D.patient_id).where(_D.patient_id == patient_id))
+        return found is not None
+
     def _require(self, patient_id: str) -> None:
-        if self.session.scalar(select(_D.patient_id).where(_D.patient_id == patient_id)) is None:
+        if not self._exists(patient_id):
             raise ConflictError(f"dossier {patient_id!r} does not exist")
 
     def close(self, patient_id: str, now: datetime) -> bool:

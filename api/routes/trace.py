@@ -29,7 +29,7 @@ from ledger.cosignature import add_cosignatures
 from ledger.entry import Entry
 from ledger.export import dump_bundle, patient_history, proven_bundle
 from ledger.fhir import audit_bundle
-from models.database import UnitOfWork
+from models.database import Database, UnitOfWork
 from models.ledger_index import IndexedEntry
 
 routes = RouteTable("traces", "traces")
@@ -165,7 +165,9 @@ def overview(pid: str, query: dict[str, Any] | None = None) -> Any:
     return {**outcome.result, "trace": outcome.trace}
 
 
-def _covering_checkpoint(service: Vigie, uow: UnitOfWork, entry: Entry) -> tuple[str, int]:
+def _covering_checkpoint(
+    service: Vigie[Database], uow: UnitOfWork, entry: Entry
+) -> tuple[str, int]:
     """A checkpoint covering the export ``entry`` (just appended in ``uow``): (note, size).
     Signed now at the export's size, unless one already covers it (signed past it by a later
     call of the same group commit): the proofs are then made against that one."""
@@ -184,7 +186,7 @@ def shown_history(uow: UnitOfWork, entry: Entry, hidden: frozenset[str]) -> list
 
 
 def export_bundle(
-    service: Vigie,
+    service: Vigie[Database],
     uow: UnitOfWork,
     pid: str,
     entry: Entry,
@@ -198,7 +200,7 @@ def export_bundle(
 
 
 def _cosigned_bundle(
-    service: Vigie,
+    service: Vigie[Database],
     witnessing: Witnessing,
     pid: str,
     entry: Entry,
