@@ -33,21 +33,8 @@ def normalise_url(url: str | URL) -> URL:
     raise StoreError(f"unsupported database {backend!r}: use sqlite:/// or postgresql+psycopg://")
 
 
-def make_engine(
-    url: str | URL,
-    *,
-    statement_timeout_ms: int | None = 5000,
-    connect_timeout_s: int = 5,
-    busy_timeout_ms: int = 5000,
-    pool_size: int = 5,
-    max_overflow: int = 10,
-) -> Engine:
-    """An engine for ``url``, configured by its backend (``models.backends``).
-
-    ``statement_timeout_ms`` (PostgreSQL; None = no limit) caps every statement;
-    ``busy_timeout_ms`` (SQLite) is how long a writer waits for the database lock."""
+def make_engine(url: str | URL, limits: EngineLimits | None = None) -> Engine:
+    """An engine for ``url``, configured by its backend (``models.backends``) within
+    ``limits`` (None: the defaults of :class:`~models.backends.EngineLimits`)."""
     parsed = normalise_url(url)
-    limits = EngineLimits(
-        statement_timeout_ms, connect_timeout_s, busy_timeout_ms, pool_size, max_overflow
-    )
-    return backend_named(parsed.get_backend_name()).engine(parsed, limits)
+    return backend_named(parsed.get_backend_name()).engine(parsed, limits or EngineLimits())

@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 from engine.model import Actor, Facts
 from ledger.entry import LedgerHead
 from ledger.scan import Columns
-from models.backends import backend_named
+from models.backends import EngineLimits, backend_named
 from models.connection import make_engine
 from models.cosignature_store import SqlCosignatureStore
 from models.directory import ProfessionalDirectory
@@ -108,14 +108,10 @@ class Database:
         pool_size: int = 5,
         max_overflow: int = 10,
     ) -> None:
-        self.engine: Engine = make_engine(
-            url,
-            statement_timeout_ms=statement_timeout_ms,
-            connect_timeout_s=connect_timeout_s,
-            busy_timeout_ms=busy_timeout_ms,
-            pool_size=pool_size,
-            max_overflow=max_overflow,
+        limits = EngineLimits(
+            statement_timeout_ms, connect_timeout_s, busy_timeout_ms, pool_size, max_overflow
         )
+        self.engine: Engine = make_engine(url, limits)
         self.backend = backend_named(self.engine.dialect.name)
         engine = weakref.ref(self.engine)
         os.register_at_fork(after_in_child=lambda: _forget_pool(engine()))
