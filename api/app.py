@@ -219,7 +219,7 @@ def _install_hooks(app: Flask, metrics: Metrics) -> None:
 class Checkpointer(threading.Thread):
     """Signs a checkpoint every ``interval`` seconds while entries arrive (LEDGER.md)."""
 
-    def __init__(self, service: Vigie, interval: float) -> None:
+    def __init__(self, service: Vigie[Database], interval: float) -> None:
         super().__init__(name="vigie-checkpointer", daemon=True)
         self._service = service
         self._interval = interval

@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from api.directory_cards import WrittenCards
 from api.group_commit import GroupCommit
@@ -36,8 +36,8 @@ from ledger.checkpoint import SignedCheckpoint
 from ledger.entry import Appender, Draft, Entry
 from ledger.note import NoteSigner
 from ledger.writer import LedgerWriter
-from models.database import Database, UnitOfWork
 from models.errors import StoreUnavailableError
+from models.ports import UnitsOfWork, WriteUnit
 
 STATE_CHANGING = frozenset(
     {
@@ -61,8 +61,13 @@ STATE_CHANGING = frozenset(
     }
 )
 
-Effector = Callable[[UnitOfWork, datetime], Any]
-Follow = Callable[[UnitOfWork, Entry, datetime], Any]
+D = TypeVar("D", bound=UnitsOfWork)
+"""The database: the service needs only ``UnitsOfWork`` of it; the composition root and the
+routes keep its concrete type (``Vigie[Database]``) for their own reads."""
+Effector = Callable[[Any, datetime], Any]
+"""A permitted call's state change, given the unit of work the service opened (of the
+database's own type: a route's effect may use all of it) and the decision's time."""
+Follow = Callable[[Any, Entry, datetime], Any]
 
 
 def utc_now() -> datetime:
@@ -98,13 +103,13 @@ class Call:
     extra_payload: dict[str, Any] = field(default_factory=dict)
 
 
-class Vigie:
+class Vigie(Generic[D]):
     """The service: engine, database and keys wired together (built by ``create_app``)."""
 
     def __init__(
         self,
         engine: PolicyEngine,
-        database: Database,
+        database: D,
         appender: Appender,
         signer: NoteSigner,
         origin: str,
@@ -165,7 +170,7 @@ class Vigie:
         return outcomes
 
     def _prepare(
-        self, uow: UnitOfWork, position: int, call: Call, now: datetime, batch_state: _Batch
+        self, uow: WriteUnit, position: int, call: Call, now: datetime, batch_state: _Batch
     ) -> _Prepared:
         """Facts, decision and (when permitted) the state change of one call, in ``uow``.
         ``batch_state``: what the calls prepared before it in this batch did."""
@@ -233,7 +238,7 @@ class Vigie:
 
     def _count_recent(
         self,
-        uow: UnitOfWork,
+        uow: WriteUnit,
         request: AccessRequest,
         facts: Facts,
         now: datetime,
@@ -254,7 +259,7 @@ class Vigie:
         counted[(actor, window.kind)] += 1
         return replace(facts, recent=seen)
 
-    def _finish(self, uow: UnitOfWork, item: _Prepared, entry: Entry, now: datetime) -> Outcome:
+    def _finish(self, uow: WriteUnit, item: _Prepared, entry: Entry, now: datetime) -> Outcome:
         """The outbox rows and the follow-up (an export) of one recorded call."""
         request = item.call.request
         patient = request.patient_id
@@ -271,7 +276,7 @@ class Vigie:
             request.action, item.decision, item.decision_id, entry, documents, item.facts, result
         )
 
-    def _facts(self, uow: UnitOfWork, request: AccessRequest) -> Facts:
+    def _facts(self, uow: WriteUnit, request: AccessRequest) -> Facts:
         if not request.patient_id:
             return Facts(None)
         return uow.dossiers.facts(request.patient_id, request.actor, _document_ids(request))
@@ -298,7 +303,7 @@ class Vigie:
 
     # -- the ledger ---------------------------------------------------------------------------
 
-    def writer(self, uow: UnitOfWork) -> LedgerWriter:
+    def writer(self, uow: WriteUnit) -> LedgerWriter:
         """The ledger writer of ``uow`` (a write unit: it holds the append lock). A checkpoint
         it signs goes to ``on_checkpoint`` (witnessing) once ``uow`` has committed."""
 

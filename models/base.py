@@ -11,6 +11,8 @@ from sqlalchemy.orm import DeclarativeBase, mapped_column
 from sqlalchemy.sql import expression
 from sqlalchemy.types import TypeDecorator
 
+from models.backends import backend_named
+
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -48,8 +50,7 @@ class UtcDateTime(TypeDecorator[datetime]):
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        value = as_utc(value)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+        return backend_named(dialect.name).column_time(as_utc(value))
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         return read_time(value)

@@ -34,7 +34,8 @@ from engine.model import Actor, Facts
 from ledger.entry import LedgerHead
 from ledger.scan import Columns
 from ledger.store import AppendReads
-from models.connection import SQLITE_BEGIN, make_engine
+from models.backends import EngineLimits, backend_named
+from models.connection import make_engine
 from models.cosignature_store import SqlCosignatureStore
 from models.directory import ProfessionalDirectory
 from models.driver import Driver
@@ -108,15 +109,11 @@ class Database:
         pool_size: int = 5,
         max_overflow: int = 10,
     ) -> None:
-        self.engine: Engine = make_engine(
-            url,
-            statement_timeout_ms=statement_timeout_ms,
-            connect_timeout_s=connect_timeout_s,
-            busy_timeout_ms=busy_timeout_ms,
-            pool_size=pool_size,
-            max_overflow=max_overflow,
+        limits = EngineLimits(
+            statement_timeout_ms, connect_timeout_s, busy_timeout_ms, pool_size, max_overflow
         )
-        self.backend = self.engine.dialect.name
+        self.engine: Engine = make_engine(url, limits)
+        self.backend = backend_named(self.engine.dialect.name)
         engine = weakref.ref(self.engine)
         os.register_at_fork(after_in_child=lambda: _forget_pool(engine()))
 
@@ -156,15 +153,9 @@ class Database:
         head = None
         try:
             with wrap_errors():
-                if self.backend == "sqlite":
-                    mode = "IMMEDIATE" if write else "DEFERRED"
-                    session.connection(execution_options={SQLITE_BEGIN: mode})
-                elif write and lock:
+                session.connection(execution_options=self.backend.begin_options(write=write))
+                if write and lock and self.backend.locks_head_row:
                     head = self._lock(session)
-                elif write:
-                    session.connection()
-                else:
-                    session.connection(execution_options={"postgresql_readonly": True})
                 yield session, head
                 session.commit()
         except BaseException:

@@ -11,10 +11,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from engine.model import Actor
+from models.backends import backend_of
 from models.table import ProfessionalRow, table_of
 
 _P = ProfessionalRow
@@ -69,8 +69,8 @@ class ProfessionalDirectory:
         }
         if not rows:
             return
-        dialect = postgresql if self.session.get_bind().dialect.name == "postgresql" else sqlite
-        insert = dialect.insert(table_of(ProfessionalRow)).values(list(rows.values()))
+        insert = backend_of(self.session).insert(table_of(ProfessionalRow))
+        insert = insert.values(list(rows.values()))
         changed = {
             name: getattr(insert.excluded, name)
             for name in ("name", "profession", "specialty", "structure", "updated_at")

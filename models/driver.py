@@ -14,33 +14,24 @@ pipeline mode); on SQLite (in-process, no round trip) it simply runs them in ord
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy.orm import Session
 
+from models.backends import Backend, backend_of
 from models.base import as_utc
 
 T = TypeVar("T")
-_NAMED = re.compile(r"(?<!:):([a-z_]+)")
 
 
-@lru_cache(maxsize=256)
-def styled(sql: str, backend: str) -> str:
-    """``sql`` with its ``:name`` parameters in the backend's DB-API style."""
-    return _NAMED.sub(r"%(\1)s", sql) if backend == "postgresql" else sql
-
-
-def stored_time(moment: datetime, backend: str) -> datetime | str:
+def stored_time(moment: datetime, backend: Backend) -> datetime | str:
     """An aware datetime as ``models.base.UtcDateTime`` binds it: UTC; on SQLite the text
     SQLAlchemy's DateTime writes (so comparisons with values bound by SQLAlchemy hold)."""
-    moment = as_utc(moment)
-    return moment.strftime("%Y-%m-%d %H:%M:%S.%f") if backend == "sqlite" else moment
+    return backend.driver_time(as_utc(moment))
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +48,7 @@ class Driver:
 
     def __init__(self, session: Session) -> None:
         self.session = session
-        self.backend = session.get_bind().dialect.name
+        self.backend = backend_of(session)
 
     def _connection(self) -> Any:
         driver = self.session.connection().connection.driver_connection
@@ -69,10 +60,10 @@ class Driver:
         bytea columns then arrive as raw bytes instead of hex text to decode (a bulk read of
         ledger entries takes about a third of the client CPU); ignored on SQLite."""
         connection = self._connection()
-        if binary and self.backend == "postgresql":
-            cursor = connection.execute(styled(sql, self.backend), parameters, binary=True)
+        if binary and self.backend.binary_results:
+            cursor = connection.execute(self.backend.styled(sql), parameters, binary=True)
         else:
-            cursor = connection.execute(styled(sql, self.backend), parameters)
+            cursor = connection.execute(self.backend.styled(sql), parameters)
         try:
             return list(cursor.fetchall())
         finally:
@@ -80,7 +71,7 @@ class Driver:
 
     def execute(self, sql: str, parameters: Mapping[str, Any]) -> int:
         """Run one statement; return its row count."""
-        cursor = self._connection().execute(styled(sql, self.backend), parameters)
+        cursor = self._connection().execute(self.backend.styled(sql), parameters)
         try:
             return int(cursor.rowcount)
         finally:
@@ -93,7 +84,7 @@ class Driver:
         connection = self._connection()
         cursor = connection.cursor()
         try:
-            cursor.executemany(styled(sql, self.backend), rows)
+            cursor.executemany(self.backend.styled(sql), rows)
         finally:
             cursor.close()
 
@@ -103,7 +94,7 @@ class Driver:
         round trip on PostgreSQL). Inside, call only :meth:`execute` and :meth:`executemany`
         whose results are not needed before the block ends — :meth:`execute`'s row count
         is read when the block closes, so use :meth:`counted` for it."""
-        if self.backend != "postgresql":
+        if not self.backend.pipelines:
             yield
             return
         with self._connection().pipeline():
@@ -112,16 +103,16 @@ class Driver:
     def counted(self, sql: str, parameters: Mapping[str, Any]) -> Any:
         """Run a statement inside :meth:`batch`; return its cursor, whose ``rowcount`` is
         known once the block ended."""
-        return self._connection().execute(styled(sql, self.backend), parameters)
+        return self._connection().execute(self.backend.styled(sql), parameters)
 
     def queries(self, statements: Sequence[tuple[str, Mapping[str, Any]]]) -> list[list[Any]]:
         """Several queries in one round trip (PostgreSQL pipeline); their rows, in order."""
         connection = self._connection()
-        if self.backend != "postgresql":
+        if not self.backend.pipelines:
             return [self.rows(sql, parameters) for sql, parameters in statements]
         with connection.pipeline():
             cursors = [
-                connection.execute(styled(sql, self.backend), parameters)
+                connection.execute(self.backend.styled(sql), parameters)
                 for sql, parameters in statements
             ]
         try:

@@ -151,15 +151,9 @@ class LedgerIndex:
         mode: str | None = None,
         action: str | None = None,
     ) -> int:
-        """How many entries ``actor_id`` has since ``since`` (in ``mode`` / of ``action``)."""
-        query = (
-            select(func.count()).select_from(_E).where(_E.actor_id == actor_id, _E.time >= since)
-        )
-        if mode is not None:
-            query = query.where(_E.mode == mode)
-        if action is not None:
-            query = query.where(_E.action == action)
-        return int(self.session.scalar(query) or 0)
+        """How many entries ``actor_id`` has since ``since`` (in ``mode`` / of ``action``):
+        the rate limits' :meth:`count`."""
+        return self.count(actor_id=actor_id, since=since, mode=mode, action=action)
 
     def check_search_columns(
         self, chunk: int = 4096, progress: Callable[[int], None] | None = None, first: int = 0

@@ -3,7 +3,6 @@ or after a verified size, by index, so that their cost follows the new entries."
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection
 
 from sqlalchemy.orm import Session
@@ -11,20 +10,6 @@ from sqlalchemy.orm import Session
 from ledger.entry import Entry
 from models.driver import Driver
 
-_HEADS_BEFORE = {
-    "postgresql": (
-        "SELECT e.seq, e.header, e.payload, e.salt, e.leaf_hash, e.patient_ref, e.patient_seq"
-        " FROM unnest(CAST(:refs AS text[])) AS r(ref)"
-        " CROSS JOIN LATERAL (SELECT * FROM ledger_entries WHERE patient_ref = r.ref"
-        " AND seq < :size ORDER BY patient_seq DESC LIMIT 1) AS e"
-    ),
-    "sqlite": (
-        "SELECT e.seq, e.header, e.payload, e.salt, e.leaf_hash, e.patient_ref, e.patient_seq"
-        " FROM json_each(:refs) AS r JOIN ledger_entries AS e"
-        " ON e.seq = (SELECT max(seq) FROM ledger_entries"
-        " WHERE patient_ref = r.value AND seq < :size)"
-    ),
-}
 _CHECKPOINTS_FROM = "SELECT note FROM ledger_checkpoints WHERE size >= :size ORDER BY id"
 
 
@@ -42,8 +27,8 @@ class SqlSinceReads:
         if not patient_refs:
             return {}
         backend = self.driver.backend
-        refs = list(patient_refs) if backend == "postgresql" else json.dumps(list(patient_refs))
-        rows = self.driver.rows(_HEADS_BEFORE[backend], {"refs": refs, "size": size}, binary=True)
+        refs = backend.listed(patient_refs)
+        rows = self.driver.rows(backend.heads_before_sql, {"refs": refs, "size": size}, binary=True)
         return {row[5]: Entry(*row) for row in rows}
 
     def checkpoints_from(self, size: int) -> list[str]:

@@ -31,6 +31,7 @@ from ledger.hashing import HASH_SIZE
 from ledger.merkle import Node, NodeKey
 from ledger.scan import Columns
 from ledger.store import AppendReads, StoredCheckpoint
+from models.backends import Backend
 from models.driver import Driver, Plan, stored_time
 from models.ledger_index import EntryIndex, index_from_payload
 from models.table import (
@@ -41,29 +42,8 @@ from models.table import (
 
 _CHECKPOINTS = table_of(CheckpointRow)
 _E = LedgerEntryRow
-# The statements of every append run on the driver (models/driver.py). The node fetch has
-# one SQL text whatever the number of keys, so it is parsed and planned once.
-_PATIENT_HEADS = {
-    "postgresql": "SELECT e.patient_ref, e.patient_seq, e.leaf_hash"
-    " FROM unnest(CAST(:refs AS varchar[])) AS r(ref)"
-    " CROSS JOIN LATERAL (SELECT patient_ref, patient_seq, leaf_hash FROM ledger_entries"
-    " WHERE patient_ref = r.ref ORDER BY patient_seq DESC LIMIT 1) AS e",
-    "sqlite": "SELECT e.patient_ref, e.patient_seq, e.leaf_hash"
-    " FROM json_each(:refs) AS r JOIN ledger_entries AS e ON e.patient_ref = r.value"
-    " AND e.patient_seq = (SELECT max(m.patient_seq) FROM ledger_entries AS m"
-    " WHERE m.patient_ref = r.value)",
-}
-# Stored nodes by key. On PostgreSQL each key is one index probe (a scalar subquery, NULL
-# when absent): a join let the planner hash the whole table, a full scan per export. The keys
-# travel as two comma-separated texts, several times cheaper to send than two int arrays.
-_NODES_BY_KEY = {
-    "postgresql": "SELECT k.level, k.idx,"
-    " (SELECT n.hash FROM merkle_nodes AS n WHERE n.level = k.level AND n.idx = k.idx)"
-    " FROM unnest(CAST(string_to_array(:levels, ',') AS smallint[]),"
-    " CAST(string_to_array(:idxs, ',') AS bigint[])) AS k(level, idx)",
-    "sqlite": "SELECT n.level, n.idx, n.hash FROM json_each(:keys) AS k JOIN merkle_nodes AS n"
-    " ON n.level = json_extract(k.value, '$[0]') AND n.idx = json_extract(k.value, '$[1]')",
-}
+# The statements of every append run on the driver (models/driver.py); the two whose SQL
+# differs by backend (the patients' heads, the nodes by key) are in models/backends.py.
 # Many stored nodes at once (an export's proofs: 120 k keys at 10 M entries), on PostgreSQL:
 # one index scan per level over that level's sorted keys (``idx = ANY``, about 2.6 us a key
 # against 4 for the probes above), each level's hashes coming back as one concatenated bytea
@@ -122,7 +102,7 @@ COPY_THRESHOLD = 64
 ``executemany`` for bulk loads; smaller ones use plain inserts)."""
 
 
-def _entry_row(entry: Entry, index: EntryIndex | None, backend: str) -> dict[str, Any]:
+def _entry_row(entry: Entry, index: EntryIndex | None, backend: Backend) -> dict[str, Any]:
     """The column values of ``entry`` as the driver binds them."""
     header = json.loads(entry.header)
     if index is None:
@@ -176,11 +156,8 @@ class SqlLedgerStore:
     def _patient_heads_query(self, patient_refs: Collection[str]) -> tuple[str, dict[str, Any]]:
         """A top-1 index probe per patient (a GROUP BY would read every entry of those
         patients, or the whole table)."""
-        refs = sorted(set(patient_refs))
         backend = self.driver.backend
-        return _PATIENT_HEADS[backend], {
-            "refs": refs if backend == "postgresql" else json.dumps(refs)
-        }
+        return backend.patient_heads_sql, {"refs": backend.listed(patient_refs)}
 
     def append_plan(self, patient_refs: Collection[str]) -> Plan[AppendReads]:
         """Read what an append needs (the head, the tree's frontier, the heads of
@@ -243,7 +220,7 @@ class SqlLedgerStore:
         ]
         node_rows = [{"level": level, "idx": idx, "hash": digest} for level, idx, digest in nodes]
         move = {"size": first + len(entries), "leaf_hash": entries[-1].leaf_hash, "first": first}
-        if len(rows) >= COPY_THRESHOLD and backend == "postgresql":  # bulk: COPY, no pipeline
+        if len(rows) >= COPY_THRESHOLD and backend.bulk_copy:  # bulk: COPY, no pipeline
             self._move_head(move)
             self._copy("ledger_entries", rows)
             self._copy("merkle_nodes", node_rows)
@@ -302,7 +279,7 @@ class SqlLedgerStore:
         PostgreSQL), whatever the number of keys on SQLite."""
         if not keys:
             return {}
-        if self.driver.backend == "postgresql" and len(keys) >= BULK_NODES:
+        if self.driver.backend.nodes_by_level and len(keys) >= BULK_NODES:
             found = self._nodes_per_level(keys)
             if found is not None:
                 return found
@@ -344,13 +321,8 @@ class SqlLedgerStore:
             found.update(zip(zip(repeat(level), idxs), cut, strict=True))
         return None if wanted else found
 
-    def _nodes_query(self, keys: Collection[NodeKey]) -> tuple[str, dict[str, Any]]:
-        unique = sorted(set(keys))
-        if self.driver.backend == "postgresql":
-            levels = ",".join([str(level) for level, _ in unique])
-            idxs = ",".join([str(idx) for _, idx in unique])
-            return _NODES_BY_KEY["postgresql"], {"levels": levels, "idxs": idxs}
-        return _NODES_BY_KEY["sqlite"], {"keys": json.dumps([list(key) for key in unique])}
+    def _nodes_query(self, keys: Collection[NodeKey]) -> tuple[str, Mapping[str, Any]]:
+        return self.driver.backend.nodes_by_key(sorted(set(keys)))
 
     def checkpoints(self) -> list[str]:
         return list(self.session.scalars(select(CheckpointRow.note).order_by(CheckpointRow.id)))

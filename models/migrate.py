@@ -16,6 +16,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 from sqlalchemy.engine import URL
 
+from models.backends import EngineLimits
 from models.connection import make_engine
 from models.errors import wrap_errors
 
@@ -40,7 +41,7 @@ def head_revision() -> str:
 def _engine(target: str | URL | Engine) -> tuple[Engine, bool]:
     if isinstance(target, Engine):
         return target, False
-    return make_engine(target, statement_timeout_ms=None, pool_size=1), True
+    return make_engine(target, EngineLimits(statement_timeout_ms=None, pool_size=1)), True
 
 
 def _command(

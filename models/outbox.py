@@ -110,7 +110,7 @@ class SqlOutbox:
         if limit < 1:
             raise ValueError(f"limit must be at least 1, got {limit}")
         query = _pending_query(limit)
-        if self.database.backend == "postgresql":
+        if self.database.backend.skips_locked_rows:
             with self.database.unlocked_write() as uow:
                 session = uow.session
                 locked = query.with_for_update(skip_locked=True, of=_N)

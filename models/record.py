@@ -1,4 +1,4 @@
-"""Rows to engine values and back: the columns each read selects, the builders of
+"""Rows to engine values and back: the builders of
 ``engine.model`` values, and the small records the repository returns."""
 
 from __future__ import annotations
@@ -14,15 +14,6 @@ from models.table import DocumentRow, DossierRow, NotificationRow
 
 _D = DossierRow
 _DOC = DocumentRow
-DOSSIER_COLUMNS = (
-    _D.status,
-    _D.closed_at,
-    _D.minor,
-    _D.treating_doctor,
-    _D.break_glass_allowed,
-    _D.regulation_allowed,
-    _D.emergency_sees_masked,
-)
 _N = NotificationRow
 NOTIFICATION_COLUMNS = (
     _N.id,
@@ -34,19 +25,6 @@ NOTIFICATION_COLUMNS = (
     _N.created_at,
     _N.status,
     _N.delivered_at,
-)
-DOCUMENT_COLUMNS = (
-    _DOC.document_id,
-    _DOC.type_code,
-    _DOC.class_code,
-    _DOC.author_id,
-    _DOC.author_type,
-    _DOC.deposited_at,
-    _DOC.status,
-    _DOC.masked,
-    _DOC.invisible_to_patient,
-    _DOC.invisible_to_representatives,
-    _DOC.representatives_flag_cleared,
 )
 
 
@@ -78,7 +56,7 @@ class AccessBasis:
 
 
 def document_from_row(row: Any) -> Document:
-    """A document from a row of ``DOCUMENT_COLUMNS``."""
+    """A document from a documents row (``models.dossier_reads``), values converted."""
     return Document(
         document_id=row[0],
         type_code=row[1],
@@ -103,7 +81,8 @@ def dossier_from_row(
     blocked: Collection[str],
     oppositions: Collection[str],
 ) -> Dossier:
-    """A dossier from a row of ``DOSSIER_COLUMNS`` and its id sets."""
+    """A dossier from a dossiers row (``models.dossier_reads``), values converted, and its
+    id sets."""
     return Dossier(
         patient_id=patient_id,
         status=DossierStatus(row[0]),

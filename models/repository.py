@@ -1,5 +1,6 @@
-"""``DossierRepository``: the dossier state of POLICY.md §2, read as engine facts and changed
-by the service after a permit. Every method runs in the caller's session and transaction.
+"""``DossierRepository``: the dossier state of POLICY.md §2, read as engine facts (its reads,
+``models.dossier_reads.DossierReads``) and changed by the service after a permit. Every
+method runs in the caller's session and transaction.
 
 Mutations that API.md makes idempotent (PUT/DELETE) return whether anything changed and
 succeed when the state is already as asked. Preconditions: the dossier exists (the engine
@@ -9,40 +10,18 @@ said so under the append lock); a missing dossier or document raises ConflictErr
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, delete, literal, or_, select, union_all, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy import Table, delete, or_, select, update
 
-from engine.model import (
-    Actor,
-    Document,
-    DocumentDraft,
-    Dossier,
-    Facts,
-    FlagChange,
-    Obligation,
-    Settings,
-)
-from engine.vocabulary import ActorType, DocumentStatus, DossierStatus
-from models import fastread
-from models.driver import Driver, Plan
+from engine.model import Actor, Document, DocumentDraft, FlagChange, Obligation, Settings
+from engine.vocabulary import DocumentStatus, DossierStatus
+from models.backends import backend_of
+from models.dossier_reads import DossierReads
 from models.errors import ConflictError
-from models.fastread import FactRows
-from models.record import (
-    DOCUMENT_COLUMNS,
-    DOSSIER_COLUMNS,
-    NOTIFICATION_COLUMNS,
-    AccessBasis,
-    Notification,
-    document_from_row,
-    document_values,
-    dossier_from_row,
-    notification_from_row,
-)
+from models.record import document_values
 from models.table import (
     AuthorizationRow,
     BlockRow,
@@ -56,196 +35,13 @@ from models.table import (
 )
 
 SETTING_NAMES = frozenset(f.name for f in fields(Settings))
-_AUTHORIZED, _BLOCKED, _OPPOSED, _REPRESENTATIVE, _ACCESSED = "a", "b", "o", "r", "x"
 _D = DossierRow
 _DOC = DocumentRow
 
 
-def _dossier(patient_id: str, row: Any, sets: Mapping[str, set[str]]) -> Dossier:
-    return dossier_from_row(
-        patient_id,
-        row,
-        representatives=sets[_REPRESENTATIVE],
-        authorized=sets[_AUTHORIZED],
-        blocked=sets[_BLOCKED],
-        oppositions=sets[_OPPOSED],
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class _State:
-    """A dossier as read for some requests: its facts for each of them are cut from it."""
-
-    dossier: Dossier | None
-    documents: dict[str, Document]
-    accessed: frozenset[str]
-
-
-def _state(patient_id: str, rows: FactRows) -> _State:
-    row, id_sets, document_rows = rows
-    if row is None:
-        return _State(None, {}, frozenset())
-    sets: dict[str, set[str]] = {
-        k: set() for k in (_AUTHORIZED, _BLOCKED, _OPPOSED, _REPRESENTATIVE, _ACCESSED)
-    }
-    for kind, identifier in id_sets:
-        sets[kind].add(identifier)
-    documents = {r[0]: document_from_row(r) for r in document_rows}
-    return _State(_dossier(patient_id, row, sets), documents, frozenset(sets[_ACCESSED]))
-
-
-def _facts(state: _State, actor: Actor, ids: Sequence[str] | None) -> Facts:
-    if state.dossier is None:
-        return Facts(None)
-    documents = state.documents
-    if ids is not None:  # the wanted ones, in the dossier's order
-        wanted = set(ids)
-        documents = {i: d for i, d in documents.items() if i in wanted}
-    professional = actor.type is ActorType.PROFESSIONAL
-    return Facts(state.dossier, documents, professional and actor.id not in state.accessed)
-
-
-class DossierRepository:
-    """Dossier state over one SQLAlchemy session (see the module docstring)."""
-
-    def __init__(self, session: Session) -> None:
-        self.session = session
-
-    # -- reads -------------------------------------------------------------------------------
-
-    def facts(
-        self, patient_id: str, actor: Actor, document_ids: Sequence[str] | None = None
-    ) -> Facts:
-        """What the engine needs for ``actor``'s request on ``patient_id``: the dossier (None
-        if absent), the documents named by ``document_ids`` (None: every document, for a
-        listing; absent ids are left out), and whether a professional's access would be its
-        first. Three queries in one round trip, on the driver (models/fastread.py: this runs
-        for every decision)."""
-        return self.facts_many([(patient_id, actor, document_ids)])[0]
-
-    def facts_many(
-        self, requests: Sequence[tuple[str, Actor, Sequence[str] | None]]
-    ) -> list[Facts]:
-        """:meth:`facts` of each (patient id, actor, document ids), in one round trip and one
-        read per dossier, whatever the number of requests on it."""
-        facts: list[Facts] = Driver(self.session).run(self.facts_plan(requests))[0]
-        return facts
-
-    def facts_plan(
-        self, requests: Sequence[tuple[str, Actor, Sequence[str] | None]]
-    ) -> Plan[list[Facts]]:
-        """:meth:`facts_many` as a plan, to share a round trip with other reads."""
-        wanted: dict[str, tuple[set[str], set[str] | None]] = {}
-        for patient_id, actor, ids in requests:
-            professionals, documents = wanted.setdefault(patient_id, (set(), set()))
-            if actor.type is ActorType.PROFESSIONAL:
-                professionals.add(actor.id)
-            if documents is not None:
-                if ids is None:
-                    wanted[patient_id] = (professionals, None)
-                else:
-                    documents.update(ids)
-        read = fastread.plan(
-            self.session.get_bind().dialect.name,
-            [(patient_id, ps, ids) for patient_id, (ps, ids) in wanted.items()],
-        )
-
-        def parse(results: list[list[Any]]) -> list[Facts]:
-            by_patient = {
-                patient_id: _state(patient_id, rows)
-                for patient_id, rows in zip(wanted, read.parse(results), strict=True)
-            }
-            return [_facts(by_patient[pid], actor, ids) for pid, actor, ids in requests]
-
-        return Plan(read.statements, parse)
-
-    def get(self, patient_id: str) -> Dossier | None:
-        """The dossier, or None if there is none."""
-        row = self.session.execute(
-            select(*DOSSIER_COLUMNS).where(_D.patient_id == patient_id)
-        ).one_or_none()
-        if row is None:
-            return None
-        return _dossier(patient_id, row, self._id_sets(patient_id, None))
-
-    def documents(self, patient_id: str, ids: Sequence[str] | None = None) -> dict[str, Document]:
-        """Documents of the dossier by id (all when ``ids`` is None; unknown ids left out)."""
-        query = select(*DOCUMENT_COLUMNS).where(_DOC.patient_id == patient_id)
-        if ids is not None:
-            if not ids:
-                return {}
-            query = query.where(_DOC.document_id.in_(set(ids)))
-        rows = self.session.execute(query.order_by(_DOC.deposited_at, _DOC.document_id))
-        return {row[0]: document_from_row(row) for row in rows}
-
-    def _id_sets(self, patient_id: str, professional_id: str | None) -> dict[str, set[str]]:
-        parts = [
-            select(literal(kind).label("kind"), column).where(table.patient_id == patient_id)
-            for kind, table, column in (
-                (_AUTHORIZED, AuthorizationRow, AuthorizationRow.professional_id),
-                (_BLOCKED, BlockRow, BlockRow.professional_id),
-                (_OPPOSED, OppositionRow, OppositionRow.professional_id),
-                (_REPRESENTATIVE, RepresentativeRow, RepresentativeRow.person_id),
-            )
-        ]
-        if professional_id is not None:
-            access = ProfessionalAccessRow
-            parts.append(
-                select(literal(_ACCESSED).label("kind"), access.professional_id).where(
-                    access.patient_id == patient_id, access.professional_id == professional_id
-                )
-            )
-        sets: dict[str, set[str]] = {
-            k: set() for k in (_AUTHORIZED, _BLOCKED, _OPPOSED, _REPRESENTATIVE, _ACCESSED)
-        }
-        for kind, identifier in self.session.execute(union_all(*parts)):
-            sets[kind].add(identifier)
-        return sets
-
-    def professionals_with_access(self, patient_id: str) -> dict[str, AccessBasis]:
-        """Every professional with a basis to read the dossier (authorized, treating doctor,
-        author of an active document), each with its basis; blocked ones are marked."""
-        session = self.session
-        bases: dict[str, dict[str, Any]] = {}
-        for ps_id, self_declared in session.execute(
-            select(AuthorizationRow.professional_id, AuthorizationRow.self_declared).where(
-                AuthorizationRow.patient_id == patient_id
-            )
-        ):
-            bases.setdefault(ps_id, {}).update(authorized=True, self_declared=self_declared)
-        doctor = session.scalar(select(_D.treating_doctor).where(_D.patient_id == patient_id))
-        if doctor is not None:
-            bases.setdefault(doctor, {})["treating_doctor"] = True
-        authored: dict[str, list[str]] = {}
-        for author_id, document_id in session.execute(
-            select(_DOC.author_id, _DOC.document_id)
-            .where(
-                _DOC.patient_id == patient_id,
-                _DOC.author_type == ActorType.PROFESSIONAL.value,
-                _DOC.status == DocumentStatus.ACTIVE.value,
-            )
-            .order_by(_DOC.document_id)
-        ):
-            authored.setdefault(author_id, []).append(document_id)
-        for author_id, documents in authored.items():
-            bases.setdefault(author_id, {})["authored"] = tuple(documents)
-        for ps_id in session.scalars(
-            select(BlockRow.professional_id).where(BlockRow.patient_id == patient_id)
-        ):
-            if ps_id in bases:
-                bases[ps_id]["blocked"] = True
-        return {ps_id: AccessBasis(**bases[ps_id]) for ps_id in sorted(bases)}
-
-    def notifications(
-        self, patient_id: str, before_id: int | None = None, limit: int = 50
-    ) -> list[Notification]:
-        """The dossier's outbox, newest first; page on with ``before_id`` = the last id."""
-        n = NotificationRow
-        query = select(*NOTIFICATION_COLUMNS).where(n.patient_id == patient_id)
-        if before_id is not None:
-            query = query.where(n.id < before_id)
-        rows = self.session.execute(query.order_by(n.id.desc()).limit(limit))
-        return [notification_from_row(row) for row in rows]
+class DossierRepository(DossierReads):
+    """Dossier state over one SQLAlchemy session: its reads (``DossierReads``) and its
+    changes (see the module docstring)."""
 
     # -- dossier -----------------------------------------------------------------------------
 
@@ -259,7 +55,7 @@ class DossierRepository:
         now: datetime,
     ) -> None:
         """Create an open dossier with its representatives. ConflictError if it exists."""
-        if self.session.scalar(select(_D.patient_id).where(_D.patient_id == patient_id)):
+        if self._exists(patient_id):
             raise ConflictError(f"dossier {patient_id!r} already exists")
         self.session.execute(
             table_of(DossierRow).insert(),
@@ -295,8 +91,12 @@ class DossierRepository:
         self._require(patient_id)
         return False
 
+    def _exists(self, patient_id: str) -> bool:
+        found = self.session.scalar(select(_D.patient_id).where(_D.patient_id == patient_id))
+        return found is not None
+
     def _require(self, patient_id: str) -> None:
-        if self.session.scalar(select(_D.patient_id).where(_D.patient_id == patient_id)) is None:
+        if not self._exists(patient_id):
             raise ConflictError(f"dossier {patient_id!r} does not exist")
 
     def close(self, patient_id: str, now: datetime) -> bool:
@@ -330,8 +130,8 @@ class DossierRepository:
     # -- id sets -----------------------------------------------------------------------------
 
     def _insert_ignore(self, table: Table, values: dict[str, Any]) -> bool:
-        dialect = postgresql if self.session.get_bind().dialect.name == "postgresql" else sqlite
-        statement = dialect.insert(table).values(**values).on_conflict_do_nothing()
+        statement = backend_of(self.session).insert(table).values(**values)
+        statement = statement.on_conflict_do_nothing()
         key = next(iter(table.primary_key.columns))
         return self.session.execute(statement.returning(key)).first() is not None
 

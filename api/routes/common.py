@@ -13,10 +13,11 @@ from api.service import Call, Outcome, Vigie
 from engine.errors import InvalidRequestError
 from engine.model import AccessRequest, Document, Dossier
 from engine.vocabulary import Reason
+from models.database import Database
 
 
-def vigie() -> Vigie:
-    service: Vigie = current_app.extensions["vigie"]
+def vigie() -> Vigie[Database]:
+    service: Vigie[Database] = current_app.extensions["vigie"]
     return service
 
 

@@ -31,7 +31,7 @@ from engine.decide import PolicyEngine
 from engine.model import Creation, DocumentDraft, FlagChange, Settings
 from engine.vocabulary import View
 from models.database import UnitOfWork
-from models.repository import Notification
+from models.record import Notification
 
 routes = RouteTable("dossiers", "dossiers")
 DENIED = {403: ("Denied by the policy (the body's reason says why); traced", None)}

@@ -29,7 +29,7 @@ from ledger.cosignature import add_cosignatures
 from ledger.entry import Entry
 from ledger.export import dump_bundle, patient_history, proven_bundle
 from ledger.fhir import audit_bundle
-from models.database import UnitOfWork
+from models.database import Database, UnitOfWork
 from models.ledger_index import IndexedEntry
 
 routes = RouteTable("traces", "traces")
@@ -172,7 +172,7 @@ def shown_history(uow: UnitOfWork, entry: Entry, hidden: frozenset[str]) -> list
 
 
 def export_bundle(
-    service: Vigie,
+    service: Vigie[Database],
     uow: UnitOfWork,
     pid: str,
     entry: Entry,
@@ -186,7 +186,7 @@ def export_bundle(
 
 
 def _cosigned_bundle(
-    service: Vigie,
+    service: Vigie[Database],
     witnessing: Witnessing,
     pid: str,
     entry: Entry,

@@ -9,6 +9,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 import models.table  # noqa: F401  (registers every table on Base.metadata)
+from models.backends import EngineLimits
 from models.base import Base
 from models.connection import make_engine
 
@@ -38,7 +39,7 @@ def run_migrations_online() -> None:
     url = context.get_x_argument(as_dictionary=True).get("url")
     if not url:
         raise RuntimeError("pass -x url=<database URL>, or migrate with models.migrate.upgrade")
-    engine = make_engine(url, statement_timeout_ms=None, pool_size=1)
+    engine = make_engine(url, EngineLimits(statement_timeout_ms=None, pool_size=1))
     try:
         with engine.connect() as connection:
             _run(connection)

@@ -257,7 +257,7 @@ def test_many_nodes_read_level_by_level_give_what_key_by_key_gives(
         assert len(statements) == 1
         monkeypatch.setattr(ledger_store, "NODES_PER_STATEMENT", 40)  # levels split too
         assert unit.ledger.nodes(keys) == one_by_one
-        backend = unit.ledger.driver.backend
+        backend = unit.ledger.driver.backend.name
         assert len(statements) == 1 + (-(-len(one_by_one) // 40) if backend == "postgresql" else 1)
         assert unit.ledger.nodes([*keys, (0, 100), (9, 0)]) == one_by_one  # absent: left out
     with db.unit_of_work() as unit:

@@ -17,7 +17,7 @@ from engine.vocabulary import (
 )
 from models.database import Database, UnitOfWork
 from models.errors import ConflictError, StoreError
-from models.repository import AccessBasis
+from models.record import AccessBasis
 from tests.models.conftest import AUDITOR, DOCTOR, NURSE, PARENT, PATIENT, T0, later, spy_driver
 
 PID = "P1"
@@ -257,41 +257,89 @@ def test_notifications_outbox_newest_first(dossier: Database) -> None:
     assert [n.id for n in page] == [listed[1].id]
 
 
-def test_facts_on_the_driver_equal_the_sqlalchemy_reads(db: Database) -> None:
-    """models/fastread.py converts exactly as the SQLAlchemy columns do, on both backends."""
-    from sqlalchemy import select as sql_select
+def test_facts_are_what_was_written_with_every_column_converted(db: Database) -> None:
+    """The one dossier read (models/dossier_reads.py, on the driver) gives back exactly the
+    state the test wrote, every column converted as the SQLAlchemy columns do (aware UTC
+    times, real booleans), on both backends; ``get`` and ``documents`` are the same read."""
+    from engine.model import Facts
 
-    from engine.model import DocumentDraft, Facts
-    from models.table import ProfessionalAccessRow
-
+    closed_at = T0 + timedelta(days=1)
     with db.unit_of_work() as unit:
         repo = unit.dossiers
-        repo.create("P1", minor=True, representatives=["R1"], settings=Settings(), now=T0)
+        glass = Settings(break_glass_allowed=False, emergency_sees_masked=True)
+        repo.create("P1", minor=True, representatives=["R1"], settings=glass, now=T0)
         repo.grant("P1", DOCTOR.id, False, T0)
         repo.block("P1", "810000000099", T0)
         repo.add_opposition("P1", NURSE.id, "conflit", T0)
-        repo.close("P1", T0 + timedelta(days=1))
+        repo.set_treating_doctor("P1", DOCTOR.id, T0)
+        repo.close("P1", closed_at)
         repo.add_document("P1", DocumentDraft("D1", "11502-2", masked=True), "10", DOCTOR, T0)
-        repo.add_document("P1", DocumentDraft("D2", "DOCPAT01"), "90", PATIENT, T0)
+        draft = DocumentDraft("D2", "DOCPAT01", invisible_to_representatives=True)
+        repo.add_document("P1", draft, "90", PATIENT, later(1))
+        repo.update_flags("P1", "D2", FlagChange(invisible_to_representatives=False))
+        repo.update_flags("P1", "D2", FlagChange(invisible_to_patient=True))
+        repo.delete_document("P1", "D2")
         repo.record_access("P1", DOCTOR.id, T0)
+    dossier = Dossier(
+        "P1",
+        status=DossierStatus.CLOSED,
+        closed_at=closed_at,
+        minor=True,
+        representatives=frozenset({"R1"}),
+        treating_doctor=DOCTOR.id,
+        authorized=frozenset({DOCTOR.id}),
+        blocked=frozenset({"810000000099"}),
+        feeding_oppositions=frozenset({NURSE.id}),
+        settings=Settings(break_glass_allowed=False, emergency_sees_masked=True),
+    )
+    d1 = Document("D1", "11502-2", "10", DOCTOR.id, ActorType.PROFESSIONAL, T0, masked=True)
+    d2 = Document(
+        "D2",
+        "DOCPAT01",
+        "90",
+        PATIENT.id,
+        ActorType.PATIENT,
+        later(1),
+        status=DocumentStatus.DELETED,
+        invisible_to_patient=True,
+        representatives_flag_cleared=True,
+    )
+    wanted = {None: ["D1", "D2"], (): [], ("D1",): ["D1"], ("D2", "nope"): ["D2"]}
+    first_access = {DOCTOR: False, NURSE: True, PATIENT: False, PARENT: False}
     with db.read_only() as unit:
         repo = unit.dossiers
+        assert repo.get("P1") == dossier
         for actor in (DOCTOR, NURSE, PATIENT, PARENT):
-            for ids in (None, (), ("D1",), ("D2", "nope")):
-                accessed = set(
-                    unit.session.scalars(
-                        sql_select(ProfessionalAccessRow.professional_id).where(
-                            ProfessionalAccessRow.patient_id == "P1"
-                        )
-                    )
-                )
-                expected = Facts(
-                    repo.get("P1"),
-                    {} if ids == () else repo.documents("P1", ids),
-                    actor.type.value == "professional" and actor.id not in accessed,
-                )
-                assert repo.facts("P1", actor, ids) == expected
+            for ids, listed in wanted.items():
+                documents = {d.document_id: d for d in (d1, d2) if d.document_id in listed}
+                facts = repo.facts("P1", actor, ids)
+                assert facts == Facts(dossier, documents, first_access[actor])
+                assert list(facts.documents) == listed  # in deposit order
+                assert repo.documents("P1", ids) == documents
+        facts = repo.facts("P1", DOCTOR, None)
+        assert facts.dossier is not None and facts.dossier.closed_at is not None
+        assert facts.dossier.closed_at.utcoffset() == timedelta(0)
+        dossier_flags = (facts.dossier.minor, *_settings_flags(facts.dossier.settings))
+        assert all(type(flag) is bool for flag in dossier_flags)
+        for document in facts.documents.values():
+            assert document.deposited_at.utcoffset() == timedelta(0)
+            flags = (
+                document.masked,
+                document.invisible_to_patient,
+                document.invisible_to_representatives,
+                document.representatives_flag_cleared,
+            )
+            assert all(type(flag) is bool for flag in flags)
         assert repo.facts("P9", DOCTOR, None) == Facts(None)
+        assert repo.get("P9") is None and repo.documents("P9") == {}
+
+
+def _settings_flags(settings: Settings) -> tuple[bool, ...]:
+    return (
+        settings.break_glass_allowed,
+        settings.regulation_allowed,
+        settings.emergency_sees_masked,
+    )
 
 
 def test_facts_of_a_batch_are_each_requests_facts_in_one_round_trip(
