@@ -27,7 +27,7 @@ from api.problem import ProblemError, problem_response, unavailable
 from api.routes import decision, dossier, ops, trace
 from api.routes import ledger as ledger_routes
 from api.server import bounded_body
-from api.service import Vigie, utc_now
+from api.service import Service, utc_now
 from api.web import init_app as init_web_pages
 from api.witnessing import Witnessing, load_witnesses
 from engine.decide import PolicyEngine
@@ -60,7 +60,7 @@ def create_app(
         settings.database_url, statement_timeout_ms=settings.statement_timeout_ms
     )
 
-    service = Vigie(
+    service = Service(
         engine,
         database,
         Appender(keys.patient_ref_secret, clock, secrets.token_bytes),
@@ -219,7 +219,7 @@ def _install_hooks(app: Flask, metrics: Metrics) -> None:
 class Checkpointer(threading.Thread):
     """Signs a checkpoint every ``interval`` seconds while entries arrive (LEDGER.md)."""
 
-    def __init__(self, service: Vigie[Database], interval: float) -> None:
+    def __init__(self, service: Service[Database], interval: float) -> None:
         super().__init__(name="vigie-checkpointer", daemon=True)
         self._service = service
         self._interval = interval

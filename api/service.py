@@ -1,13 +1,13 @@
 """The use cases: authenticate → load facts → decide → change state → record → commit.
 
-``Vigie.handle`` is the single path every ``/v1`` call after authentication takes. Inside one
+``Service.handle`` is the single path every ``/v1`` call after authentication takes. Inside one
 write unit of work (which holds the ledger's append lock) it loads the facts, asks the engine,
 applies the state change when permitted, appends the ledger entry and the outbox rows, and
 commits. The answer is built only after the commit; any failure rolls everything back and
 surfaces as an error (503 for the store), never as a permit.
 
 The ledger is written only through ``ledger.writer.LedgerWriter``, one per unit of work
-(:meth:`Vigie.writer`): the entries of a group commit, the erasure, the checkpoints.
+(:meth:`Service.writer`): the entries of a group commit, the erasure, the checkpoints.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ STATE_CHANGING = frozenset(
 
 D = TypeVar("D", bound=UnitsOfWork)
 """The database: the service needs only ``UnitsOfWork`` of it; the composition root and the
-routes keep its concrete type (``Vigie[Database]``) for their own reads."""
+routes keep its concrete type (``Service[Database]``) for their own reads."""
 Effector = Callable[[Any, datetime], Any]
 """A permitted call's state change, given the unit of work the service opened (of the
 database's own type: a route's effect may use all of it) and the decision's time."""
@@ -103,7 +103,7 @@ class Call:
     extra_payload: dict[str, Any] = field(default_factory=dict)
 
 
-class Vigie(Generic[D]):
+class Service(Generic[D]):
     """The service: engine, database and keys wired together (built by ``create_app``)."""
 
     def __init__(
@@ -157,7 +157,7 @@ class Vigie(Generic[D]):
                 [(patient, r.actor, _document_ids(r)) for _, patient, r in ahead], refs
             )
             now = self.clock()
-            batch = _Batch({i: f for (i, _, _), f in zip(ahead, facts, strict=True)})
+            batch = _GroupState({i: f for (i, _, _), f in zip(ahead, facts, strict=True)})
             prepared = [self._prepare(uow, i, call, now, batch) for i, call in enumerate(calls)]
             entries = self.writer(uow).append([p.draft for p in prepared], reads)
             outcomes = []
@@ -170,7 +170,7 @@ class Vigie(Generic[D]):
         return outcomes
 
     def _prepare(
-        self, uow: WriteUnit, position: int, call: Call, now: datetime, batch_state: _Batch
+        self, uow: WriteUnit, position: int, call: Call, now: datetime, batch_state: _GroupState
     ) -> _Prepared:
         """Facts, decision and (when permitted) the state change of one call, in ``uow``.
         ``batch_state``: what the calls prepared before it in this batch did."""
@@ -330,7 +330,7 @@ def _document_ids(request: AccessRequest) -> Sequence[str] | None:
 
 
 @dataclass
-class _Batch:
+class _GroupState:
     """What the calls of one group commit did so far, for the calls after them: facts read
     ahead stay valid until a call changes that dossier; a professional's access recorded by
     an earlier call is no longer a first access; the requests that count against a rate

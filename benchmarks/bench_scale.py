@@ -65,7 +65,7 @@ from ledger.verify import verify_ledger
 from ledger.writer import LedgerWriter
 from models.database import Database
 from models.errors import StoreUnavailableError
-from models.ledger_index import EntryIndex
+from models.ledger_index import SearchColumns
 from models.ledger_since import SqlSinceReads
 
 T = TypeVar("T")
@@ -210,7 +210,7 @@ class Generator:
             leaves = [e.leaf_hash for e in batch.entries]
             nodes = merkle.new_nodes(uow.ledger, head.size, leaves)
             index = [
-                    EntryIndex(d.payload["actor_id"], "professional", d.payload["document_id"],
+                    SearchColumns(d.payload["actor_id"], "professional", d.payload["document_id"],
                                d.payload["decision_id"])
                     for d in drafts
                 ]  # fmt: skip

@@ -90,7 +90,7 @@ class PolicyEngine:
             key = (actor.type, action, request.mode, bits)
             decision = self._memo_get(key)
             if decision is None:
-                decision = self.casbin.decide(*key)
+                decision = self.casbin.enforce(*key)
         except InvalidRequestError:
             raise
         except Exception:
@@ -188,7 +188,7 @@ class PolicyEngine:
         actor_type, mode = request.actor.type, request.mode
         limits = self.limits
         base = request_bits(request, facts, now, limits)
-        decide = self.casbin.decide
+        decide = self.casbin.enforce
         readable = self._readable(request)
         documents = facts.documents
         if request.action is Action.DOCUMENT_LIST:

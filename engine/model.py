@@ -95,7 +95,7 @@ class Actor:
 
 
 @dataclass(frozen=True, slots=True)
-class Settings:
+class DossierSettings:
     """The holder's emergency settings (POLICY.md §2), with their legal defaults."""
 
     break_glass_allowed: bool = True
@@ -116,7 +116,7 @@ class Dossier:
     authorized: frozenset[str] = frozenset()
     blocked: frozenset[str] = frozenset()
     feeding_oppositions: frozenset[str] = frozenset()
-    settings: Settings = field(default_factory=Settings)
+    settings: DossierSettings = field(default_factory=DossierSettings)
 
     def __post_init__(self) -> None:
         object.__setattr__(

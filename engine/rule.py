@@ -193,7 +193,7 @@ class CasbinPolicy:
     def memo_size(self) -> int:
         return len(self._memo)
 
-    def decide(self, actor_type: str, action: str, mode: str, bits: int) -> Decision:
+    def enforce(self, actor_type: str, action: str, mode: str, bits: int) -> Decision:
         key = (actor_type, action, mode, bits)
         decision = self._memo.get(key)
         if decision is not None:

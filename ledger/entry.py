@@ -70,7 +70,7 @@ _HEX64 = re.compile(r"[0-9a-f]{64}")
 _TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
 
 
-class Obligation(TypedDict):
+class ObligationJson(TypedDict):
     """An obligation object as in API.md."""
 
     type: str
@@ -88,7 +88,7 @@ class Header(TypedDict):
     mode: str
     decision: str
     reason: str
-    obligations: list[Obligation]
+    obligations: list[ObligationJson]
     policy_version: str
     patient_ref: str | None
     patient_seq: int | None
@@ -268,11 +268,11 @@ class Draft:
     policy_version: str
     payload: Mapping[str, Any]
     patient_id: str | None = None
-    obligations: Sequence[Obligation] = field(default_factory=tuple)
+    obligations: Sequence[ObligationJson] = field(default_factory=tuple)
 
 
 @dataclass(frozen=True, slots=True)
-class Batch:
+class BuiltEntries:
     """The entries an append produced and the heads after them."""
 
     entries: tuple[Entry, ...]
@@ -322,7 +322,7 @@ class Appender:
         head: LedgerHead,
         patient_heads: Mapping[str, PatientHead],
         drafts: Sequence[Draft],
-    ) -> Batch:
+    ) -> BuiltEntries:
         """Build the entries for ``drafts`` after ``head``.
 
         Preconditions: ``head`` is the store's current tip and ``patient_heads`` holds the tip
@@ -370,4 +370,4 @@ class Appender:
             if ref is not None and patient_seq is not None:
                 heads[ref] = PatientHead(patient_seq, leaf)
             seq, prev = seq + 1, leaf
-        return Batch(tuple(entries), LedgerHead(seq, prev), heads)
+        return BuiltEntries(tuple(entries), LedgerHead(seq, prev), heads)

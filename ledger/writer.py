@@ -1,7 +1,7 @@
 """The one place that writes the ledger: append, checkpoint, export, erase.
 
 The service builds a :class:`LedgerWriter` over each write unit of work's store
-(``api.service.Vigie.writer``), inside the transaction that changes state and holds the
+(``api.service.Service.writer``), inside the transaction that changes state and holds the
 ledger's append lock (appends and checkpoint signing must be serialised); the tests and the
 benchmarks drive the same class over the in-memory store. The writer does no I/O of its own:
 everything goes through the :class:`~ledger.store.LedgerStore` it is given, and it is cheap to

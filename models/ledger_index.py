@@ -3,7 +3,7 @@ the API runs on them, and the check that they still say what the signed entries 
 
 ``time``, ``kind``, ``action``, ``mode``, ``decision`` and ``reason`` are read from the entry's
 own header at append time; ``actor_id``, ``actor_type``, ``document_id`` and ``decision_id``
-come from the append's :class:`EntryIndex`, or else from the payload keys of the same names.
+come from the append's :class:`SearchColumns`, or else from the payload keys of the same names.
 They are copies for queries only: the ledger's verification never reads them, and
 :meth:`LedgerIndex.check_search_columns` compares them with the entries.
 """
@@ -58,7 +58,7 @@ _SEARCH_COLUMNS_FROM = (  # _check_row reads the first 15; salt and leaf_hash co
 
 
 @dataclass(frozen=True, slots=True)
-class EntryIndex:
+class SearchColumns:
     """The search columns an append takes beside the header (personal data: erased with
     the payload, except ``decision_id``)."""
 
@@ -99,17 +99,17 @@ def _indexed(r: Any) -> IndexedEntry:
     )
 
 
-def index_from_payload(payload: bytes | None) -> EntryIndex:
+def index_from_payload(payload: bytes | None) -> SearchColumns:
     """The search columns an entry's payload gives (its keys of the same names)."""
     if payload is None:
-        return EntryIndex()
+        return SearchColumns()
     data = json.loads(payload)
 
     def text(name: str) -> str | None:
         value = data.get(name) if isinstance(data, dict) else None
         return value if isinstance(value, str) else None
 
-    return EntryIndex(*(text(name) for name in _INDEX_KEYS))
+    return SearchColumns(*(text(name) for name in _INDEX_KEYS))
 
 
 _CHECKED = ("seq", "patient_ref", "patient_seq", "kind", "action", "mode", "decision", "reason",

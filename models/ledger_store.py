@@ -33,7 +33,7 @@ from ledger.scan import Columns
 from ledger.store import AppendReads, StoredCheckpoint
 from models.backends import Backend
 from models.driver import Driver, Plan, stored_time
-from models.ledger_index import EntryIndex, index_from_payload
+from models.ledger_index import SearchColumns, index_from_payload
 from models.table import (
     CheckpointRow,
     LedgerEntryRow,
@@ -102,7 +102,7 @@ COPY_THRESHOLD = 64
 ``executemany`` for bulk loads; smaller ones use plain inserts)."""
 
 
-def _entry_row(entry: Entry, index: EntryIndex | None, backend: Backend) -> dict[str, Any]:
+def _entry_row(entry: Entry, index: SearchColumns | None, backend: Backend) -> dict[str, Any]:
     """The column values of ``entry`` as the driver binds them."""
     header = json.loads(entry.header)
     if index is None:
@@ -190,7 +190,7 @@ class SqlLedgerStore:
         self,
         entries: Sequence[Entry],
         nodes: Sequence[Node],
-        index: Sequence[EntryIndex] | None = None,
+        index: Sequence[SearchColumns] | None = None,
     ) -> None:
         """Insert ``entries`` (seq = size, size + 1, ...), their Merkle ``nodes`` and the new
         head, in the caller's transaction. ``index`` (same length as ``entries``) gives the

@@ -5,7 +5,7 @@ holds the append lock (:class:`WriteUnit`) and the database that opens one
 (:class:`UnitsOfWork`). ``models.database.Database`` and ``UnitOfWork`` are the
 implementations (mypy checks it where ``api.app.create_app`` wires them). The service is
 generic over the database's type, so that the routes, which read through more of it, keep
-the concrete one (``Vigie[Database]``).
+the concrete one (``Service[Database]``).
 """
 
 from __future__ import annotations

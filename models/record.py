@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from engine.model import Document, Dossier, Settings
+from engine.model import Document, Dossier, DossierSettings
 from engine.vocabulary import ActorType, DocumentStatus, DossierStatus
 from models.table import DocumentRow, DossierRow, NotificationRow
 
@@ -93,7 +93,7 @@ def dossier_from_row(
         authorized=frozenset(authorized),
         blocked=frozenset(blocked),
         feeding_oppositions=frozenset(oppositions),
-        settings=Settings(row[4], row[5], row[6]),
+        settings=DossierSettings(row[4], row[5], row[6]),
     )
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Table, delete, or_, select, update
 
-from engine.model import Actor, Document, DocumentDraft, FlagChange, Obligation, Settings
+from engine.model import Actor, Document, DocumentDraft, DossierSettings, FlagChange, Obligation
 from engine.vocabulary import DocumentStatus, DossierStatus
 from models.backends import backend_of
 from models.dossier_reads import DossierReads
@@ -34,7 +34,7 @@ from models.table import (
     table_of,
 )
 
-SETTING_NAMES = frozenset(f.name for f in fields(Settings))
+SETTING_NAMES = frozenset(f.name for f in fields(DossierSettings))
 _D = DossierRow
 _DOC = DocumentRow
 
@@ -51,7 +51,7 @@ class DossierRepository(DossierReads):
         *,
         minor: bool,
         representatives: Sequence[str],
-        settings: Settings,
+        settings: DossierSettings,
         now: datetime,
     ) -> None:
         """Create an open dossier with its representatives. ConflictError if it exists."""
@@ -110,7 +110,7 @@ class DossierRepository(DossierReads):
         return self._update_dossier(patient_id, values, _D.status == DossierStatus.CLOSED.value)
 
     def update_settings(self, patient_id: str, changes: Mapping[str, bool], now: datetime) -> bool:
-        """Set the named emergency settings (names of ``engine.model.Settings``). Raises
+        """Set the named emergency settings (names of ``engine.model.DossierSettings``). Raises
         ValueError for an unknown name; returns whether any value changed."""
         unknown = set(changes) - SETTING_NAMES
         if unknown:

@@ -66,17 +66,17 @@ def test_page_names_the_decision_path() -> None:
     assert len(names) >= 40
     for step in (
         "api.server.run_server",
-        "api.service.Vigie.handle",
+        "api.service.Service.handle",
         "ledger.entry.Appender.build",
     ):
         assert step in names
 
 
 def test_checker_catches_a_stale_name() -> None:
-    text = "`api.service.Vigie.no_such_method`, `policy.error` and `ledger/no_such.py`"
-    assert dotted_names(text) == ["api.service.Vigie.no_such_method"]
+    text = "`api.service.Service.no_such_method`, `policy.error` and `ledger/no_such.py`"
+    assert dotted_names(text) == ["api.service.Service.no_such_method"]
     with pytest.raises(AttributeError):
-        resolve("api.service.Vigie.no_such_method")
+        resolve("api.service.Service.no_such_method")
     with pytest.raises(ImportError):
         resolve("nosuchpackage.x")
     assert paths(text) == ["ledger/no_such.py"]

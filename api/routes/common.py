@@ -9,15 +9,15 @@ from flask import current_app, g
 from api.endpoint import current_actor, request_id
 from api.free_text import clean
 from api.problem import ProblemError, forbidden, unprocessable
-from api.service import Call, Outcome, Vigie
+from api.service import Call, Outcome, Service
 from engine.errors import InvalidRequestError
 from engine.model import AccessRequest, Document, Dossier
 from engine.vocabulary import Reason
 from models.database import Database
 
 
-def vigie() -> Vigie[Database]:
-    service: Vigie[Database] = current_app.extensions["vigie"]
+def vigie() -> Service[Database]:
+    service: Service[Database] = current_app.extensions["vigie"]
     return service
 
 
@@ -51,7 +51,7 @@ def run(call: Call) -> Outcome:
     return outcome
 
 
-def decide(request: AccessRequest, **options: Any) -> Outcome:
+def handle(request: AccessRequest, **options: Any) -> Outcome:
     """Handle ``request`` and raise the 403 problem of a denial (traced either way)."""
     outcome = run(Call(request, request_id(), **options))
     if not outcome.decision.permitted:

@@ -10,7 +10,7 @@ from api.endpoint import ERROR_RESPONSES, RouteTable, current_actor
 from api.free_text import required
 from api.history import hidden_from
 from api.review import review
-from api.routes.common import access, decide, decision_body, document_json, dossier_json, vigie
+from api.routes.common import access, decision_body, document_json, dossier_json, handle, vigie
 from api.schema import (
     ANY_OBJECT,
     COMMAND_RESPONSE,
@@ -28,7 +28,7 @@ from api.schema import (
 )
 from api.service import Outcome
 from engine.decide import PolicyEngine
-from engine.model import Creation, DocumentDraft, FlagChange, Settings
+from engine.model import Creation, DocumentDraft, DossierSettings, FlagChange
 from engine.vocabulary import View
 from models.database import UnitOfWork
 from models.record import Notification
@@ -57,7 +57,7 @@ def create_dossier(body: dict[str, Any]) -> Any:
     patient = body["patient_id"]
     representatives = frozenset(body.get("representatives", ()))
     minor = body.get("minor", False)
-    settings = Settings(**body.get("settings", {}))
+    settings = DossierSettings(**body.get("settings", {}))
     request = access(
         "dossier.create", patient, creation=Creation(body["consent"], minor, representatives)
     )
@@ -72,7 +72,7 @@ def create_dossier(body: dict[str, Any]) -> Any:
         )
         return uow.dossiers.get(patient)
 
-    outcome = decide(request, effect=effect)
+    outcome = handle(request, effect=effect)
     return done(outcome, 201, dossier=dossier_json(outcome.result))
 
 
@@ -83,7 +83,7 @@ def create_dossier(body: dict[str, Any]) -> Any:
     responses={200: ("The dossier", DOSSIER), **DENIED, **ERROR_RESPONSES},
 )
 def read_dossier(pid: str) -> Any:
-    outcome = decide(access("dossier.read", pid))
+    outcome = handle(access("dossier.read", pid))
     dossier = outcome.facts.dossier if outcome.facts is not None else None
     assert dossier is not None  # a permitted dossier.read found the dossier
     return {**dossier_json(dossier), "trace": outcome.trace}
@@ -97,7 +97,7 @@ def read_dossier(pid: str) -> Any:
     responses=RESPONSES,
 )
 def update_settings(pid: str, body: dict[str, Any]) -> Any:
-    outcome = decide(
+    outcome = handle(
         access("dossier.settings.update", pid),
         effect=lambda uow, now: uow.dossiers.update_settings(pid, dict(body), now),
         extra_payload={"settings": dict(body)},
@@ -108,14 +108,14 @@ def update_settings(pid: str, body: dict[str, Any]) -> Any:
 @routes.route("POST", "/v1/dossiers/<pid>/close", "Close a dossier", responses=RESPONSES)
 def close_dossier(pid: str) -> Any:
     return done(
-        decide(access("dossier.close", pid), effect=lambda uow, now: uow.dossiers.close(pid, now))
+        handle(access("dossier.close", pid), effect=lambda uow, now: uow.dossiers.close(pid, now))
     )
 
 
 @routes.route("POST", "/v1/dossiers/<pid>/reopen", "Reopen a closed dossier", responses=RESPONSES)
 def reopen_dossier(pid: str) -> Any:
     return done(
-        decide(access("dossier.reopen", pid), effect=lambda uow, now: uow.dossiers.reopen(pid, now))
+        handle(access("dossier.reopen", pid), effect=lambda uow, now: uow.dossiers.reopen(pid, now))
     )
 
 
@@ -129,7 +129,7 @@ def reopen_dossier(pid: str) -> Any:
 def set_treating_doctor(pid: str, body: dict[str, Any]) -> Any:
     ps = body["professional_id"]
     return done(
-        decide(
+        handle(
             access("treating_doctor.set", pid, target_id=ps),
             effect=lambda uow, now: uow.dossiers.set_treating_doctor(pid, ps, now),
         )
@@ -144,7 +144,7 @@ def set_treating_doctor(pid: str, body: dict[str, Any]) -> Any:
 )
 def unset_treating_doctor(pid: str) -> Any:
     return done(
-        decide(
+        handle(
             access("treating_doctor.unset", pid),
             effect=lambda uow, now: uow.dossiers.set_treating_doctor(pid, None, now),
         )
@@ -152,7 +152,7 @@ def unset_treating_doctor(pid: str) -> Any:
 
 
 def _membership(action: str, pid: str, target: str, change: Any, **extra: Any) -> Any:
-    return done(decide(access(action, pid, target_id=target), effect=change, **extra))
+    return done(handle(access(action, pid, target_id=target), effect=change, **extra))
 
 
 MemberChange = Callable[[UnitOfWork, str, str, Any], Any]
@@ -259,7 +259,7 @@ def add_document(pid: str, body: dict[str, Any]) -> Any:
         assert kind is not None  # the engine rejects unknown types before any effect
         return uow.dossiers.add_document(pid, draft, kind.class_code, request.actor, now)
 
-    outcome = decide(request, effect=effect)
+    outcome = handle(request, effect=effect)
     return done(outcome, 201, document=document_json(outcome.result))
 
 
@@ -276,7 +276,7 @@ def update_flags(pid: str, doc_id: str, body: dict[str, Any]) -> Any:
     def effect(uow: UnitOfWork, now: Any) -> Any:
         return uow.dossiers.update_flags(pid, doc_id, flags)
 
-    outcome = decide(
+    outcome = handle(
         access("document.update_flags", pid, document_ids=(doc_id,), flags=flags),
         effect=effect,
         extra_payload={"flags": dict(body)},
@@ -289,7 +289,7 @@ def update_flags(pid: str, doc_id: str, body: dict[str, Any]) -> Any:
 )
 def delete_document(pid: str, doc_id: str) -> Any:
     return done(
-        decide(
+        handle(
             access("document.delete", pid, document_ids=(doc_id,)),
             effect=lambda uow, now: uow.dossiers.delete_document(pid, doc_id),
         )
@@ -316,7 +316,7 @@ def notifications(pid: str, query: dict[str, Any] | None = None) -> Any:
         rows = uow.dossiers.notifications(pid, before_id=before, limit=limit + 1)
         return rows, hidden_from(uow, pid, reader, now)
 
-    outcome = decide(
+    outcome = handle(
         access("dossier.read", pid, view=View.NOTIFICATIONS),
         effect=effect,
         extra_payload={"view": "notifications"},
@@ -354,7 +354,7 @@ def _notification_json(row: Notification, hidden: frozenset[str]) -> dict[str, A
 )
 def access_review(pid: str) -> Any:
     reader = current_actor()
-    outcome = decide(
+    outcome = handle(
         access("dossier.read", pid, view=View.ACCESS_REVIEW),
         effect=lambda uow, now: review(_engine(), uow, pid, now, reader),
         extra_payload={"view": "access-review"},

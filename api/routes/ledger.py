@@ -18,7 +18,7 @@ from api.emergency import (
 from api.endpoint import ERROR_RESPONSES, RouteTable
 from api.free_text import required
 from api.problem import unavailable, unprocessable
-from api.routes.common import access, decide, decision_body, vigie
+from api.routes.common import access, decision_body, handle, vigie
 from api.routes.trace import decode_cursor, encode_cursor, page
 from api.schema import (
     AUDIT_QUERY,
@@ -121,7 +121,7 @@ def inclusion(query: dict[str, Any]) -> Any:
         entry = uow.ledger.entries(seq, 1)[0]
         return entry.leaf_hash, merkle.inclusion_proof(uow.ledger, seq, tree_size)
 
-    outcome = decide(
+    outcome = handle(
         access("ledger.read", None),
         effect=effect,
         extra_payload={"view": "inclusion_proof", "seq": seq},
@@ -140,7 +140,7 @@ def inclusion(query: dict[str, Any]) -> Any:
 def entries(query: dict[str, Any] | None = None) -> Any:
     query = query or {}
     start, limit = query.get("from_seq", 0), query.get("limit", 100)
-    outcome = decide(
+    outcome = handle(
         access("ledger.read", None),
         effect=lambda uow, now: uow.ledger.entries(start, limit + 1),
         extra_payload={"view": "entries", "from_seq": start},
@@ -184,7 +184,7 @@ def audit_events(query: dict[str, Any] | None = None) -> Any:
         named_from_directory(uow, listed["items"])
         return listed
 
-    outcome = decide(
+    outcome = handle(
         access("ledger.read", None),
         effect=effect,
         extra_payload={"view": "audit_events", "filters": {k: str(v) for k, v in query.items()}},
@@ -219,7 +219,7 @@ def break_glass_review(query: dict[str, Any] | None = None) -> Any:
         daily_flag=current_app.extensions["vigie.settings"].break_glass_daily_flag,
         status=query.get("status"),
     )
-    outcome = decide(
+    outcome = handle(
         access("ledger.read", None),
         effect=lambda uow, now: break_glass_queue(uow, service.appender, review),
         extra_payload={"view": "break_glass_review"},
@@ -251,7 +251,7 @@ def add_review(body: dict[str, Any]) -> Any:
         if not hits or hits[0].seq != seq or hits[0].mode not in EMERGENCY_MODES:
             raise unprocessable(f"entry {seq} is not an emergency access", "seq")
 
-    outcome = decide(
+    outcome = handle(
         access("audit.review", None),
         effect=effect,
         extra_payload={"reviewed_seq": seq, "comment": comment},

@@ -20,9 +20,9 @@ from api.history import (
 )
 from api.problem import unprocessable
 from api.review import dossier_people, review
-from api.routes.common import access, decide, dossier_json, vigie
+from api.routes.common import access, dossier_json, handle, vigie
 from api.schema import ANY_OBJECT, LIST, TRACE_QUERY, TRACE_SUMMARY
-from api.service import Outcome, Vigie
+from api.service import Outcome, Service
 from api.witnessing import Witnessing, note_size
 from engine.vocabulary import View
 from ledger.cosignature import add_cosignatures
@@ -94,7 +94,7 @@ def traces(pid: str, query: dict[str, Any] | None = None) -> Any:
     def effect(uow: UnitOfWork, now: Any) -> Any:
         return filters.search(uow, ref, before, limit + 1), hidden_from(uow, pid, reader, now)
 
-    outcome = decide(access("traces.read", pid), effect=effect)
+    outcome = handle(access("traces.read", pid), effect=effect)
     found, hidden = outcome.result
     return page(list(found), limit, hidden, filters.by_actor)
 
@@ -113,7 +113,7 @@ def traces_summary(pid: str) -> Any:
     def effect(uow: UnitOfWork, now: Any) -> Any:
         return summary(uow, ref, reader.id, now, hidden_from(uow, pid, reader, now))
 
-    outcome = decide(access("traces.read", pid), effect=effect, extra_payload={"view": "summary"})
+    outcome = handle(access("traces.read", pid), effect=effect, extra_payload={"view": "summary"})
     return {**outcome.result, "trace": outcome.trace}
 
 
@@ -157,7 +157,7 @@ def overview(pid: str, query: dict[str, Any] | None = None) -> Any:
             "directory": {ps: found.to_json() for ps, found in directory.items()},
         }
 
-    outcome = decide(
+    outcome = handle(
         access("traces.read", pid, view=View.OVERVIEW),
         effect=effect,
         extra_payload={"view": "overview"},
@@ -172,7 +172,7 @@ def shown_history(uow: UnitOfWork, entry: Entry, hidden: frozenset[str]) -> list
 
 
 def export_bundle(
-    service: Vigie[Database],
+    service: Service[Database],
     uow: UnitOfWork,
     pid: str,
     entry: Entry,
@@ -186,7 +186,7 @@ def export_bundle(
 
 
 def _cosigned_bundle(
-    service: Vigie[Database],
+    service: Service[Database],
     witnessing: Witnessing,
     pid: str,
     entry: Entry,
@@ -237,7 +237,7 @@ def export(pid: str, query: dict[str, Any] | None = None) -> Any:
             return audit_bundle(shown_history(uow, entry, hidden), now.isoformat())
         return export_bundle(service, uow, pid, entry, hidden)
 
-    outcome: Outcome = decide(access("traces.export", pid), follow=follow)
+    outcome: Outcome = handle(access("traces.export", pid), follow=follow)
     witnessing = current_app.extensions.get("vigie.witnessing")
     result = outcome.result
     if witnessing is not None and not fhir:  # committed: only the bundle waits, bounded

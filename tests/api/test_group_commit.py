@@ -3,7 +3,7 @@
 ``GroupCommit`` is generic over ``commit(take) -> results``: here ``commit`` is a function of
 the test (the module under test is the queue, not what a group does), which records every
 group it was given and can hold itself before or after taking its calls, so that calls queue
-up in a known order. No database: tests/api/test_service_group_commit.py runs the service's
+up in a known order. No database: tests/api/test_service.py runs the service's
 group commit on both backends.
 """
 

@@ -30,9 +30,9 @@ from engine.model import (
     Document,
     DocumentDraft,
     Dossier,
+    DossierSettings,
     Facts,
     FlagChange,
-    Settings,
 )
 from engine.tables import Tables
 from engine.vocabulary import (
@@ -73,7 +73,7 @@ def make_dossier(rng: random.Random, index: int, staff: list[Actor]) -> tuple[Do
         authorized=frozenset(a.id for a in pool[1:5]),
         blocked=frozenset({pool[5].id}),
         feeding_oppositions=frozenset({pool[4].id}) if rng.random() < 0.1 else frozenset(),
-        settings=Settings(
+        settings=DossierSettings(
             break_glass_allowed=rng.random() < 0.85,
             regulation_allowed=rng.random() < 0.9,
             emergency_sees_masked=rng.random() < 0.2,
@@ -279,7 +279,7 @@ def _table_dossier(row: dict[str, Any]) -> Dossier | None:
         return None
     spec = {**TABLE["dossiers"][row["dossier"]], **row.get("with", {})}
     closed_days = spec.pop("closed_days_ago", None)
-    settings = Settings(**spec.pop("settings", {}))
+    settings = DossierSettings(**spec.pop("settings", {}))
     for field in ("representatives", "authorized", "blocked", "feeding_oppositions"):
         spec[field] = _table_ids(spec.get(field, []))
     if spec.get("treating_doctor"):
@@ -380,7 +380,7 @@ def dossiers(draw: st.DrawFn) -> Dossier:
         authorized=draw(id_sets),
         blocked=draw(id_sets),
         feeding_oppositions=draw(id_sets),
-        settings=Settings(draw(st.booleans()), draw(st.booleans()), draw(st.booleans())),
+        settings=DossierSettings(draw(st.booleans()), draw(st.booleans()), draw(st.booleans())),
     )
 
 

@@ -9,7 +9,7 @@ Reuse from another test module (e.g. the SQL store's)::
         def store(self, pg_database_url): return SqlLedgerStore(...)
 
 The fixture must return an empty store; the tests drive it through ``ledger.writer.LedgerWriter``
-as the service does (``api.service.Vigie.writer``), so they check the production path on every
+as the service does (``api.service.Service.writer``), so they check the production path on every
 store: the in-memory one (tests/ledger/test_ledger_store.py) and the SQL one on SQLite and on
 PostgreSQL (tests/models/test_models_ledger_store.py, over a write unit of work).
 """

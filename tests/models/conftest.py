@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ledger"))
 
 import ledger_factory as lf
 
-from engine.model import Actor, Settings
+from engine.model import Actor, DossierSettings
 from engine.vocabulary import ActorType
 from ledger.entry import Draft, Entry
 from ledger.writer import LedgerWriter
@@ -74,8 +74,8 @@ def later(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
 
 
-def settings(**changes: bool) -> Settings:
-    return Settings(**changes)
+def settings(**changes: bool) -> DossierSettings:
+    return DossierSettings(**changes)
 
 
 def spy_driver(monkeypatch: pytest.MonkeyPatch, method: str) -> list[Any]:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.model import DocumentDraft, Settings
+from engine.model import DocumentDraft, DossierSettings
 from models.backends import Backend, PostgreSQL, SQLite, backend_named
 from models.database import Database
 from tests.models.conftest import DOCTOR, T0
@@ -46,7 +46,7 @@ def test_id_lists_bind_any_text(db: Database) -> None:
     odd = ["D,1", 'D"2', "D'3", "D[4]", "Dé5", "D 6", "D\\7"]
     with db.unit_of_work() as unit:
         repo = unit.dossiers
-        repo.create("P1", minor=False, representatives=[], settings=Settings(), now=T0)
+        repo.create("P1", minor=False, representatives=[], settings=DossierSettings(), now=T0)
         for document_id in [*odd, "plain"]:
             repo.add_document("P1", DocumentDraft(document_id, "11502-2"), "10", DOCTOR, T0)
     with db.read_only() as unit:

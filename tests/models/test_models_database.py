@@ -12,7 +12,7 @@ import ledger_factory as lf
 import pytest
 from sqlalchemy import text
 
-from engine.model import DocumentDraft, Obligation, Settings
+from engine.model import DocumentDraft, DossierSettings, Obligation
 from engine.vocabulary import ObligationType, Recipient
 from ledger.verify import verify_ledger
 from ledger.writer import LedgerWriter
@@ -37,7 +37,9 @@ def test_an_exception_rolls_back_state_and_entries(db: Database, ledger: Ledger)
 
     def fail_after_writing() -> None:
         with db.unit_of_work() as unit:
-            unit.dossiers.create("P1", minor=False, representatives=[], settings=Settings(), now=T0)
+            unit.dossiers.create(
+                "P1", minor=False, representatives=[], settings=DossierSettings(), now=T0
+            )
             unit.dossiers.add_document("P1", DocumentDraft("D1", "11502-2"), "10", DOCTOR, T0)
             (entry,) = ledger.writer(unit).append([lf.draft(0, "P1")])
             unit.dossiers.add_notifications("P1", [FIRST], entry.seq, "D1", T0)
@@ -54,7 +56,9 @@ def test_an_exception_rolls_back_state_and_entries(db: Database, ledger: Ledger)
 def test_integrity_errors_become_conflicts_and_roll_back(db: Database) -> None:
     def break_a_foreign_key() -> None:
         with db.unit_of_work() as unit:
-            unit.dossiers.create("P1", minor=False, representatives=[], settings=Settings(), now=T0)
+            unit.dossiers.create(
+                "P1", minor=False, representatives=[], settings=DossierSettings(), now=T0
+            )
             unit.dossiers.add_notifications("nobody", [FIRST], 0, None, T0)
 
     with pytest.raises(ConflictError, match="refused the write") as caught:
@@ -208,24 +212,32 @@ def test_read_only_units_refuse_writes_on_postgresql(pg_database_url: str) -> No
 
     def write_in_a_read() -> None:
         with db.read_only() as unit:
-            unit.dossiers.create("P1", minor=False, representatives=[], settings=Settings(), now=T0)
+            unit.dossiers.create(
+                "P1", minor=False, representatives=[], settings=DossierSettings(), now=T0
+            )
 
     with pytest.raises(StoreError, match="ReadOnlySqlTransaction"):
         write_in_a_read()
     with db.unit_of_work() as unit:  # the pooled connection is writable again
-        unit.dossiers.create("P1", minor=False, representatives=[], settings=Settings(), now=T0)
+        unit.dossiers.create(
+            "P1", minor=False, representatives=[], settings=DossierSettings(), now=T0
+        )
     db.dispose()
 
 
 def _use_inherited(db: Database) -> None:
     assert db.engine.pool.checkedin() == 0  # type: ignore[attr-defined]  # parent's: dropped
     with db.unit_of_work() as unit:
-        unit.dossiers.create("P2", minor=False, representatives=[], settings=Settings(), now=T0)
+        unit.dossiers.create(
+            "P2", minor=False, representatives=[], settings=DossierSettings(), now=T0
+        )
 
 
 def test_a_forked_child_opens_its_own_connections(database: Database) -> None:
     with database.unit_of_work() as unit:
-        unit.dossiers.create("P1", minor=False, representatives=[], settings=Settings(), now=T0)
+        unit.dossiers.create(
+            "P1", minor=False, representatives=[], settings=DossierSettings(), now=T0
+        )
     assert database.engine.pool.checkedin() >= 1  # type: ignore[attr-defined]
     child = multiprocessing.get_context("fork").Process(target=_use_inherited, args=(database,))
     child.start()

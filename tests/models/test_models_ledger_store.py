@@ -22,7 +22,7 @@ from ledger.verify import LedgerReport, verify_ledger
 from models import ledger_store
 from models.database import Database, UnitOfWork
 from models.errors import IndexMismatchError
-from models.ledger_index import EntryIndex
+from models.ledger_index import SearchColumns
 from models.ledger_store import COPY_THRESHOLD
 from tests.models.conftest import Ledger, spy_driver
 
@@ -176,7 +176,7 @@ def test_explicit_index_rows_win_and_erasure_clears_personal_columns(
         drafts = [lf.draft(i, "P1" if i < 2 else "P2") for i in range(3)]
         batch = ledger.appender.build(head, {}, drafts)
         nodes = merkle.new_nodes(store, head.size, [e.leaf_hash for e in batch.entries])
-        index = [EntryIndex("PS-A", "professional", "DOC-A", f"dec-{i}") for i in range(3)]
+        index = [SearchColumns("PS-A", "professional", "DOC-A", f"dec-{i}") for i in range(3)]
         store.append(batch.entries, nodes, index)
         with pytest.raises(LedgerStoreError, match="index rows"):
             store.append(batch.entries, nodes, index[:1])

@@ -7,7 +7,7 @@ from datetime import timedelta, timezone
 
 import pytest
 
-from engine.model import Document, DocumentDraft, Dossier, FlagChange, Obligation, Settings
+from engine.model import Document, DocumentDraft, Dossier, DossierSettings, FlagChange, Obligation
 from engine.vocabulary import (
     ActorType,
     DocumentStatus,
@@ -28,7 +28,7 @@ def dossier(db: Database) -> Database:
     """``P1``, a minor with representative ``R1``, two documents (one by the doctor)."""
     with db.unit_of_work() as unit:
         repo = unit.dossiers
-        repo.create(PID, minor=True, representatives=["R1"], settings=Settings(), now=T0)
+        repo.create(PID, minor=True, representatives=["R1"], settings=DossierSettings(), now=T0)
         repo.add_document(PID, DocumentDraft("D1", "11502-2"), "10", DOCTOR, later(1))
         repo.add_document(
             PID, DocumentDraft("D2", "DOCPAT01", masked=True), "90", PATIENT, later(2)
@@ -43,14 +43,14 @@ def test_create_and_get(uow: UnitOfWork) -> None:
         PID,
         minor=False,
         representatives=[],
-        settings=Settings(break_glass_allowed=False, emergency_sees_masked=True),
+        settings=DossierSettings(break_glass_allowed=False, emergency_sees_masked=True),
         now=T0,
     )
     assert repo.get(PID) == Dossier(
-        PID, settings=Settings(break_glass_allowed=False, emergency_sees_masked=True)
+        PID, settings=DossierSettings(break_glass_allowed=False, emergency_sees_masked=True)
     )
     with pytest.raises(ConflictError, match="exists"):
-        repo.create(PID, minor=False, representatives=[], settings=Settings(), now=T0)
+        repo.create(PID, minor=False, representatives=[], settings=DossierSettings(), now=T0)
 
 
 def test_facts_of_a_missing_dossier(uow: UnitOfWork) -> None:
@@ -105,7 +105,7 @@ def test_documents_round_trip_with_aware_utc_times(dossier: Database) -> None:
 
 def test_times_in_another_zone_are_stored_as_the_same_instant(uow: UnitOfWork) -> None:
     paris = timezone(timedelta(hours=2))
-    uow.dossiers.create(PID, minor=False, representatives=[], settings=Settings(), now=T0)
+    uow.dossiers.create(PID, minor=False, representatives=[], settings=DossierSettings(), now=T0)
     uow.dossiers.close(PID, T0.astimezone(paris))
     closed = uow.dossiers.get(PID)
     assert closed is not None
@@ -116,7 +116,11 @@ def test_times_in_another_zone_are_stored_as_the_same_instant(uow: UnitOfWork) -
 def test_naive_times_are_refused(db: Database) -> None:
     with pytest.raises(StoreError, match="naive"), db.unit_of_work() as unit:
         unit.dossiers.create(
-            PID, minor=False, representatives=[], settings=Settings(), now=T0.replace(tzinfo=None)
+            PID,
+            minor=False,
+            representatives=[],
+            settings=DossierSettings(),
+            now=T0.replace(tzinfo=None),
         )
 
 
@@ -149,7 +153,7 @@ def test_settings_and_treating_doctor(dossier: Database) -> None:
         assert repo.set_treating_doctor(PID, DOCTOR.id, later(5)) is False
         got = repo.get(PID)
         assert got is not None
-        assert got.settings == Settings(break_glass_allowed=False)
+        assert got.settings == DossierSettings(break_glass_allowed=False)
         assert got.treating_doctor == DOCTOR.id
         assert repo.set_treating_doctor(PID, None, later(6)) is True
         assert repo.set_treating_doctor(PID, None, later(7)) is False
@@ -266,7 +270,7 @@ def test_facts_are_what_was_written_with_every_column_converted(db: Database) ->
     closed_at = T0 + timedelta(days=1)
     with db.unit_of_work() as unit:
         repo = unit.dossiers
-        glass = Settings(break_glass_allowed=False, emergency_sees_masked=True)
+        glass = DossierSettings(break_glass_allowed=False, emergency_sees_masked=True)
         repo.create("P1", minor=True, representatives=["R1"], settings=glass, now=T0)
         repo.grant("P1", DOCTOR.id, False, T0)
         repo.block("P1", "810000000099", T0)
@@ -290,7 +294,7 @@ def test_facts_are_what_was_written_with_every_column_converted(db: Database) ->
         authorized=frozenset({DOCTOR.id}),
         blocked=frozenset({"810000000099"}),
         feeding_oppositions=frozenset({NURSE.id}),
-        settings=Settings(break_glass_allowed=False, emergency_sees_masked=True),
+        settings=DossierSettings(break_glass_allowed=False, emergency_sees_masked=True),
     )
     d1 = Document("D1", "11502-2", "10", DOCTOR.id, ActorType.PROFESSIONAL, T0, masked=True)
     d2 = Document(
@@ -334,7 +338,7 @@ def test_facts_are_what_was_written_with_every_column_converted(db: Database) ->
         assert repo.get("P9") is None and repo.documents("P9") == {}
 
 
-def _settings_flags(settings: Settings) -> tuple[bool, ...]:
+def _settings_flags(settings: DossierSettings) -> tuple[bool, ...]:
     return (
         settings.break_glass_allowed,
         settings.regulation_allowed,
@@ -350,7 +354,9 @@ def test_facts_of_a_batch_are_each_requests_facts_in_one_round_trip(
     with db.unit_of_work() as unit:
         repo = unit.dossiers
         for pid in ("P1", "P2"):
-            repo.create(pid, minor=pid == "P2", representatives=["R1"], settings=Settings(), now=T0)
+            repo.create(
+                pid, minor=pid == "P2", representatives=["R1"], settings=DossierSettings(), now=T0
+            )
             repo.add_document(pid, DocumentDraft("D1", "11502-2", masked=True), "10", DOCTOR, T0)
             repo.add_document(pid, DocumentDraft("D2", "DOCPAT01"), "90", PATIENT, later(1))
         repo.grant("P1", DOCTOR.id, False, T0)

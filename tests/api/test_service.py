@@ -1,4 +1,5 @@
-"""Group commit of the service (``Vigie.handle`` over api/group_commit.py), on both backends.
+"""api/service.py: the group commit of the service (``Service.handle`` over api/group_commit.py), on
+both backends.
 
 The test holds the append lock in its own unit of work while calls arrive from threads: the
 first call's thread becomes the leader and waits for the lock, the others queue. Once the lock
@@ -23,18 +24,18 @@ from flask import Flask
 
 from api.app import create_app
 from api.config import Settings
-from api.service import Call, Vigie
+from api.service import Call, Service
 from engine.model import AccessRequest, Actor
 from tests.api.conftest import Api, KeyFiles, ps, setup_dossier
 from tests.policy_copy import copy_policy
 
 
-def _service(app: Flask) -> Vigie:
-    service: Vigie = app.extensions["vigie"]
+def _service(app: Flask) -> Service:
+    service: Service = app.extensions["vigie"]
     return service
 
 
-def _queued(service: Vigie, count: int) -> None:
+def _queued(service: Service, count: int) -> None:
     deadline = time.monotonic() + 3
     while service.group.waiting() < count:
         assert time.monotonic() < deadline, f"{service.group.waiting()} calls queued, not {count}"
