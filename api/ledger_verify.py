@@ -1,6 +1,6 @@
 """``vigie ledger verify``: the whole ledger, or with ``--since STATE`` only what was appended
 since the checkpoint the STATE file holds, then STATE rewritten (see
-:mod:`ledger.incremental`). Without the file, a full verification runs and writes it."""
+:mod:`ledger.verify.incremental`). Without the file, a full verification runs and writes it."""
 
 from __future__ import annotations
 
@@ -13,9 +13,8 @@ from pathlib import Path
 
 from api.config import LEDGER_KEY, Settings, load_ledger_signer
 from ledger.errors import LedgerError
-from ledger.incremental import verify_since
 from ledger.note import NoteVerifier
-from ledger.verify import verify_ledger
+from ledger.verify import verify_ledger, verify_since
 from models.database import Database
 from models.errors import IndexMismatchError
 from models.ledger_since import SqlSinceReads

@@ -60,9 +60,8 @@ from ledger.canonical import parse_strict
 from ledger.checkpoint import CheckpointSigner
 from ledger.entry import Appender, Draft, PatientHead
 from ledger.export import EXPORT_ACTION, dump_bundle, verify_export
-from ledger.incremental import verify_since
 from ledger.note import NoteVerifier
-from ledger.verify import verify_ledger
+from ledger.verify import verify_ledger, verify_since
 from ledger.writer import LedgerWriter
 from models.database import Database
 from models.errors import StoreUnavailableError

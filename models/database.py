@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from engine.model import Actor, Facts
 from ledger.entry import LedgerHead
-from ledger.scan import Columns
+from ledger.verify import Columns
 from models.connection import SQLITE_BEGIN, make_engine
 from models.cosignature_store import SqlCosignatureStore
 from models.directory import ProfessionalDirectory

@@ -28,7 +28,7 @@ from ledger.entry import Entry, LedgerHead, PatientHead
 from ledger.errors import LedgerStoreError
 from ledger.hashing import HASH_SIZE
 from ledger.merkle import Node, NodeKey
-from ledger.scan import Columns
+from ledger.verify import Columns
 from models.driver import Driver, Plan, stored_time
 from models.ledger_index import EntryIndex, index_from_payload
 from models.table import (

@@ -16,10 +16,9 @@ from ledger.canonical import canonicalize
 from ledger.entry import Entry, parse_header
 from ledger.errors import LedgerFault
 from ledger.hashing import leaf_hash
-from ledger.scan import Columns, Scanner, ScanState
 from ledger.store import InMemoryLedgerStore
-from ledger.verify import verify_ledger
-from ledger.workers import ChunkReader
+from ledger.verify import ChunkReader, Columns, ScanState, verify_ledger
+from ledger.verify.fast import Scanner
 
 N = 60
 pristine_levels: list[list[bytes]] = []
