@@ -11,8 +11,9 @@ and kind.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from ledger.errors import LedgerFault
@@ -26,8 +27,8 @@ Progress = Callable[[int, int], None]
 """Called as progress(entries_done, entries_total) after each chunk."""
 
 PARALLEL_MIN = 1 << 17
-"""Below this many entries a parallel verification runs in one process (starting workers
-takes longer than it saves)."""
+"""Below this many entries a verification given a ``reader`` reads through the store alone
+(starting workers takes longer than it saves)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +41,8 @@ class LedgerReport:
     largest_checkpoint: int
     erased: int
     parallel: int = field(default=0, compare=False)
-    """The first ``parallel`` entries were read and checked by worker processes (0: none)."""
+    """The first ``parallel`` entries were read through the ``reader`` and checked by worker
+    processes or the read-ahead thread (0: none)."""
 
 
 def verify_ledger(
@@ -59,12 +61,16 @@ def verify_ledger(
     public ``verifier_key``. Reads ``chunk_size`` entries at a time (a power of two).
     Returns a report, or raises LedgerFault naming the first faulty seq and its kind.
 
-    With a ``reader`` and ``workers > 1``, ledgers of :data:`PARALLEL_MIN` entries or more are
-    read and checked chunk by chunk in that many worker processes (``executor`` replaces
-    them, for tests); this process then applies each chunk's result in order (see
-    :func:`ledger.verify.parallel.verify_parallel`). The outcome is the same as with one
-    process. ``fast=False`` runs the reference path alone, entry by entry, in this process
-    (the specification; ``reader`` and ``workers`` are then unused): same outcome, slower."""
+    With a ``reader``, ledgers of :data:`PARALLEL_MIN` entries or more are read and checked
+    chunk by chunk through it, in ``workers`` worker processes when ``workers > 1`` (an
+    ``executor`` replaces them, for tests), else in one read-ahead thread of this process
+    (the next chunks are read and their stateless checks run while this thread applies the
+    last: the database's time overlaps with ours, and rows arrive as columns, with no
+    ``Entry`` per row). This process then applies each chunk's result in order (see
+    :func:`ledger.verify.parallel.verify_parallel`). The outcome is the same as reading
+    through the store alone. ``fast=False`` runs the reference path alone, entry by entry,
+    in this process (the specification; ``reader`` and ``workers`` are then unused): same
+    outcome, slower."""
     if chunk_size < 1 or chunk_size & (chunk_size - 1):
         raise ValueError(f"chunk_size must be a power of two, got {chunk_size}")
     verifier = (
@@ -81,11 +87,14 @@ def verify_ledger(
 
     try:
         parallel = 0
-        if fast and reader is not None and workers > 1 and (total >= PARALLEL_MIN or executor):
+        if fast and reader is not None and (total >= PARALLEL_MIN or executor):
             end = total - total % chunk_size
-            parallel = verify_parallel(
-                run, reader, workers, executor, end, chunk_size, report_progress
-            )
+            with contextlib.ExitStack() as stack:
+                if workers <= 1 and executor is None:
+                    executor = stack.enter_context(ThreadPoolExecutor(1, "vigie-read-ahead"))
+                parallel = verify_parallel(
+                    run, reader, max(workers, 1), executor, end, chunk_size, report_progress
+                )
         while chunk := store.entries(state.position, chunk_size):
             run.chunk(chunk)
             report_progress()
