@@ -32,6 +32,14 @@ def write_state(path: Path, note: str) -> None:
     os.replace(temporary, path)
 
 
+def failed(exc: LedgerError | IndexMismatchError) -> int:
+    """Print the fault a verification found (a search column that disagrees with its payload
+    is a modification) and return the failure exit code."""
+    kind = "modified: " if isinstance(exc, IndexMismatchError) else ""
+    print(f"FAILED: {kind}{exc}")
+    return EXIT_FAIL
+
+
 def verified_note(database: Database, size: int) -> str | None:
     """The stored note of the checkpoint of ``size`` (the largest a full run verified)."""
     with database.read_only() as uow:
@@ -64,12 +72,8 @@ def run_since(
                 progress=progress,
             )
             uow.index.check_search_columns(first=report.since)
-    except LedgerError as exc:
-        print(f"FAILED: {exc}")
-        return EXIT_FAIL
-    except IndexMismatchError as exc:
-        print(f"FAILED: modified: {exc}")
-        return EXIT_FAIL
+    except (LedgerError, IndexMismatchError) as exc:
+        return failed(exc)
     elapsed = time.perf_counter() - started
     write_state(state, report.state_note)
     print(
@@ -118,12 +122,8 @@ def ledger_verify(args: argparse.Namespace, check_database: Callable[[Settings],
                 workers=args.workers,
             )
             uow.index.check_search_columns(first=report.parallel)  # the rest: workers did those
-    except LedgerError as exc:
-        print(f"FAILED: {exc}")
-        return EXIT_FAIL
-    except IndexMismatchError as exc:
-        print(f"FAILED: modified: {exc}")
-        return EXIT_FAIL
+    except (LedgerError, IndexMismatchError) as exc:
+        return failed(exc)
     else:
         if args.since is not None:
             note = verified_note(database, report.largest_checkpoint)
