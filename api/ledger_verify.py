@@ -1,6 +1,6 @@
 """``vigie ledger verify``: the whole ledger, or with ``--since STATE`` only what was appended
 since the checkpoint the STATE file holds, then STATE rewritten (see
-:mod:`ledger.incremental`). Without the file, a full verification runs and writes it."""
+:mod:`ledger.verify.incremental`). Without the file, a full verification runs and writes it."""
 
 from __future__ import annotations
 
@@ -13,9 +13,8 @@ from pathlib import Path
 
 from api.config import LEDGER_KEY, Settings, load_ledger_signer
 from ledger.errors import LedgerError
-from ledger.incremental import verify_since
 from ledger.note import NoteVerifier
-from ledger.verify import verify_ledger
+from ledger.verify import verify_ledger, verify_since
 from models.database import Database
 from models.errors import IndexMismatchError
 from models.ledger_since import SqlSinceReads
@@ -31,6 +30,14 @@ def write_state(path: Path, note: str) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(temporary, path)
+
+
+def failed(exc: LedgerError | IndexMismatchError) -> int:
+    """Print the fault a verification found (a search column that disagrees with its payload
+    is a modification) and return the failure exit code."""
+    kind = "modified: " if isinstance(exc, IndexMismatchError) else ""
+    print(f"FAILED: {kind}{exc}")
+    return EXIT_FAIL
 
 
 def verified_note(database: Database, size: int) -> str | None:
@@ -65,12 +72,8 @@ def run_since(
                 progress=progress,
             )
             uow.index.check_search_columns(first=report.since)
-    except LedgerError as exc:
-        print(f"FAILED: {exc}")
-        return EXIT_FAIL
-    except IndexMismatchError as exc:
-        print(f"FAILED: modified: {exc}")
-        return EXIT_FAIL
+    except (LedgerError, IndexMismatchError) as exc:
+        return failed(exc)
     elapsed = time.perf_counter() - started
     write_state(state, report.state_note)
     print(
@@ -119,12 +122,8 @@ def ledger_verify(args: argparse.Namespace, check_database: Callable[[Settings],
                 workers=args.workers,
             )
             uow.index.check_search_columns(first=report.parallel)  # the rest: workers did those
-    except LedgerError as exc:
-        print(f"FAILED: {exc}")
-        return EXIT_FAIL
-    except IndexMismatchError as exc:
-        print(f"FAILED: modified: {exc}")
-        return EXIT_FAIL
+    except (LedgerError, IndexMismatchError) as exc:
+        return failed(exc)
     else:
         if args.since is not None:
             note = verified_note(database, report.largest_checkpoint)

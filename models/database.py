@@ -32,8 +32,8 @@ from sqlalchemy.orm import Session
 
 from engine.model import Actor, Facts
 from ledger.entry import LedgerHead
-from ledger.scan import Columns
 from ledger.store import AppendReads
+from ledger.verify import Columns
 from models.backends import EngineLimits, backend_named
 from models.connection import make_engine
 from models.cosignature_store import SqlCosignatureStore

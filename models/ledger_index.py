@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from ledger.canonical import parse_trusted
 from ledger.entry import Entry
-from ledger.scan import Columns
+from ledger.verify import Columns
 from models.base import read_time
 from models.driver import Driver
 from models.errors import IndexMismatchError

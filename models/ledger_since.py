@@ -14,7 +14,7 @@ _CHECKPOINTS_FROM = "SELECT note FROM ledger_checkpoints WHERE size >= :size ORD
 
 
 class SqlSinceReads:
-    """:class:`ledger.incremental.SinceReads` over the caller's transaction."""
+    """:class:`ledger.verify.SinceReads` over the caller's transaction."""
 
     def __init__(self, session: Session) -> None:
         self.driver = Driver(session)

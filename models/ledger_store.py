@@ -29,8 +29,8 @@ from ledger.entry import Entry, LedgerHead, PatientHead
 from ledger.errors import LedgerStoreError
 from ledger.hashing import HASH_SIZE
 from ledger.merkle import Node, NodeKey
-from ledger.scan import Columns
 from ledger.store import AppendReads, StoredCheckpoint
+from ledger.verify import Columns
 from models.backends import Backend
 from models.driver import Driver, Plan, stored_time
 from models.ledger_index import SearchColumns, index_from_payload

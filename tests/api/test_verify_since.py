@@ -12,8 +12,7 @@ from sqlalchemy import text
 from api.config import load_keys
 from api.ledger_verify import run_since, verified_note, write_state
 from ledger.errors import LedgerFault
-from ledger.incremental import verify_since
-from ledger.verify import verify_ledger
+from ledger.verify import verify_ledger, verify_since
 from models.ledger_since import SqlSinceReads
 from tests.api.conftest import Api
 from tests.api.test_cli import env_for, vigie

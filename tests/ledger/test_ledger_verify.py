@@ -16,10 +16,9 @@ from ledger.canonical import canonicalize
 from ledger.entry import Entry, parse_header
 from ledger.errors import LedgerFault
 from ledger.hashing import leaf_hash
-from ledger.scan import Columns, Scanner, ScanState
 from ledger.store import InMemoryLedgerStore
-from ledger.verify import verify_ledger
-from ledger.workers import ChunkReader
+from ledger.verify import ChunkReader, Columns, ScanState, full, verify_ledger
+from ledger.verify.fast import Scanner
 
 N = 60
 pristine_levels: list[list[bytes]] = []
@@ -253,6 +252,31 @@ def test_parallel_verification_finds_the_same_fault(
     if tampered is not None:
         store, expected = tampered
         assert _parallel_fault(store, pristine[2], chunk_size, threads) == expected
+
+
+@pytest.mark.parametrize("mutation", [None, *MUTATIONS])
+def test_one_process_with_a_reader_reads_ahead_and_finds_the_same(
+    pristine: tuple[list[Entry], list[str], str],
+    monkeypatch: pytest.MonkeyPatch,
+    mutation: str | None,
+) -> None:
+    """With a reader and one worker, chunks are read and scanned ahead in a thread of this
+    process (from PARALLEL_MIN entries on, lowered here): the same report, the same fault."""
+    tampered = (
+        (_store(pristine), None) if mutation is None else _tampered(pristine, mutation, 21, 9)
+    )
+    assert tampered is not None
+    store, expected = tampered
+    key = pristine[2]
+    monkeypatch.setattr(full, "PARALLEL_MIN", 1)
+    if expected is None:
+        report = verify_ledger(store, key, chunk_size=8, reader=_reader(store), workers=1)
+        assert report == verify_ledger(store, key, chunk_size=8)
+        assert report.parallel == N - N % 8
+        return
+    with pytest.raises(LedgerFault) as caught:
+        verify_ledger(store, key, chunk_size=8, reader=_reader(store), workers=1)
+    assert (caught.value.seq, caught.value.kind) == expected == _fault(store, key, 8)
 
 
 def test_full_rewrite_of_a_signed_entry_is_caught_by_the_checkpoint(

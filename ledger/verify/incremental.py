@@ -16,7 +16,7 @@ checks those.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -32,11 +32,10 @@ from ledger.errors import (
     NoteError,
 )
 from ledger.note import NoteVerifier
-from ledger.reference import FaultError, load_checkpoints
 from ledger.store import LedgerStore
-from ledger.verify import _Run
-
-Progress = Callable[[int, int], None]
+from ledger.verify.full import Progress
+from ledger.verify.reference import FaultError, load_checkpoints
+from ledger.verify.run import Run
 
 
 class SinceReads(Protocol):
@@ -64,7 +63,7 @@ class SinceReport:
     """The newest checkpoint verified: what the STATE file holds next."""
 
 
-def _anchor(store: LedgerStore, run: _Run, old: Checkpoint) -> None:
+def _anchor(store: LedgerStore, run: Run, old: Checkpoint) -> None:
     """Start ``run`` at the verified size: the tree's frontier and the global chain's last
     leaf, both checked against the verified root."""
     size = old.size
@@ -96,7 +95,7 @@ def _anchor(store: LedgerStore, run: _Run, old: Checkpoint) -> None:
 def _anchor_patients(
     store: LedgerStore,
     reads: SinceReads,
-    run: _Run,
+    run: Run,
     old: Checkpoint,
     chunk: Sequence[Entry],
     seen: set[str],
@@ -163,7 +162,7 @@ def verify_since(
     notes = reads.checkpoints_from(old.size)
     checkpoints = load_checkpoints(notes, verifier_key, origin)
     total = store.head().size
-    run = _Run(store, checkpoints)
+    run = Run(store, checkpoints)
     anchored = 0
     try:
         if any(c.root != old.root for c in checkpoints.by_size.get(old.size, [])):
@@ -184,17 +183,7 @@ def verify_since(
             run.chunk(chunk)
             if progress is not None:
                 progress(run.state.position - old.size, total - old.size)
-        checkpoints.settle()
-        if run.state.unjustified:
-            first = min(run.state.unjustified.values())
-            raise FaultError(
-                first, "payload_mismatch", "payload destroyed with no later erasure entry"
-            )
-        beyond = [s for s in checkpoints.by_size if s > run.state.position]
-        if beyond:
-            raise FaultError(run.state.position, "truncated", f"a checkpoint signed {max(beyond)}")
-        if run.state.position < total:
-            raise FaultError(run.state.position, "deleted", f"the head says {total} entries")
+        run.finish(total)
         newest = max(checkpoints.by_size, default=old.size)
         new = checkpoints.by_size[newest][0] if newest in checkpoints.by_size else old
         if old.size and new.size > old.size:

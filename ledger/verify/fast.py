@@ -1,13 +1,20 @@
-"""The fast, vectorised pass of whole-ledger verification.
+"""The fast path of whole-ledger verification: an accelerator, never the definition.
 
-Canonical v1 headers end with ten fixed keys, so ``header.rsplit(b',"', 10)`` cuts a valid
-header into its ``action..obligations`` prefix and one ``key":value`` part per field (a JSON
-string cannot hold an unescaped ``"``, so ``,"`` only occurs between members). Parts whose
-value is known in advance (``seq``, ``prev``, ``payload_hash``, the patient chain) are
-compared with the expected bytes, column by column; the few free parts (prefix, reason,
+It accepts a block only when every entry of it would pass the reference path
+(:mod:`ledger.verify.reference`, the specification); whenever anything is in doubt it
+declines, leaves the state unchanged, and the block goes to the reference path, which accepts
+it or names the fault. So it can make verification faster, never more permissive. Tests hold
+it to this: ``tests/ledger/test_ledger_verify.py`` runs both paths over random ledgers with
+random tampering and requires the same verdict.
+
+How it is fast: canonical v1 headers end with ten fixed keys, so ``header.rsplit(b',"', 10)``
+cuts a valid header into its ``action..obligations`` prefix and one ``key":value`` part per
+field (a JSON string cannot hold an unescaped ``"``, so ``,"`` only occurs between members).
+Parts whose value is known in advance (``seq``, ``prev``, ``payload_hash``, the patient chain)
+are compared with the expected bytes, column by column; the few free parts (prefix, reason,
 policy version, time, patient_ref) take a handful of distinct values, each validated once by a
 strict pattern and cached. The concatenation of valid parts is a valid canonical header, so
-whatever this pass accepts the reference path accepts too; anything else is left to it.
+whatever this pass accepts the reference path accepts too.
 """
 
 from __future__ import annotations
@@ -17,10 +24,10 @@ from binascii import hexlify
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import NamedTuple
 
 from ledger import hashing
 from ledger.entry import Entry
+from ledger.verify.state import Columns, ScanState
 
 _S = rb'"[^"\\\x00-\x1f]*(?:\\(?:["\\bfnrt]|u00(?:0[0-7bef]|1[0-9a-f]))[^"\\\x00-\x1f]*)*"'
 _OBL = rb'\{"recipients":\[(?:' + _S + rb"(?:," + _S + rb')*)?\],"type":' + _S + rb"\}"
@@ -36,23 +43,6 @@ NULL_REF = b'patient_ref":null'
 NULL_PREV = b'patient_prev":null'
 NULL_PSEQ = b'patient_seq":null'
 V1 = b'v":1}'
-
-
-@dataclass
-class ScanState:
-    """Verification state carried from chunk to chunk (shared with the reference path)."""
-
-    position: int = 0
-    last_leaf: bytes | None = None
-    patient_seqs: dict[bytes, int] = field(default_factory=dict)
-    """Last patient_seq per patient, keyed by the header part ``patient_ref":"<hex>"``
-    (ints and bytes only: the cyclic GC never has to look at them)."""
-    patient_leaves: dict[bytes, bytes] = field(default_factory=dict)
-    """The ``patient_prev":"<hex>"`` header part the next entry of each patient must hold (the
-    leaf hash of the patient's last entry), same keys."""
-    unjustified: dict[bytes, int] = field(default_factory=dict)
-    """First erased seq of each patient with no erasure entry yet, same keys."""
-    erased: int = 0
 
 
 @dataclass
@@ -117,33 +107,6 @@ def _columns(headers: Sequence[bytes]) -> list[tuple[bytes, ...]] | None:
 def _wrapped(key: bytes, hexes: bytes) -> bytes:
     """``key":"<hex>"`` parts, newline-separated, from newline-separated hex digests."""
     return b'%s":"%s"' % (key, hexes.replace(b"\n", b'"\n%s":"' % key))
-
-
-class Columns(NamedTuple):
-    """A chunk of stored entries as columns (what the fast pass reads of them)."""
-
-    headers: Sequence[bytes]
-    payloads: Sequence[bytes | None]
-    salts: Sequence[bytes | None]
-    leaf_hashes: Sequence[bytes]
-
-    @classmethod
-    def of(cls, entries: Sequence[Entry]) -> Columns:
-        return cls(
-            [e.header for e in entries],
-            [e.payload for e in entries],
-            [e.salt for e in entries],
-            [e.leaf_hash for e in entries],
-        )
-
-    def rows(self, start: int, stop: int) -> Columns:
-        """Rows ``start`` to ``stop`` (excluded)."""
-        return Columns(
-            self.headers[start:stop],
-            self.payloads[start:stop],
-            self.salts[start:stop],
-            self.leaf_hashes[start:stop],
-        )
 
 
 @dataclass(slots=True)

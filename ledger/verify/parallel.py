@@ -1,9 +1,11 @@
-"""The worker side of a parallel whole-ledger verification (``ledger.verify``).
+"""Parallel whole-ledger verification: the fast path's stateless checks in worker processes.
 
 Worker processes read chunks through a :data:`ChunkReader` and run every check that needs no
-ledger state (:meth:`ledger.scan.Scanner.local`), plus the subtree nodes the Merkle tree will
-need; :func:`prefetched` keeps a bounded number of chunks in flight and yields their results in
-seq order, for the verifying process to apply to the one true state.
+ledger state (:meth:`ledger.verify.fast.Scanner.local`), plus the subtree nodes the Merkle tree
+will need; :func:`prefetched` keeps a bounded number of chunks in flight and yields their
+results in seq order, and :func:`verify_parallel` applies them to the one true state in the
+verifying process. Anything a worker declines is read again there and goes through the
+sequential path (:class:`ledger.verify.run.Run`), so the outcome is the one-process outcome.
 """
 
 from __future__ import annotations
@@ -11,12 +13,14 @@ from __future__ import annotations
 import multiprocessing
 import threading
 from collections import deque
-from collections.abc import Callable, Collection, Generator
+from collections.abc import Callable, Generator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass
 
 from ledger import hashing, merkle
-from ledger.scan import SCAN_BLOCK, Columns, Local, Scanner
+from ledger.verify.fast import SCAN_BLOCK, Local, Scanner
+from ledger.verify.run import Run, push_nodes, subtree_nodes
+from ledger.verify.state import Columns
 
 ChunkReader = Callable[[int, int], Columns]
 """``reader(first, limit)``: up to ``limit`` stored entries from seq ``first`` on, in seq order,
@@ -25,30 +29,6 @@ picklable, opening its own connection there (``models.database.LedgerReader``)."
 
 AHEAD = 3
 """Chunks read ahead per worker."""
-
-
-def chunk_levels(leaves: list[bytes]) -> list[list[bytes]]:
-    levels = [leaves]
-    while len(levels[-1]) > 1:
-        levels.append(hashing.parent_row(levels[-1]))
-    return levels
-
-
-def subtree_nodes(
-    start: int, leaves: list[bytes], sizes: Collection[int]
-) -> dict[merkle.NodeKey, bytes] | None:
-    """The nodes, keyed (level, index) inside the chunk, that extending a tree of ``start``
-    leaves by ``leaves`` and checking the checkpoint ``sizes`` within it will need; None when
-    the chunk is not an aligned subtree (``start`` a multiple of its power-of-two span)."""
-    if start % (1 << max(len(leaves) - 1, 0).bit_length()):
-        return None
-    levels = chunk_levels(leaves)
-    end = start + len(leaves)
-    keys = set(merkle.range_keys(0, len(leaves)))
-    for size in sizes:
-        if start < size <= end:
-            keys.update(merkle.range_keys(0, size - start))
-    return {(lv, ix): levels[lv][ix] for lv, ix in keys}
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,3 +100,43 @@ def prefetched(
             future.cancel()
         if executor is None:
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+def verify_parallel(
+    run: Run,
+    reader: ChunkReader,
+    workers: int,
+    executor: Executor | None,
+    end: int,
+    chunk_size: int,
+    progress: Callable[[], None],
+) -> int:
+    """Verify entries ``[0, end)`` (whole chunks) with the stateless checks in workers; return
+    ``end`` when every chunk was read by a worker, 0 when the sequential pass takes over early.
+
+    Workers read and check chunks ahead, in parallel; here each block's result is applied in
+    seq order to the one true state (:meth:`Scanner.apply`: position, prev link, patient
+    chains, erasures; then the tree and checkpoints). A block a worker declined, or whose
+    result does not apply, is read again here and goes through the sequential path, which
+    accepts it or raises the fault with its seq, exactly as without workers; the parallel pass
+    resumes after it. Chunks are read in separate transactions: the ledger is append-only
+    and an erasure's nulled payloads commit together with its later erasure entry, which the
+    sequential tail after ``end`` reads last."""
+    assert run.scanner is not None  # workers run the fast path: not for a reference-only run
+    sizes = frozenset(run.checkpoints.by_size)
+    results = prefetched(reader, workers, executor, end, chunk_size, sizes)
+    try:
+        for blocks in results:
+            for block in blocks:
+                if block.start < run.state.position:
+                    continue  # already verified by a sequential re-read
+                if block.start > run.state.position:
+                    return 0  # a re-read stopped short: the sequential pass takes over
+                if block.local is not None and run.scanner.apply(run.state, block.local):
+                    push_nodes(run.tree, block.count, block.nodes, run.checkpoints)
+                else:
+                    run.chunk(run.store.entries(block.start, block.count))
+            progress()
+        return end
+    finally:
+        results.close()

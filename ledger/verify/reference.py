@@ -1,10 +1,12 @@
-"""The entry-by-entry reference path of whole-ledger verification (``ledger.verify``).
+"""The reference path of whole-ledger verification: the specification, entry by entry.
 
-The fast pass (``ledger.scan``) only accepts; whenever it declines a block, :func:`slow_chunk`
-checks that block one entry at a time and, at the first fault, raises :class:`FaultError`
-naming its seq and kind, telling a deletion from a reordering or an insertion by looking at the
-entries around it. :class:`Checkpoints` holds the signed checkpoints the recomputed roots
-must match.
+:func:`check_one` states what a stored entry must satisfy, given the state the entries before
+it left (:class:`ledger.verify.state.ScanState`); :func:`slow_chunk` applies it to a chunk
+and, at the first fault, raises :class:`FaultError` naming its seq and kind, telling a
+deletion from a reordering or an insertion by looking at the entries around it.
+:class:`Checkpoints` holds the signed checkpoints the recomputed roots must match. The fast
+path (:mod:`ledger.verify.fast`) only ever accepts what this path accepts; every block it
+declines comes here, and ``verify_ledger(..., fast=False)`` runs this path alone.
 """
 
 from __future__ import annotations
@@ -18,12 +20,13 @@ from ledger.checkpoint import Checkpoint, verify_checkpoint
 from ledger.entry import Entry, Header, parse_header
 from ledger.errors import CheckpointError, EntryError, FaultKind, LedgerFault, NoteError
 from ledger.note import NoteVerifier, parse_note
-from ledger.scan import ScanState
 from ledger.store import LedgerStore
+from ledger.verify.state import ScanState
 
 
 class FaultError(Exception):
-    """A fault found at ``seq``; ``verify_ledger`` raises it as :class:`LedgerFault`."""
+    """A fault found at ``seq``; ``verify_ledger`` and ``verify_since`` raise it as
+    :class:`LedgerFault`."""
 
     def __init__(self, seq: int, kind: FaultKind, detail: str) -> None:
         super().__init__(detail)
