@@ -254,7 +254,7 @@ class Service(Generic[D]):
             return facts
         actor = request.actor.id
         since = window.since(now)
-        seen = uow.index.count_recent(actor, since, mode=window.mode, action=window.action)
+        seen = uow.index.count(actor_id=actor, since=since, mode=window.mode, action=window.action)
         seen += counted[(actor, window.kind)]
         counted[(actor, window.kind)] += 1
         return replace(facts, recent=seen)

@@ -14,7 +14,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -143,18 +143,6 @@ class LedgerIndex:
         self.session = session
         self.driver = Driver(session)
 
-    def count_recent(
-        self,
-        actor_id: str,
-        since: datetime,
-        *,
-        mode: str | None = None,
-        action: str | None = None,
-    ) -> int:
-        """How many entries ``actor_id`` has since ``since`` (in ``mode`` / of ``action``):
-        the rate limits' :meth:`count`."""
-        return self.count(actor_id=actor_id, since=since, mode=mode, action=action)
-
     def check_search_columns(
         self, chunk: int = 4096, progress: Callable[[int], None] | None = None, first: int = 0
     ) -> int:
@@ -191,47 +179,21 @@ class LedgerIndex:
             _check_row(row)
         return rows
 
-    def count(
-        self,
-        *,
-        patient_ref: str | None = None,
-        actor_id: str | None = None,
-        actor_type: str | None = None,
-        action: str | None = None,
-        mode: str | None = None,
-        decision: str | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-    ) -> int:
-        """How many entries :meth:`search` with these filters would find, without a limit."""
-        conditions = _conditions(
-            patient_ref, actor_id, actor_type, action, mode, decision, since, until, None
-        )
-        query = select(func.count()).select_from(_E).where(*conditions)
+    def count(self, **filters: Unpack[SearchFilters]) -> int:
+        """How many entries :meth:`search` with these filters would find, without a limit
+        (the rate limits count the actor's recent entries with it)."""
+        query = select(func.count()).select_from(_E).where(*_conditions(filters))
         return int(self.session.scalar(query) or 0)
 
     def search(
-        self,
-        *,
-        patient_ref: str | None = None,
-        actor_id: str | None = None,
-        actor_type: str | None = None,
-        action: str | None = None,
-        mode: str | None = None,
-        decision: str | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        before_seq: int | None = None,
-        limit: int = 50,
+        self, *, before_seq: int | None = None, limit: int = 50, **filters: Unpack[SearchFilters]
     ) -> list[IndexedEntry]:
         """Entries matching every given filter, newest first (seq descending), at most
         ``limit``. Page on with ``before_seq`` = the last seq returned. ``since`` is
         inclusive, ``until`` exclusive (both aware). Precondition: ``limit >= 1``."""
         if limit < 1:
             raise ValueError(f"limit must be >= 1, got {limit}")
-        conditions = _conditions(
-            patient_ref, actor_id, actor_type, action, mode, decision, since, until, before_seq
-        )
+        conditions = _conditions(filters, before_seq)
         rows = self.session.execute(
             select(*_ENTRY_COLUMNS, *_INDEX_COLUMNS)
             .where(*conditions)
@@ -241,33 +203,40 @@ class LedgerIndex:
         return [_indexed(row) for row in rows]
 
 
-def _conditions(
-    patient_ref: str | None,
-    actor_id: str | None,
-    actor_type: str | None,
-    action: str | None,
-    mode: str | None,
-    decision: str | None,
-    since: datetime | None,
-    until: datetime | None,
-    before_seq: int | None,
-) -> list[Any]:
-    conditions: list[Any] = [
-        column == value
-        for column, value in (
-            (_E.patient_ref, patient_ref),
-            (_E.actor_id, actor_id),
-            (_E.actor_type, actor_type),
-            (_E.action, action),
-            (_E.mode, mode),
-            (_E.decision, decision),
-        )
-        if value is not None
-    ]
-    if since is not None:
-        conditions.append(_E.time >= since)
-    if until is not None:
-        conditions.append(_E.time < until)
+class SearchFilters(TypedDict, total=False):
+    """The filters of :meth:`LedgerIndex.search` and :meth:`LedgerIndex.count`; each one
+    given and not None must hold."""
+
+    patient_ref: str | None
+    actor_id: str | None
+    actor_type: str | None
+    action: str | None
+    mode: str | None
+    decision: str | None
+    since: datetime | None
+    until: datetime | None
+
+
+_EQUAL = {
+    "patient_ref": _E.patient_ref,
+    "actor_id": _E.actor_id,
+    "actor_type": _E.actor_type,
+    "action": _E.action,
+    "mode": _E.mode,
+    "decision": _E.decision,
+}
+
+
+def _conditions(filters: SearchFilters, before_seq: int | None = None) -> list[Any]:
+    unknown = set(filters) - set(_EQUAL) - {"since", "until"}
+    if unknown:
+        raise TypeError(f"unknown search filter(s): {', '.join(sorted(unknown))}")
+    given: dict[str, Any] = {name: value for name, value in filters.items() if value is not None}
+    conditions: list[Any] = [_EQUAL[name] == given[name] for name in _EQUAL if name in given]
+    if "since" in given:
+        conditions.append(_E.time >= given["since"])
+    if "until" in given:
+        conditions.append(_E.time < given["until"])
     if before_seq is not None:
         conditions.append(_E.seq < before_seq)
     return conditions

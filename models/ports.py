@@ -13,11 +13,11 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, Unpack
 
 from engine.model import Actor, Facts, Obligation
-from ledger.store import LedgerStore
-from models.ledger_store import AppendReads, StoredCheckpoint
+from ledger.store import AppendReads, LedgerStore, StoredCheckpoint
+from models.ledger_index import SearchFilters
 
 __all__ = [
     "AppendReads",
@@ -60,14 +60,7 @@ class LedgerPort(LedgerStore, Protocol):
 class RecentCounts(Protocol):
     """The counts of the search columns the rate limits read (``LedgerIndex``)."""
 
-    def count_recent(
-        self,
-        actor_id: str,
-        since: datetime,
-        *,
-        mode: str | None = None,
-        action: str | None = None,
-    ) -> int: ...
+    def count(self, **filters: Unpack[SearchFilters]) -> int: ...
 
 
 class DirectoryWrites(Protocol):

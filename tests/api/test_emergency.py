@@ -97,18 +97,7 @@ def test_break_glass_review_flags_cite_their_entries(api: Api) -> None:
     for _ in range(5):
         api.decide("stranger", "P1", "dossier.read")  # denied: not authorised
     seqs = [glass(api).get_json()["trace"]["seq"] for _ in range(4)]
-    api.call(
-        "gp2",
-        "POST",
-        "/v1/decisions",
-        {
-            "patient_id": "P1",
-            "action": "document.read",
-            "document_id": "bio",
-            "mode": "break_glass",
-            "justification": "Suivi en urgence",
-        },
-    )
+    glass(api, who="gp2", justification="Suivi en urgence")
     queue = api.call("auditor", "GET", "/v1/audit/break-glass").get_json()["items"]
     assert [i["seq"] for i in queue][:5][1:] == sorted(seqs, reverse=True)
     latest = next(i for i in queue if i["seq"] == seqs[-1])
