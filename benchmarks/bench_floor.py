@@ -19,7 +19,6 @@ import json
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # before benchmarks/
@@ -51,23 +50,11 @@ COMMITS = 300
 
 
 def commit_latency(url: str) -> None:
-    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
-        conn.execute("CREATE TABLE floor (id int PRIMARY KEY, v bigint)")
-        conn.execute("INSERT INTO floor VALUES (1, 0)")
-        conn.commit()
-        for mode in ("on", "off"):
-            conn.execute(f"SET synchronous_commit = {mode}")
-            conn.commit()
-            times = []
-            for _ in range(COMMITS):
-                started = time.perf_counter()
-                conn.execute("UPDATE floor SET v = v + 1 WHERE id = 1")
-                conn.commit()
-                times.append((time.perf_counter() - started) * 1000)
-            times.sort()
-            print(f"postgresql UPDATE + COMMIT, c=1, synchronous_commit={mode}: "
-                  f"p50 {times[COMMITS // 2]:.2f} ms, p99 {times[COMMITS * 99 // 100]:.2f} ms, "
-                  f"{COMMITS / sum(times) * 1000:,.0f}/s")  # fmt: skip
+    for mode in ("on", "off"):
+        times = h.commit_times(url, COMMITS, synchronous_commit=mode)
+        print(f"postgresql UPDATE + COMMIT, c=1, synchronous_commit={mode}: "
+              f"p50 {times[COMMITS // 2]:.2f} ms, p99 {times[COMMITS * 99 // 100]:.2f} ms, "
+              f"{COMMITS / sum(times) * 1000:,.0f}/s")  # fmt: skip
 
 
 def flask_vs_cerbos(folder: Path, seconds: float) -> None:
