@@ -13,7 +13,7 @@ import hmac
 from hashlib import sha256
 
 from flask import Flask, Request
-from flask.sessions import SecureCookieSessionInterface, SessionMixin
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 
 from api.web import desk, dossier, guard  # noqa: F401 (each module adds its views)
 from api.web.blueprint import web
@@ -32,7 +32,7 @@ class PageSessions(SecureCookieSessionInterface):
     2-5 % of a decision's CPU in the granian workers; py-spy, issue 17). The pages' own
     in-process API calls (``api.web.gateway``) carry a bearer token and no cookie either."""
 
-    def open_session(self, app: Flask, request: Request) -> SessionMixin | None:
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
         if request.path.startswith(API_PREFIX):
             return self.make_null_session(app)
         return super().open_session(app, request)
