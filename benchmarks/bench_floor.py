@@ -7,7 +7,8 @@ Run: .venv/bin/python benchmarks/bench_floor.py [--seconds 3]
   without waiting for the WAL flush): the c=1 latency no durable decision can beat.
 - Flask's own cost under granian (2 workers, as `vigie serve`): a POST route that parses a JSON
   body and answers JSON, with no authentication, decision or database, against Cerbos deciding
-  one resource, wrk alternating the two at c=1, 8 and 32: the ceiling of the HTTP stack.
+  one resource, wrk alternating the two at c=1, 8 and 32: the ceiling of the HTTP stack, and the
+  CPU the Flask workers and Cerbos spend per request (from the processes' own accounting).
 - Vigie itself at c=32 (``vigie serve``, PostgreSQL, demo dossier): CPU per decision in the
   server's workers and in its PostgreSQL backends, from the processes' own accounting.
 """
@@ -19,7 +20,6 @@ import json
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # before benchmarks/
@@ -51,23 +51,21 @@ COMMITS = 300
 
 
 def commit_latency(url: str) -> None:
-    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
-        conn.execute("CREATE TABLE floor (id int PRIMARY KEY, v bigint)")
-        conn.execute("INSERT INTO floor VALUES (1, 0)")
-        conn.commit()
-        for mode in ("on", "off"):
-            conn.execute(f"SET synchronous_commit = {mode}")
-            conn.commit()
-            times = []
-            for _ in range(COMMITS):
-                started = time.perf_counter()
-                conn.execute("UPDATE floor SET v = v + 1 WHERE id = 1")
-                conn.commit()
-                times.append((time.perf_counter() - started) * 1000)
-            times.sort()
-            print(f"postgresql UPDATE + COMMIT, c=1, synchronous_commit={mode}: "
-                  f"p50 {times[COMMITS // 2]:.2f} ms, p99 {times[COMMITS * 99 // 100]:.2f} ms, "
-                  f"{COMMITS / sum(times) * 1000:,.0f}/s")  # fmt: skip
+    for mode in ("on", "off"):
+        times = h.commit_times(url, COMMITS, synchronous_commit=mode)
+        print(f"postgresql UPDATE + COMMIT, c=1, synchronous_commit={mode}: "
+              f"p50 {times[COMMITS // 2]:.2f} ms, p99 {times[COMMITS * 99 // 100]:.2f} ms, "
+              f"{COMMITS / sum(times) * 1000:,.0f}/s")  # fmt: skip
+
+
+def cpu_seconds(processes: list[psutil.Process]) -> float:
+    """User + system CPU seconds the processes have used so far."""
+    return sum(sum(p.cpu_times()[:2]) for p in processes)
+
+
+def cpu_ms_per(processes: list[psutil.Process], before: float, requests: int) -> float:
+    """Milliseconds of CPU per request the processes used since ``before`` (cpu_seconds)."""
+    return (cpu_seconds(processes) - before) / requests * 1000 if requests else 0.0
 
 
 def flask_vs_cerbos(folder: Path, seconds: float) -> None:
@@ -91,10 +89,17 @@ def flask_vs_cerbos(folder: Path, seconds: float) -> None:
         cerbos_lua = h.write_lua(folder / "c.lua", [("/api/check/resources", "", json.dumps(body))])
         request = {"patient_id": "2780576123456", "action": "document.read", "document_id": "D"}
         flask_lua = h.write_lua(folder / "f.lua", [("/d", "", json.dumps(request))])
+        workers = [psutil.Process(pid) for pid in h.worker_pids(flask)]
+        cerbos_process = psutil.Process(cerbos.proc.pid)
         for c in (1, 8, 32):
+            before = cpu_seconds(workers)
             f = h.run_wrk(flask.base, flask_lua, c, seconds)
+            per = cpu_ms_per(workers, before, f.requests)
+            before = cpu_seconds([cerbos_process])
             k = h.run_wrk(cerbos.base, cerbos_lua, c, seconds)
-            print(f"c={c:<3} flask JSON route on granian {bh.fmt(f)} | cerbos {bh.fmt(k)} | "
+            kper = cpu_ms_per([cerbos_process], before, k.requests)
+            print(f"c={c:<3} flask JSON route on granian {bh.fmt(f)} ({per:.3f} ms CPU per request "
+                  f"in the workers) | cerbos {bh.fmt(k)} ({kper:.3f} ms CPU per decision) | "
                   f"ratio {f.rps / k.rps:.2f}x")  # fmt: skip
     finally:
         h.stop(flask)
@@ -118,13 +123,9 @@ def vigie_cpu(folder: Path, url: str, seconds: float) -> None:
             ).fetchall()
         workers = [psutil.Process(pid) for pid in h.worker_pids(server)]
         backends = [psutil.Process(pid) for (pid,) in rows]
-
-        def cpu(processes: list[psutil.Process]) -> float:
-            return sum(sum(p.cpu_times()[:2]) for p in processes)
-
-        before = cpu(workers), cpu(backends)
+        before = cpu_seconds(workers), cpu_seconds(backends)
         result = h.run_wrk(server.base, single, 32, seconds * 2)
-        after = cpu(workers), cpu(backends)
+        after = cpu_seconds(workers), cpu_seconds(backends)
         per = [(a - b) / result.requests * 1000 for a, b in zip(after, before, strict=True)]
         print(f"vigie c=32 single decisions: {bh.fmt(result)}; CPU per decision: "
               f"{per[0]:.3f} ms in the workers, {per[1]:.3f} ms in PostgreSQL "

@@ -77,6 +77,23 @@ def wait_for_postgres(timeout: float = 120.0) -> None:
             time.sleep(1)
 
 
+def commit_times(url: str, commits: int = 300, synchronous_commit: str = "on") -> list[float]:
+    """Milliseconds of each one-row UPDATE + COMMIT on one connection to ``url`` (a table
+    ``floor`` of its own), sorted: the latency no durable decision at c=1 can beat."""
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS floor (id int PRIMARY KEY, v bigint)")
+        conn.execute("INSERT INTO floor VALUES (1, 0) ON CONFLICT DO NOTHING")
+        conn.execute(f"SET synchronous_commit = {synchronous_commit}")
+        conn.commit()
+        times = []
+        for _ in range(commits):
+            started = time.perf_counter()
+            conn.execute("UPDATE floor SET v = v + 1 WHERE id = 1")
+            conn.commit()
+            times.append((time.perf_counter() - started) * 1000)
+    return sorted(times)
+
+
 def pg_setting(url: str, name: str) -> str:
 
     with psycopg.connect(url.replace("+psycopg", "")) as conn:

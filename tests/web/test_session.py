@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from flask import Flask
+from flask import Flask, request
 from sqlalchemy import text
 
 from api.app import create_app
@@ -213,3 +213,14 @@ def test_a_same_site_next_is_followed(web: Api) -> None:
     unsigned = app.test_client().get("/dossier/P1?x=1", base_url=HTTPS)
     assert unsigned.status_code == 302
     assert unsigned.headers["Location"] == "/login?next=/dossier/P1?x%3D1"
+
+
+def test_only_the_pages_open_the_cookie_session(web: Api) -> None:
+    """The JSON API gets Flask's null session (no signing serializer per request); a page
+    path gets the signed cookie session, which a page can write."""
+    app = web.client.application
+    for path, null in (("/v1/decisions", True), ("/v1/dossiers/P1", True), ("/audit", False)):
+        with app.test_request_context(path, method="POST", base_url=HTTPS):
+            session = app.session_interface.open_session(app, request)
+            assert session is not None
+            assert app.session_interface.is_null_session(session) is null, path
