@@ -14,7 +14,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from ledger.witness import Record
 
@@ -48,25 +48,26 @@ class WitnessStore:
 
     def record(self, origin: str) -> Record | None:
         """The latest cosigned (size, root) for ``origin``, or None."""
-        db = self._connect()
-        try:
-            row = db.execute(
-                "SELECT size, root FROM witnessed_logs WHERE origin = ?", (origin,)
-            ).fetchone()
-        finally:
-            db.close()
+        row = self._row("size, root", origin)
         return None if row is None else Record(int(row[0]), bytes(row[1]))
 
     def note(self, origin: str) -> str | None:
         """The latest cosigned checkpoint note (log signature and cosignature), or None."""
+        row = self._row("note", origin)
+        return None if row is None else str(row[0])
+
+    def _row(self, columns: str, origin: str) -> tuple[Any, ...] | None:
+        """``columns`` of ``origin``'s row (None: not witnessed yet), on a connection of its
+        own."""
         db = self._connect()
         try:
-            row = db.execute(
-                "SELECT note FROM witnessed_logs WHERE origin = ?", (origin,)
+            row: tuple[Any, ...] | None = db.execute(
+                f"SELECT {columns} FROM witnessed_logs WHERE origin = ?",  # noqa: S608 (ours)
+                (origin,),
             ).fetchone()
         finally:
             db.close()
-        return None if row is None else str(row[0])
+        return row
 
     def advance(self, origin: str, decide: Callable[[Record | None], tuple[Record, str, T]]) -> T:
         """Atomically: read the record of ``origin``, call ``decide(record)`` (which raises to

@@ -19,7 +19,7 @@ from api.endpoint import ERROR_RESPONSES, RouteTable
 from api.free_text import required
 from api.problem import unavailable, unprocessable
 from api.routes.common import access, decision_body, handle, vigie
-from api.routes.trace import decode_cursor, encode_cursor, page
+from api.routes.trace import encode_cursor, page, paging
 from api.schema import (
     AUDIT_QUERY,
     COMMAND_RESPONSE,
@@ -163,8 +163,7 @@ def entries(query: dict[str, Any] | None = None) -> Any:
 )
 def audit_events(query: dict[str, Any] | None = None) -> Any:
     query = query or {}
-    limit = query.get("limit", 50)
-    before = decode_cursor(query.get("cursor"))
+    limit, before = paging(query)
     patient = query.get("patient_id")
     ref = vigie().appender.patient_ref(patient) if patient else None
 
@@ -208,13 +207,13 @@ def audit_events(query: dict[str, Any] | None = None) -> Any:
 )
 def break_glass_review(query: dict[str, Any] | None = None) -> Any:
     query = query or {}
-    limit = query.get("limit", 50)
+    limit, before = paging(query)
     service = vigie()
     review = ReviewQuery(
         since=query.get("since"),
         until=query.get("until"),
         actor_id=query.get("actor_id"),
-        before_seq=decode_cursor(query.get("cursor")),
+        before_seq=before,
         limit=limit,
         daily_flag=current_app.extensions["vigie.settings"].break_glass_daily_flag,
         status=query.get("status"),

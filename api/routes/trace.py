@@ -59,6 +59,11 @@ def decode_cursor(cursor: str | None) -> int | None:
     return int(found.group(1))
 
 
+def paging(query: dict[str, Any]) -> tuple[int, int | None]:
+    """A page's size and where it starts (the seq its ``cursor`` names; None: the newest)."""
+    return query.get("limit", DEFAULT_LIMIT), decode_cursor(query.get("cursor"))
+
+
 def page(
     found: list[IndexedEntry],
     limit: int,
@@ -85,8 +90,7 @@ def page(
 )
 def traces(pid: str, query: dict[str, Any] | None = None) -> Any:
     query = query or {}
-    limit = query.get("limit", DEFAULT_LIMIT)
-    before = decode_cursor(query.get("cursor"))
+    limit, before = paging(query)
     ref = vigie().appender.patient_ref(pid)
     filters = HistoryFilter.from_query(query)
     reader = current_actor()
@@ -128,8 +132,7 @@ def traces_summary(pid: str) -> Any:
 )
 def overview(pid: str, query: dict[str, Any] | None = None) -> Any:
     query = query or {}
-    limit = query.get("limit", DEFAULT_LIMIT)
-    before = decode_cursor(query.get("cursor"))
+    limit, before = paging(query)
     service = vigie()
     ref = service.appender.patient_ref(pid)
     reader = current_actor()
