@@ -113,7 +113,7 @@ class Settings:
             checkpoint_interval=number("VIGIE_CHECKPOINT_INTERVAL", 10.0),
             statement_timeout_ms=int(number("VIGIE_STATEMENT_TIMEOUT_MS", 5000)),
             log_level=(values.get("VIGIE_LOG_LEVEL") or "INFO").upper(),
-            policy_dir=Path(values["VIGIE_POLICY_DIR"]) if values.get("VIGIE_POLICY_DIR") else None,
+            policy_dir=policy_dir(values),
             break_glass_daily_flag=int(number("VIGIE_BREAK_GLASS_DAILY_FLAG", 3)),
             witnesses=Path(values["VIGIE_WITNESSES"]) if values.get("VIGIE_WITNESSES") else None,
             witness_quorum=_count(values, "VIGIE_WITNESS_QUORUM"),
@@ -123,6 +123,13 @@ class Settings:
                 "VIGIE_JWT_MAX_LIFETIME", values.get("VIGIE_JWT_MAX_LIFETIME"), DEFAULT_MAX_LIFETIME
             ),
         )
+
+
+def policy_dir(values: Mapping[str, str]) -> Path | None:
+    """``VIGIE_POLICY_DIR``: the policy folder every command decides and writes with (None:
+    the ``policy/`` installed with the package)."""
+    raw = values.get("VIGIE_POLICY_DIR")
+    return Path(raw) if raw else None
 
 
 def read_toml(path: Path, name: str) -> dict[str, Any]:

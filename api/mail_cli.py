@@ -49,6 +49,7 @@ def _mail(args: argparse.Namespace) -> int:
     import os
 
     from api.broker import BrokerError, BrokerSettings, RabbitConsumer
+    from api.config import policy_dir
     from api.logs import configure_logging
     from api.mailer import Mailer, MailError, file_directory
     from engine.decide import PolicyEngine
@@ -65,7 +66,9 @@ def _mail(args: argparse.Namespace) -> int:
             with seen_file.open("a") as out:
                 out.write(key + "\n")
 
-    mailer = Mailer(directory, PolicyEngine(load()).tables, smtp, seen, remember=remember)
+    mailer = Mailer(
+        directory, PolicyEngine(load(policy_dir(os.environ))).tables, smtp, seen, remember=remember
+    )
     try:
         consumer = RabbitConsumer(BrokerSettings.from_env())
     except BrokerError as exc:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import policy
 from api.commands import Subcommands, command, command_group
+from api.config import policy_dir
 from api.terminology import Concept, Terminology, TerminologyError, read_terminology
 from engine.decide import PolicyEngine
 from engine.errors import PolicyLoadError
@@ -215,7 +216,9 @@ def add_policy_commands(sub: Subcommands) -> None:
     )
     run.add_argument("source", type=Path, help="folder holding the FHIR JSON files")
     run.add_argument(
-        "--policy-dir", type=Path, default=policy.DIRECTORY, help="default: the installed policy/"
+        "--policy-dir",
+        type=Path,
+        help="default: VIGIE_POLICY_DIR if set, else the installed policy/",
     )
     run.add_argument("--dry-run", action="store_true", help="report only, write nothing")
     run.set_defaults(run=_run_import)
@@ -223,6 +226,7 @@ def add_policy_commands(sub: Subcommands) -> None:
 
 def _run_import(args: argparse.Namespace) -> int:
     print(f"reading {args.source} …", file=sys.stderr)
+    args.policy_dir = args.policy_dir or policy_dir(os.environ) or policy.DIRECTORY
     try:
         plan = plan_import(args.source, args.policy_dir)
         print("\n".join(plan.report))

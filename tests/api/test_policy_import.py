@@ -148,3 +148,16 @@ def test_the_command_reports_and_writes(tmp_path: Path, capsys: pytest.CaptureFi
     assert "nothing changed" in capsys.readouterr().out
     assert main(["policy", "import", str(tmp_path / "none"), "--policy-dir", str(folder)]) == 1
     assert "not a folder of FHIR JSON files" in capsys.readouterr().err
+
+
+def test_the_command_writes_the_folder_vigie_policy_dir_names(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = copy_policy(tmp_path)
+    before, installed = snapshot(folder), snapshot(policy.DIRECTORY)
+    fhir = write_distribution(tmp_path / "fhir")
+    monkeypatch.setenv("VIGIE_POLICY_DIR", str(folder))  # the folder the service decides with
+    assert main(["policy", "import", str(fhir)]) == 0
+    assert f"in {folder}" in capsys.readouterr().out
+    assert snapshot(folder) != before
+    assert snapshot(policy.DIRECTORY) == installed
