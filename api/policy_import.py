@@ -204,15 +204,17 @@ def _matrix_report(old: str, new: str) -> str:
     )
 
 
+IMPORT_HELP = (
+    "rewrite policy/'s document types, classes, professions, specialties and matrix from the"
+    " ANS's FHIR R4 JSON files (ValueSets J66 and J57, ConceptMap ASS_X16, CodeSystems G15 and"
+    " R38) and say what was added, removed and reclassified"
+)
+
+
 def add_policy_commands(sub: Subcommands) -> None:
     """``vigie policy import``."""
-    group_sub = command_group(sub, "policy", "the policy's official lists")
     run = command(
-        group_sub,
-        "import",
-        "rewrite policy/'s document types, classes, professions, specialties and matrix from "
-        "the ANS's FHIR R4 JSON files (ValueSets J66 and J57, ConceptMap ASS_X16, CodeSystems "
-        "G15 and R38) and say what was added, removed and reclassified",
+        command_group(sub, "policy", "the policy's official lists"), "import", IMPORT_HELP
     )
     run.add_argument("source", type=Path, help="folder holding the FHIR JSON files")
     run.add_argument(

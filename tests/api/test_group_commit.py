@@ -54,19 +54,25 @@ class Recorder:
         return [f"{call}!" for call in calls]
 
 
-def _submit_all(group: GroupCommit[str, str], calls: list[str], commit: Recorder) -> dict[str, Any]:
-    """Submit ``calls`` from one thread each, named after its call, in this order (each
-    queued before the next starts, the first being the leader); open ``commit.gate``; return
-    what each call got (its result or its exception)."""
-    got: dict[str, Any] = {}
+def submitter(group: GroupCommit[str, str], call: str, got: dict[str, Any]) -> threading.Thread:
+    """A thread named ``call`` that submits it and puts what it got (its result or its
+    exception) in ``got``; not started."""
 
-    def run(call: str) -> None:
+    def run() -> None:
         try:
             got[call] = group.submit(call)
         except Exception as error:  # the test asserts on it
             got[call] = error
 
-    threads = [threading.Thread(target=run, args=(c,), name=c) for c in calls]
+    return threading.Thread(target=run, name=call)
+
+
+def _submit_all(group: GroupCommit[str, str], calls: list[str], commit: Recorder) -> dict[str, Any]:
+    """Submit ``calls`` from one thread each, named after its call, in this order (each
+    queued before the next starts, the first being the leader); open ``commit.gate``; return
+    what each call got (its result or its exception)."""
+    got: dict[str, Any] = {}
+    threads = [submitter(group, c, got) for c in calls]
     threads[0].start()
     assert commit.started.wait(5)
     queued = 0 if commit.hold_after else 1  # held before take: the leader's call is still queued
@@ -171,14 +177,7 @@ def _fails_before_taking(error: Exception) -> tuple[dict[str, Any], list[list[st
 
     group: GroupCommit[str, str] = GroupCommit(commit, not_retried=(AwayError,))
     got: dict[str, Any] = {}
-
-    def run(call: str) -> None:
-        try:
-            got[call] = group.submit(call)
-        except Exception as failed:  # the test asserts on it
-            got[call] = failed
-
-    threads = [threading.Thread(target=run, args=(c,)) for c in "ab"]
+    threads = [submitter(group, c, got) for c in "ab"]
     threads[0].start()
     assert started.wait(5)
     threads[1].start()

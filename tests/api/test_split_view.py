@@ -170,6 +170,15 @@ def verify_export(
     return subprocess.run(args, capture_output=True, text=True, timeout=60, check=False)
 
 
+def exported(
+    log: Any, bundle: Path, key: Path, witnesses: list[WitnessProcess]
+) -> subprocess.CompletedProcess[str]:
+    """The holder of P1 exports from ``log`` to ``bundle``; what ``vigie verify-export`` says
+    of it with the log ``key`` and a quorum of 2 of ``witnesses``."""
+    export(log, "P1", "holder", bundle)
+    return verify_export(bundle, key, witnesses)
+
+
 def wait_until(check: Any, seconds: float = 20) -> None:
     deadline = time.monotonic() + seconds
     while not check():
@@ -195,8 +204,7 @@ def test_split_view_is_refused_and_a_killed_witness_loses_nothing(
         ) as a:
             a.create_dossier()
             entries(a, "holder", "P1", 5)
-            export(a, "P1", "holder", tmp_path / "a.json")
-            honest = verify_export(tmp_path / "a.json", key_file, [w1, w2])
+            honest = exported(a, tmp_path / "a.json", key_file, [w1, w2])
             assert honest.returncode == 0, honest.stdout
             assert "cosigné par 2 témoins" in honest.stdout
             print("honest bundle:", honest.stdout)
@@ -211,8 +219,7 @@ def test_split_view_is_refused_and_a_killed_witness_loses_nothing(
                 b.create_dossier()
                 entries(b, "mt", "P1", 1)  # a professional denied, in this tree only
                 entries(b, "holder", "P1", 8)
-                export(b, "P1", "holder", tmp_path / "b.json")
-                rejected = verify_export(tmp_path / "b.json", key_file, [w1, w2])
+                rejected = exported(b, tmp_path / "b.json", key_file, [w1, w2])
                 assert rejected.returncode == 1, rejected.stdout
                 assert "w1.example (no cosignature), w2.example (no cosignature)" in rejected.stdout
                 print("fork bundle:", rejected.stdout)

@@ -55,6 +55,11 @@ def witnesses_file(folder: Path, entries: list[tuple[str, str, str]]) -> Path:
     return path
 
 
+def listed(name: str, url: str, witness: Witness) -> tuple[str, str, str]:
+    """A line of the witnesses file: ``witness`` named ``name``, reached at ``url``."""
+    return name, url, str(witness.config.signer.verifier)
+
+
 @contextmanager
 def two_witnesses(folder: Path, log_key: str) -> Iterator[tuple[Path, Witness, Witness]]:
     """Witnesses w1.example and w2.example running, and the witnesses file naming both at their
@@ -66,8 +71,8 @@ def two_witnesses(folder: Path, log_key: str) -> Iterator[tuple[Path, Witness, W
         file = witnesses_file(
             folder,
             [
-                ("w1.example", url1, str(w1.config.signer.verifier)),
-                ("w2.example", url2, str(w2.config.signer.verifier)),
+                listed("w1.example", url1, w1),
+                listed("w2.example", url2, w2),
             ],
         )
         yield file, w1, w2
@@ -151,8 +156,8 @@ def test_a_down_or_silent_witness_never_delays_a_decision(
         file = witnesses_file(
             tmp_path,
             [
-                ("w1.example", hung_url, str(w1.config.signer.verifier)),
-                ("w2.example", down_url, str(w2.config.signer.verifier)),
+                listed("w1.example", hung_url, w1),
+                listed("w2.example", down_url, w2),
             ],
         )
         with witnessed_api(

@@ -75,6 +75,16 @@ def signed_in(client: Any) -> bool:
     return response.status_code == 200
 
 
+def signed_in_holder(web: Api) -> tuple[Api, Any, Any]:
+    """The demo dossier P1 set up, and a page client signed in as its holder: (api, app,
+    client)."""
+    api, app = web, web.client.application
+    setup_dossier(api)
+    client = app.test_client()
+    sign_in(client, token_of(api.keys, "holder"))
+    return api, app, client
+
+
 def test_the_cookie_names_a_session_and_never_carries_the_token(web: Api) -> None:
     api, app = web, web.client.application
     setup_dossier(api)
@@ -95,10 +105,7 @@ def test_the_cookie_names_a_session_and_never_carries_the_token(web: Api) -> Non
 
 
 def test_a_cookie_replayed_after_logout_is_signed_out(web: Api) -> None:
-    api, app = web, web.client.application
-    setup_dossier(api)
-    client = app.test_client()
-    sign_in(client, token_of(api.keys, "holder"))
+    _, app, client = signed_in_holder(web)
     kept = cookie(client)
     assert kept is not None and signed_in(client)
     page_token = csrf(client, "/dossier/P1")
@@ -114,10 +121,7 @@ def test_a_cookie_replayed_after_logout_is_signed_out(web: Api) -> None:
 
 
 def test_signing_in_again_ends_the_previous_session(web: Api) -> None:
-    api, app = web, web.client.application
-    setup_dossier(api)
-    client = app.test_client()
-    sign_in(client, token_of(api.keys, "holder"))
+    api, app, client = signed_in_holder(web)
     first = cookie(client)
     sign_in(client, token_of(api.keys, "holder"))
     assert len(rows(app)) == 1
