@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -51,8 +52,9 @@ class EngineLimits:
     max_overflow: int = 10
 
 
-class Backend:
-    """The differences of one database; the subclasses fill every attribute."""
+class Backend(ABC):
+    """The differences of one database; the subclasses fill every attribute and implement
+    every abstract method (a backend missing one cannot be built)."""
 
     name: ClassVar[str]
     pipelines: ClassVar[bool]
@@ -75,21 +77,21 @@ class Backend:
     """Each of ``:refs``: its last whole entry of seq < ``:size``."""
     _insert: ClassVar[Any]
 
+    @abstractmethod
     def engine(self, url: URL, limits: EngineLimits) -> Engine:
         """An engine for ``url`` (already normalised), configured for Vigie's transactions."""
-        raise NotImplementedError
 
     def styled(self, sql: str) -> str:
         """``sql``, written with ``:name`` parameters, in the driver's parameter style."""
         return sql
 
+    @abstractmethod
     def in_list(self, parameter: str) -> str:
         """The SQL tail testing that a value is one of the list bound as ``parameter``."""
-        raise NotImplementedError
 
+    @abstractmethod
     def listed(self, values: Collection[str]) -> Any:
         """``values`` (sorted, without repeats) as :meth:`in_list` binds them."""
-        raise NotImplementedError
 
     def column_time(self, moment: datetime) -> datetime:
         """A UTC datetime as SQLAlchemy's DateTime column is given it."""
@@ -99,14 +101,14 @@ class Backend:
         """A UTC datetime as the driver binds it for a DateTime column."""
         return moment
 
+    @abstractmethod
     def nodes_by_key(self, keys: NodeKeys) -> tuple[str, Mapping[str, Any]]:
         """A query of (level, idx, hash) for the sorted, distinct ``keys``; hash None or the
         row left out when absent."""
-        raise NotImplementedError
 
+    @abstractmethod
     def begin_options(self, *, write: bool) -> dict[str, Any]:
         """The execution options that start a transaction as Vigie wants it."""
-        raise NotImplementedError
 
     def insert(self, table: Table) -> Any:
         """An INSERT of ``table`` that takes ``on_conflict_do_nothing``/``_do_update``."""
